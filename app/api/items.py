@@ -1,0 +1,60 @@
+"""Receipts: read one item, its journal, or check which hashes are already here."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from app.api.deps import AdminDep, ReaderDep, ServicesDep
+from app.api.uploads import checked_hash
+from app.errors import NotFound
+from app.receipts import CheckRequest, CheckResult, JournalEntry, Receipt
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["items"])
+
+
+async def _receipt_or_404(services: ServicesDep, sha256: str) -> Receipt:
+    receipt = await asyncio.to_thread(services.state.get_item, checked_hash(sha256))
+    if receipt is None:
+        raise NotFound(f"No file with SHA-256 {sha256} has been received.", code="unknown_item")
+    return receipt
+
+
+@router.api_route(
+    "/v1/items/{sha256}",
+    methods=["GET", "HEAD"],
+    dependencies=[ReaderDep],
+    response_model=Receipt,
+)
+async def read_item(sha256: str, services: ServicesDep) -> Receipt:
+    """The receipt of a file we received, or 404."""
+    return await _receipt_or_404(services, sha256)
+
+
+@router.get(
+    "/v1/items/{sha256}/journal", dependencies=[ReaderDep], response_model=list[JournalEntry]
+)
+async def read_item_journal(sha256: str, services: ServicesDep) -> list[JournalEntry]:
+    """Everything that happened to one file, oldest first, in plain words."""
+    receipt = await _receipt_or_404(services, sha256)
+    return await asyncio.to_thread(services.state.journal_for, receipt.sha256)
+
+
+@router.post("/v1/items/check", dependencies=[ReaderDep], response_model=CheckResult)
+async def check_items(request: CheckRequest, services: ServicesDep) -> CheckResult:
+    """Which of these hashes are already here (and in which state), and which are missing."""
+    hashes = [checked_hash(h) for h in request.sha256]
+    known = await asyncio.to_thread(services.state.check, hashes)
+    missing = [h for h in dict.fromkeys(hashes) if h not in known]
+    return CheckResult(known=known, missing=missing)
+
+
+@router.post("/v1/items/retry", dependencies=[AdminDep])
+async def retry_failed_items(services: ServicesDep) -> dict[str, int]:
+    """Put every failed item back in the queue (admin)."""
+    count = await asyncio.to_thread(services.state.requeue_failed)
+    services.relay.resume()
+    return {"requeued": count}

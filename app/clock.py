@@ -1,0 +1,19 @@
+"""Time as the service writes it: UTC, ISO 8601, fixed width so strings sort like times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["iso", "now", "parse_iso"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)

@@ -1,0 +1,116 @@
+"""The error tree. Every message is written for the person who has to act on it.
+
+PhotoRelayError
+├── ConfigurationError        settings that cannot work (shown at start-up)
+├── ApiError                  a request we refuse; rendered as JSON with `status`
+│   ├── BadRequest            400 malformed request (e.g. broken multipart)
+│   ├── Unauthorized          401 missing, unknown or revoked token
+│   ├── NotFound              404
+│   ├── Conflict              409 (e.g. a device name already in use)
+│   ├── PayloadTooLarge       413 over the size limit
+│   ├── UnprocessableContent  422 empty file, hash mismatch, bad date
+│   └── InsufficientStorage   507 the spool has no room
+└── TargetError               the destination failed; the relay decides what happens next
+    ├── TargetUnavailable     transient (down, timeout, 5xx, 423, 429): back off, retry
+    ├── TargetAuthFailed      credentials refused: pause the relay, never hammer
+    ├── TargetFull            destination out of space: pause the relay
+    ├── NameTaken             the path exists; the relay looks before it picks another
+    └── VerificationFailed    the copy is not byte-identical: retry
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "ConfigurationError",
+    "Conflict",
+    "InsufficientStorage",
+    "NameTaken",
+    "NotFound",
+    "PayloadTooLarge",
+    "PhotoRelayError",
+    "TargetAuthFailed",
+    "TargetError",
+    "TargetFull",
+    "TargetUnavailable",
+    "Unauthorized",
+    "UnprocessableContent",
+    "VerificationFailed",
+]
+
+
+class PhotoRelayError(Exception):
+    """Base of every error photo-relay raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(PhotoRelayError):
+    """The settings cannot work; the message says which one and how to fix it."""
+
+
+class ApiError(PhotoRelayError):
+    """A request we refuse. `code` is stable for programs, `message` is for people."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "too_large"
+
+
+class UnprocessableContent(ApiError):
+    status, code = 422, "unprocessable"
+
+
+class InsufficientStorage(ApiError):
+    status, code = 507, "insufficient_storage"
+
+
+class TargetError(PhotoRelayError):
+    """The destination failed in a way the relay must handle."""
+
+
+class TargetUnavailable(TargetError):
+    """Down, slow, locked or overloaded: the same request may work later."""
+
+
+class TargetAuthFailed(TargetError):
+    """Credentials refused. Retrying would trip brute-force protection, so the relay pauses."""
+
+
+class TargetFull(TargetError):
+    """No space left at the destination; the relay pauses until there is."""
+
+
+class NameTaken(TargetError):
+    """Something already exists at the path; the relay looks at it before choosing a name."""
+
+
+class VerificationFailed(TargetError):
+    """The copy at the destination does not match the original."""

@@ -1,0 +1,30 @@
+"""Streaming SHA-256: hash a file or a stream in bounded memory, and validate hex digests."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+__all__ = ["CHUNK_SIZE", "is_sha256_hex", "sha256_file"]
+
+# Big enough that hashing and disk I/O release the GIL for most of their time.
+CHUNK_SIZE = 1024 * 1024
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256_hex(value: str) -> bool:
+    """True for exactly 64 lower-case hex characters."""
+    return _SHA256_HEX.fullmatch(value) is not None
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Return (hex digest, size) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

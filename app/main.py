@@ -1,0 +1,135 @@
+"""The application: `create_app(settings)` wires every part; the lifespan opens and closes them.
+
+This is the only module that knows all the others. Start-up order: database (and its
+migrations), spool (temp files from a crash removed), admin token, target check, relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api import items, status, uploads
+from app.config import Settings
+from app.db import Database
+from app.errors import ApiError, ConfigurationError, TargetError
+from app.ingest import Ingest
+from app.relay import Relay
+from app.services import Services
+from app.spool import Spool
+from app.state import State
+from app.supervisor import SupervisedTask
+from app.targets import open_target
+from app.tokens import ensure_admin_token
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("app")
+
+# An object no row points to is the trace of a crash between link and commit; it is only
+# removed once old enough that no other process (an import) can still be about to record it.
+ORPHAN_AGE_SECONDS = 3600
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def remove_orphans(spool: Spool, state: State) -> int:
+    removed = 0
+    cutoff = time.time() - ORPHAN_AGE_SECONDS
+    for bucket in spool.objects_dir.iterdir():
+        names = [p.name for p in bucket.iterdir()]
+        known = state.check(names)
+        for name in names:
+            path = bucket / name
+            if name not in known and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+async def open_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_path)
+    state = State(db)
+    spool = Spool(settings.spool_dir, min_free_bytes=settings.min_free_bytes)
+    leftovers = await asyncio.to_thread(spool.prepare)
+    orphans = await asyncio.to_thread(remove_orphans, spool, state)
+    if leftovers or orphans:
+        log.info("spool.cleaned temp_files=%d orphans=%d", leftovers, orphans)
+    admin_token = (
+        settings.admin_token.get_secret_value()
+        if settings.admin_token
+        else ensure_admin_token(settings.admin_token_file)
+    )
+    target = open_target(settings)
+    relay = Relay(settings, state, spool, target)
+    ingest = Ingest(settings, spool, state, relay.wake)
+    services = Services(settings, db, state, spool, target, relay, ingest, admin_token)
+    try:
+        await target.check()
+    except (ConfigurationError, TargetError) as exc:
+        services.target_problem = exc.message
+        log.error("target.problem %s", exc.message)
+    return services
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await open_services(settings)
+        app.state.services = services
+        relay_task = SupervisedTask("relay", services.relay.run)
+        if services.target_problem is None:
+            relay_task.start()
+        else:
+            services.relay.status.state = "paused"
+            services.relay.status.reason = services.target_problem
+        try:
+            yield
+        finally:
+            await relay_task.stop()
+            await services.target.close()
+            services.db.close()
+
+    app = FastAPI(
+        title="photo-relay",
+        version=__version__,
+        description="Gets an iPhone's photos safely into your own NextCloud.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg')}"
+            for error in exc.errors()
+        )
+        return JSONResponse(
+            error_body("invalid_request", f"The request is not valid: {problems}."), 422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+    app.include_router(uploads.router)
+    app.include_router(items.router)
+    app.include_router(status.router)
+    return app

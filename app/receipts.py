@@ -1,0 +1,77 @@
+"""The shapes the API returns: receipts, check results, devices and status (pydantic)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "CaptureSource",
+    "CheckRequest",
+    "CheckResult",
+    "DeviceInfo",
+    "ItemState",
+    "JournalEntry",
+    "Receipt",
+    "StatusReport",
+]
+
+ItemState = Literal["received", "relaying", "retry", "verified", "failed"]
+CaptureSource = Literal["client", "exif", "quicktime", "fallback"]
+
+
+class Receipt(BaseModel):
+    """Everything known about one file, identified by the SHA-256 of its content."""
+
+    sha256: str
+    size: int = Field(description="Bytes.")
+    original_name: str = Field(description="The name the client gave, or one made up.")
+    kind: Literal["photo", "video", "other"] = Field(description="From the bytes, not the name.")
+    captured_at: str = Field(description="ISO 8601; with an offset where one is known.")
+    captured_source: CaptureSource
+    device: str | None = Field(description="Device whose token first sent this content.")
+    received_at: str
+    state: ItemState
+    planned_path: str = Field(description="Where the file is meant to land at the destination.")
+    remote_path: str | None = Field(description="Where it did land, once verified.")
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    verified_at: str | None
+    verified_by: str | None = Field(description="How the copy was checked, e.g. sha256-reread.")
+
+
+class JournalEntry(BaseModel):
+    at: str
+    sha256: str | None
+    event: str
+    message: str
+
+
+class CheckRequest(BaseModel):
+    sha256: list[str] = Field(max_length=20000, description="Hashes to look up (hex).")
+
+
+class CheckResult(BaseModel):
+    known: dict[str, ItemState] = Field(description="Hash -> state, for hashes we hold.")
+    missing: list[str] = Field(description="Hashes we have never received: send these.")
+
+
+class DeviceInfo(BaseModel):
+    name: str
+    created_at: str
+    last_seen_at: str | None
+    revoked: bool
+
+
+class StatusReport(BaseModel):
+    counts: dict[ItemState, int]
+    total_items: int
+    spool_bytes: int
+    spool_files: int
+    spool_free_bytes: int
+    oldest_pending: Receipt | None
+    last_error: JournalEntry | None
+    relay: dict[str, str | None]
+    target: str

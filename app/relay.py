@@ -1,0 +1,229 @@
+"""The relay worker: claims received items, copies each to the target, verifies, marks.
+
+One loop, a few copies at a time (never two to the same destination path). Every outcome
+is written to the journal: verified, name taken (with the alternative chosen), retry with
+back-off, failed after too many attempts, or the whole relay paused when the destination
+refuses our credentials or is full — retrying then would only make things worse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.clock import now
+from app.config import Settings
+from app.errors import (
+    NameTaken,
+    TargetAuthFailed,
+    TargetError,
+    TargetFull,
+    VerificationFailed,
+)
+from app.naming import alternative_paths, name_key
+from app.receipts import Receipt
+from app.spool import Spool
+from app.state import State
+from app.targets.base import Target, Verification
+
+__all__ = ["Relay", "RelayStatus", "retry_delay"]
+
+log = logging.getLogger(__name__)
+
+# How long a pause for a full destination lasts before the relay looks again.
+FULL_RECHECK = timedelta(minutes=5)
+
+
+def retry_delay(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential back-off with jitter: about base·2^(attempt-1), at most `cap` seconds."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class RelayStatus:
+    state: str = "starting"  # running | paused | stopped
+    reason: str | None = None
+    paused_until: datetime | None = None
+
+
+class Relay:
+    """Moves items from the spool to the target until each copy is verified."""
+
+    def __init__(self, settings: Settings, state: State, spool: Spool, target: Target) -> None:
+        self.settings = settings
+        self.state = state
+        self.spool = spool
+        self.target = target
+        self.status = RelayStatus()
+        self._wake = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._busy_paths: set[str] = set()
+        self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
+
+    def wake(self) -> None:
+        """New work arrived (or a pause was lifted by hand): look at the queue now."""
+        if self.status.state == "paused" and self.status.paused_until is None:
+            return  # a credentials pause is only lifted by `resume`
+        self._wake.set()
+
+    def resume(self) -> None:
+        self.status = RelayStatus(state="running")
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The loop; cancelled at shutdown."""
+        released = await asyncio.to_thread(self.state.release_interrupted)
+        if released:
+            log.info("relay.resumed_after_restart count=%d", released)
+        self.status = RelayStatus(state="running")
+        try:
+            while True:
+                await self._run_once()
+        finally:
+            for task in self._in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            self.status.state = "stopped"
+
+    async def _run_once(self) -> None:
+        self._wake.clear()
+        if self.status.state == "paused":
+            until = self.status.paused_until
+            if until is not None and now() >= until:
+                self.status = RelayStatus(state="running")
+            else:
+                await self._sleep(until)
+                return
+        free = self.settings.relay_parallel - len(self._in_flight)
+        if free > 0:
+            claimed = await asyncio.to_thread(
+                self.state.claim_due, free, set(self._in_flight), set(self._busy_paths)
+            )
+            for receipt, captured_local in claimed:
+                self._start(receipt, captured_local)
+        due = await asyncio.to_thread(self.state.next_due_at)
+        if due is not None and due <= now() and self._in_flight:
+            due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
+        await self._sleep(due)
+
+    async def _sleep(self, until: datetime | None) -> None:
+        timeout = None if until is None else max(0.0, (until - now()).total_seconds())
+        if timeout == 0.0 and not self._in_flight:
+            return
+        wake = asyncio.ensure_future(self._wake.wait())
+        waiters: list[asyncio.Future[Any]] = [wake, *self._in_flight.values()]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+
+    def _start(self, receipt: Receipt, captured_local: str) -> None:
+        key = name_key(receipt.planned_path)
+        self._busy_paths.add(key)
+        task = asyncio.create_task(self._deliver_guarded(receipt, captured_local))
+        self._in_flight[receipt.sha256] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._in_flight.pop(receipt.sha256, None)
+            self._busy_paths.discard(key)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _deliver_guarded(self, receipt: Receipt, captured_local: str) -> None:
+        sha = receipt.sha256
+        try:
+            await self._deliver(receipt, datetime.fromisoformat(captured_local))
+        except (TargetAuthFailed, TargetFull) as exc:
+            await asyncio.to_thread(self.state.release, sha, exc.message)
+            self._pause(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure becomes a retry; nothing is dropped
+            if isinstance(exc, TargetError):
+                message = exc.message
+            else:
+                log.exception("relay.unexpected_error sha256=%s", sha)
+                message = f"Unexpected error while copying: {exc!r}."
+            await self._schedule_retry(receipt, message)
+
+    def _pause(self, exc: TargetError) -> None:
+        until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
+        if self.status.state != "paused":
+            log.warning("relay.paused reason=%s", exc.message)
+        self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
+
+    async def _schedule_retry(self, receipt: Receipt, message: str) -> None:
+        if receipt.attempts >= self.settings.relay_max_attempts:
+            await asyncio.to_thread(self.state.mark_failed, receipt.sha256, message)
+            log.warning("relay.failed sha256=%s reason=%s", receipt.sha256, message)
+            return
+        delay = retry_delay(
+            receipt.attempts,
+            base=self.settings.relay_retry_base_seconds,
+            cap=self.settings.relay_retry_max_seconds,
+        )
+        at = now() + timedelta(seconds=delay)
+        await asyncio.to_thread(self.state.mark_retry, receipt.sha256, message, at)
+        log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)
+
+    async def _deliver(self, receipt: Receipt, captured_local: datetime) -> None:
+        """Copy one item, choosing a free name, and mark it verified."""
+        sha, size = receipt.sha256, receipt.size
+        source = self.spool.path_for(sha)
+        folder, _, _ = receipt.planned_path.rpartition("/")
+        await self.target.ensure_folder(folder)
+        taken = {name_key(n): n for n in await self.target.list_names(folder)}
+        captured = captured_local.replace(tzinfo=self._zone) if self._zone else captured_local
+        for candidate in alternative_paths(receipt.planned_path, sha):
+            base = candidate.rpartition("/")[2]
+            existing = taken.get(name_key(base))
+            if existing is None:
+                try:
+                    proof = await self.target.put_new(
+                        candidate, source, size=size, sha256=sha, captured=captured
+                    )
+                except NameTaken:
+                    existing = base  # appeared since we listed: look at it like any other
+                else:
+                    proof = proof or await self.target.verify(candidate, size=size, sha256=sha)
+                    await self._verified(receipt, proof, "copied")
+                    return
+            existing_path = f"{folder}/{existing}" if folder else existing
+            if await self._holds_our_content(existing_path, size, sha):
+                proof = await self.target.verify(existing_path, size=size, sha256=sha)
+                await self._verified(receipt, proof, "found already there")
+                return
+            await asyncio.to_thread(
+                self.state.journal,
+                sha,
+                "relay.name_taken",
+                f"{existing_path} is taken by another file, so this one gets another name.",
+            )
+        raise VerificationFailed("Every name for this file is taken by other content.")
+
+    async def _holds_our_content(self, path: str, size: int, sha256: str) -> bool:
+        try:
+            await self.target.verify(path, size=size, sha256=sha256)
+        except VerificationFailed:
+            return False
+        return True
+
+    async def _verified(self, receipt: Receipt, proof: Verification, how: str) -> None:
+        note = (
+            ""
+            if proof.path == receipt.planned_path
+            else (f" (named so because {receipt.planned_path} was taken by another file)")
+        )
+        message = (
+            f"Saved to {self.target.describe()} as {proof.path}{note}; {how}, "
+            f"verified by {proof.method}."
+        )
+        await asyncio.to_thread(
+            self.state.mark_verified, receipt.sha256, proof.path, proof.method, message
+        )
+        log.info("relay.verified sha256=%s path=%s", receipt.sha256, proof.path)

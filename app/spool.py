@@ -1,0 +1,134 @@
+"""The spool: a content-addressed store on disk, the only module that touches the spool dir.
+
+A file is streamed into `tmp/` under a random name while it is hashed, fsynced, and then
+hard-linked to `objects/<aa>/<sha256>` — a link never replaces an existing file, so two
+uploads of the same content race harmlessly — and the directory is fsynced. A partial file
+therefore never exists under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from app.errors import InsufficientStorage
+
+__all__ = ["Spool", "SpoolWriter", "fsync_dir"]
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or link in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _no_room(detail: str) -> InsufficientStorage:
+    return InsufficientStorage(
+        f"The photo-relay spool has no room for this file ({detail}). Free some disk space on "
+        "the machine running photo-relay, then send the file again; nothing was stored."
+    )
+
+
+class SpoolWriter:
+    """One file being received: hashes and writes each chunk, never holds the whole file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        self._digest.update(data)
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self.discard()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _no_room("the disk is full") from exc
+            raise
+        self.size += len(data)
+
+    def finish(self) -> str:
+        """Flush to stable storage and return the hex SHA-256."""
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.discard()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _no_room("the disk is full") from exc
+            raise
+        self._close()
+        return self._digest.hexdigest()
+
+    def discard(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._fd)
+
+
+class Spool:
+    """Content-addressed files under `root`: `objects/aa/<sha256>` plus a `tmp/` area."""
+
+    def __init__(self, root: Path, *, min_free_bytes: int) -> None:
+        self.root = root
+        self.tmp_dir = root / "tmp"
+        self.objects_dir = root / "objects"
+        self.min_free_bytes = min_free_bytes
+
+    def prepare(self) -> int:
+        """Create the folders and delete temp files left by a crash; return how many."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        leftovers = list(self.tmp_dir.iterdir())
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+        return len(leftovers)
+
+    def path_for(self, sha256: str) -> Path:
+        return self.objects_dir / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def ensure_room(self, expected_bytes: int) -> None:
+        """Refuse early when a file of this size would eat into the reserve."""
+        free = self.free_bytes()
+        if free - expected_bytes < self.min_free_bytes:
+            raise _no_room(f"{free} bytes free, {expected_bytes} needed plus a reserve")
+
+    def open_writer(self) -> SpoolWriter:
+        return SpoolWriter(self.tmp_dir / f"{uuid.uuid4().hex}.part")
+
+    def commit(self, writer: SpoolWriter, sha256: str) -> Path:
+        """Link a finished temp file to its content address; the same content may exist."""
+        final = self.path_for(sha256)
+        final.parent.mkdir(exist_ok=True)
+        # An existing file of that name has the same content and is already durable.
+        with contextlib.suppress(FileExistsError):
+            os.link(writer.path, final)
+        fsync_dir(final.parent)
+        writer.path.unlink(missing_ok=True)
+        return final
+
+    def remove(self, sha256: str) -> None:
+        self.path_for(sha256).unlink(missing_ok=True)

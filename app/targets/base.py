@@ -1,0 +1,73 @@
+"""The target interface: the small surface every destination offers the relay.
+
+The relay owns the decisions (which name, when to retry); a target only does what it is
+told, never replaces an existing file, and translates its own failures into the
+`TargetError` family so the relay can tell "try later" from "stop and tell the owner".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["RemoteFile", "Target", "Verification"]
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file found at the destination."""
+
+    path: str
+    size: int
+    etag: str | None = None
+    file_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Proof that the file at `path` is byte-identical to ours, and how it was obtained."""
+
+    path: str
+    method: str
+    etag: str | None = None
+    file_id: str | None = None
+
+
+class Target(Protocol):
+    """What a destination must offer. Paths are relative, '/'-separated, already safe."""
+
+    kind: str
+
+    def describe(self) -> str:
+        """Where photos land, in words a person understands."""
+        ...
+
+    async def check(self) -> None:
+        """Raise ConfigurationError or a TargetError if the destination cannot work."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def ensure_folder(self, folder: str) -> None:
+        """Create `folder` and its parents; a file in the way is an error."""
+        ...
+
+    async def list_names(self, folder: str) -> list[str]:
+        """Names of the entries in `folder`; empty if it does not exist."""
+        ...
+
+    async def put_new(
+        self, path: str, source: Path, *, size: int, sha256: str, captured: datetime
+    ) -> Verification | None:
+        """Copy `source` to `path` without ever replacing anything there.
+
+        Raises NameTaken if `path` exists. Returns a Verification when the copy was already
+        proven identical while it was made, else None and the relay calls `verify`.
+        """
+        ...
+
+    async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
+        """Prove the file at `path` has our size and content; raise VerificationFailed."""
+        ...

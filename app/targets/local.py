@@ -1,0 +1,136 @@
+"""The local target: a folder on this machine (the embedded default, no NextCloud needed).
+
+A file is copied under a hidden temp name beside its destination, fsynced, re-hashed,
+then hard-linked to its final name — a link fails instead of replacing an existing file —
+and its modification time is set to the capture time.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from datetime import datetime
+from pathlib import Path
+
+import anyio.to_thread
+
+from app.errors import ConfigurationError, NameTaken, TargetFull, VerificationFailed
+from app.hashing import CHUNK_SIZE, sha256_file
+from app.spool import fsync_dir
+from app.targets.base import Verification
+
+__all__ = ["TEMP_PREFIX", "LocalTarget"]
+
+TEMP_PREFIX = ".photo-relay-"
+
+
+class LocalTarget:
+    """Copies into a folder on this machine."""
+
+    kind = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def describe(self) -> str:
+        return f"the folder {self.root}"
+
+    def _full(self, path: str) -> Path:
+        full = (self.root / path).resolve()
+        if not full.is_relative_to(self.root):
+            raise ValueError(f"path {path!r} leaves the library folder")  # a bug, not input
+        return full
+
+    async def check(self) -> None:
+        def check() -> None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"Cannot create the library folder {self.root}: {exc.strerror}. "
+                    "Set PHOTO_RELAY_TARGET_FOLDER to a folder photo-relay may write to."
+                ) from exc
+            if not os.access(self.root, os.W_OK):
+                raise ConfigurationError(
+                    f"photo-relay may not write to {self.root}. Fix its permissions or set "
+                    "PHOTO_RELAY_TARGET_FOLDER to another folder."
+                )
+
+        await anyio.to_thread.run_sync(check)
+
+    async def close(self) -> None:
+        return None
+
+    async def ensure_folder(self, folder: str) -> None:
+        target = self._full(folder)
+        await anyio.to_thread.run_sync(lambda: target.mkdir(parents=True, exist_ok=True))
+
+    async def list_names(self, folder: str) -> list[str]:
+        def names() -> list[str]:
+            try:
+                return [n for n in os.listdir(self._full(folder)) if not n.startswith(TEMP_PREFIX)]
+            except FileNotFoundError:
+                return []
+
+        return await anyio.to_thread.run_sync(names)
+
+    async def put_new(
+        self, path: str, source: Path, *, size: int, sha256: str, captured: datetime
+    ) -> Verification | None:
+        final = self._full(path)
+        # One temp name per content: a retry after a crash reuses (and replaces) its own temp.
+        temp = final.parent / f"{TEMP_PREFIX}{sha256[:16]}.tmp"
+        await anyio.to_thread.run_sync(self._copy_and_link, source, temp, final, sha256, captured)
+        return Verification(path=path, method="sha256-reread")
+
+    def _copy_and_link(
+        self, source: Path, temp: Path, final: Path, sha256: str, captured: datetime
+    ) -> None:
+        try:
+            written = _copy_hashing(source, temp)
+            if written != sha256:
+                raise VerificationFailed(
+                    f"The copy in {temp.parent} did not match the original (disk error?)."
+                )
+            stamp = captured.timestamp()
+            os.utime(temp, (stamp, stamp))
+            try:
+                os.link(temp, final)
+            except FileExistsError as exc:
+                raise NameTaken(f"{final.name} already exists") from exc
+            fsync_dir(final.parent)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise TargetFull(f"The library disk is full ({self.root}).") from exc
+            raise
+        finally:
+            temp.unlink(missing_ok=True)
+
+    async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
+        full = self._full(path)
+
+        def check() -> Verification:
+            try:
+                digest, actual_size = sha256_file(full)
+            except FileNotFoundError as exc:
+                raise VerificationFailed(f"{path} is missing from the library.") from exc
+            if actual_size != size or digest != sha256:
+                raise VerificationFailed(f"{path} holds different content.")
+            return Verification(path=path, method="sha256-reread")
+
+        return await anyio.to_thread.run_sync(check)
+
+
+def _copy_hashing(source: Path, temp: Path) -> str:
+    """Copy, fsync, then re-read what landed on disk and return its SHA-256."""
+    with source.open("rb") as reader, temp.open("wb") as writer:
+        while chunk := reader.read(CHUNK_SIZE):
+            writer.write(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    digest = hashlib.sha256()
+    with temp.open("rb") as check:
+        while chunk := check.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return digest.hexdigest()

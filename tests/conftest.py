@@ -1,0 +1,96 @@
+"""Shared fixtures: a running photo-relay on 127.0.0.1, devices, tokens and clients."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.db import Database
+from app.state import State
+from app.tokens import hash_token, new_token
+from tests.servers import ThreadedService, find_free_port
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def add_device(data_dir: Path, name: str) -> str:
+    """Create a device the way `photo-relay device add` does; returns its token."""
+    settings = Settings(data_dir=data_dir)
+    db = Database(settings.database_path)
+    try:
+        token = new_token("prd")
+        State(db).add_device(name, hash_token(token))
+        return token
+    finally:
+        db.close()
+
+
+@dataclass
+class Service:
+    """A running service plus what tests need to talk to it."""
+
+    server: ThreadedService
+    settings: Settings
+    device_token: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def admin_token(self) -> str:
+        return str(self.server.app_services.admin_token)
+
+    @property
+    def library(self) -> Path:
+        return self.settings.local_library_dir
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
+
+    def device(self) -> httpx.Client:
+        return self.client(self.device_token)
+
+    def admin(self) -> httpx.Client:
+        return self.client(self.admin_token)
+
+    def add_device(self, name: str) -> str:
+        return add_device(self.settings.data_dir, name)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "port": find_free_port(),
+        "min_free_bytes": 0,
+        "relay_retry_base_seconds": 0.05,
+        "relay_retry_max_seconds": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[Service]:
+    """photo-relay with the local target, running in a thread, and one device 'phone'."""
+    token = add_device(settings.data_dir, "phone")
+    server = ThreadedService(settings)
+    server.start()
+    try:
+        yield Service(server, settings, token)
+    finally:
+        server.stop()
