@@ -105,5 +105,9 @@ class Settings(BaseSettings):
         return self.data_dir / "admin-token"
 
     @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "nextcloud-credentials.json"
+
+    @property
     def local_library_dir(self) -> Path:
         return Path(self.target_folder) if self.target_folder else self.data_dir / "library"
