@@ -71,3 +71,7 @@ class Target(Protocol):
     async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
         """Prove the file at `path` has our size and content; raise VerificationFailed."""
         ...
+
+    async def delete(self, path: str) -> None:
+        """Remove a file photo-relay itself made for a check (the probe); never a photo."""
+        ...

@@ -121,6 +121,10 @@ class LocalTarget:
 
         return await anyio.to_thread.run_sync(check)
 
+    async def delete(self, path: str) -> None:
+        full = self._full(path)
+        await anyio.to_thread.run_sync(lambda: full.unlink(missing_ok=True))
+
 
 def _copy_hashing(source: Path, temp: Path) -> str:
     """Copy, fsync, then re-read what landed on disk and return its SHA-256."""
