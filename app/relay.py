@@ -9,6 +9,7 @@ refuses our credentials or is full — retrying then would only make things wors
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from app.errors import (
 from app.naming import alternative_paths, name_key
 from app.receipts import Receipt
 from app.spool import Spool
+from app.spool_retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.state import State
 from app.targets.base import Target, Verification
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # How long a pause for a full destination lasts before the relay looks again.
 FULL_RECHECK = timedelta(minutes=5)
+# While paused for credentials, how often to look for a `photo-relay retry` (a database read).
+RESUME_POLL_SECONDS = 2.0
 
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
@@ -65,6 +69,8 @@ class Relay:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._busy_paths: set[str] = set()
         self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
+        self._paused_at_event = 0
+        self._next_sweep = now()
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
@@ -81,9 +87,11 @@ class Relay:
         released = await asyncio.to_thread(self.state.release_interrupted)
         if released:
             log.info("relay.resumed_after_restart count=%d", released)
-        self.status = RelayStatus(state="running")
+        if self.status.state != "paused":  # main.py may start us paused (credentials refused)
+            self.status = RelayStatus(state="running")
         try:
             while True:
+                await self._sweep_if_due()
                 await self._run_once()
         finally:
             for task in self._in_flight.values():
@@ -97,8 +105,12 @@ class Relay:
             until = self.status.paused_until
             if until is not None and now() >= until:
                 self.status = RelayStatus(state="running")
+            elif until is None and await self._resume_requested():
+                log.info("relay.resumed reason=retry_requested")
+                self.status = RelayStatus(state="running")
             else:
-                await self._sleep(until)
+                poll = now() + timedelta(seconds=RESUME_POLL_SECONDS)
+                await self._sleep(poll if until is None else min(until, poll))
                 return
         free = self.settings.relay_parallel - len(self._in_flight)
         if free > 0:
@@ -151,11 +163,32 @@ class Relay:
                 message = f"Unexpected error while copying: {exc!r}."
             await self._schedule_retry(receipt, message)
 
+    def pause(self, exc: TargetError) -> None:
+        """Stop relaying: for 5 minutes when the target is full, else until `retry`/resume."""
+        self._pause(exc)
+
     def _pause(self, exc: TargetError) -> None:
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
         if self.status.state != "paused":
             log.warning("relay.paused reason=%s", exc.message)
+            self._paused_at_event = self.state.journal_relay(
+                "relay.paused", f"The relay paused: {exc.message}"
+            )
         self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
+
+    async def _resume_requested(self) -> bool:
+        """`photo-relay retry` (another process) asks a credentials pause to end."""
+        latest = await asyncio.to_thread(self.state.last_event_id, "relay.resume_requested")
+        return latest > self._paused_at_event
+
+    async def _sweep_if_due(self) -> None:
+        if now() < self._next_sweep:
+            return
+        self._next_sweep = now() + SWEEP_INTERVAL
+        try:
+            await sweep_spool(self.state, self.spool, self.settings.spool_retention_days)
+        except OSError:
+            log.exception("spool.sweep_failed")
 
     async def _schedule_retry(self, receipt: Receipt, message: str) -> None:
         if receipt.attempts >= self.settings.relay_max_attempts:
@@ -224,6 +257,16 @@ class Relay:
             f"verified by {proof.method}."
         )
         await asyncio.to_thread(
-            self.state.mark_verified, receipt.sha256, proof.path, proof.method, message
+            functools.partial(
+                self.state.mark_verified,
+                receipt.sha256,
+                proof.path,
+                proof.method,
+                message,
+                etag=proof.etag,
+                file_id=proof.file_id,
+            )
         )
         log.info("relay.verified sha256=%s path=%s", receipt.sha256, proof.path)
+        if self.settings.spool_retention_days == 0:
+            await remove_spool_copy(self.state, self.spool, receipt.sha256, 0)
