@@ -135,6 +135,15 @@ class Settings(BaseSettings):
         "verified; 0 removes it at once. Never removed before verification.",
     )
 
+    # -- upload body timeout (reliability, issue 6) -----------------------------------------
+    upload_idle_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="An upload whose body sends nothing for this long is refused with 408 "
+        "and its partial file deleted (a stalled or malicious client cannot hold a "
+        "connection and a temp file for ever).",
+    )
+
     @field_validator("path_template")
     @classmethod
     def _template_names_a_file(cls, value: str) -> str:

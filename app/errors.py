@@ -6,6 +6,7 @@ PhotoRelayError
 │   ├── BadRequest            400 malformed request (e.g. broken multipart)
 │   ├── Unauthorized          401 missing, unknown or revoked token
 │   ├── NotFound              404
+│   ├── RequestTimeout        408 the body stopped arriving (idle too long between chunks)
 │   ├── Conflict              409 (e.g. a device name already in use)
 │   ├── PayloadTooLarge       413 over the size limit
 │   ├── UnprocessableContent  422 empty file, hash mismatch, bad date
@@ -30,6 +31,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PhotoRelayError",
+    "RequestTimeout",
     "TargetAuthFailed",
     "TargetError",
     "TargetFull",
@@ -78,6 +80,10 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status, code = 409, "conflict"
+
+
+class RequestTimeout(ApiError):
+    status, code = 408, "body_timeout"
 
 
 class PayloadTooLarge(ApiError):

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from app import crashpoints
 from app.clock import now
 from app.config import Settings
 from app.errors import PayloadTooLarge, UnprocessableContent
@@ -134,6 +135,7 @@ class Ingest:
         try:
             async for chunk in chunks:
                 await pending.feed(chunk)
+                crashpoints.reached("ingest.body_started")
             return await pending.drain()
         except BaseException:
             await pending.abort()
@@ -146,6 +148,7 @@ class Ingest:
         except BaseException:
             await asyncio.to_thread(writer.discard)
             raise
+        crashpoints.reached("ingest.after_fsync")
         if writer.size == 0:
             await asyncio.to_thread(writer.discard)
             raise UnprocessableContent(
@@ -166,6 +169,7 @@ class Ingest:
         """Link a sealed file to its content address and record it; (receipt, is_new)."""
         sha256, size, meta = sealed.sha256, sealed.writer.size, sealed.meta
         stored = await asyncio.to_thread(self.spool.commit, sealed.writer, sha256)
+        crashpoints.reached("ingest.after_link")
         existing = await asyncio.to_thread(self.state.get_item, sha256)
         item = (
             existing_item(existing, size, meta, device)
@@ -173,6 +177,7 @@ class Ingest:
             else (await asyncio.to_thread(self._describe, stored, sha256, size, meta, device))
         )
         receipt, created = await asyncio.to_thread(self.state.record_received, item)
+        crashpoints.reached("ingest.after_record")
         if created:
             self.on_new()
         return receipt, created

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app import crashpoints
 from app.clock import now
 from app.config import Settings
 from app.errors import (
@@ -207,6 +208,7 @@ class Relay:
     async def _deliver(self, receipt: Receipt, captured_local: datetime) -> None:
         """Copy one item, choosing a free name, and mark it verified."""
         sha, size = receipt.sha256, receipt.size
+        crashpoints.reached("relay.after_claim")
         source = self.spool.path_for(sha)
         folder, _, _ = receipt.planned_path.rpartition("/")
         await self.target.ensure_folder(folder)
@@ -247,6 +249,7 @@ class Relay:
         return True
 
     async def _verified(self, receipt: Receipt, proof: Verification, how: str) -> None:
+        crashpoints.reached("relay.before_mark_verified")
         note = (
             ""
             if proof.path == receipt.planned_path

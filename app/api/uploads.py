@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from python_multipart.multipart import parse_options_header
 
 from app.api.deps import DeviceDep, ServicesDep
+from app.body_timeout import idle_limited
 from app.errors import UnprocessableContent
 from app.form_upload import FormUpload, boundary_of
 from app.hashing import is_sha256_hex
@@ -102,7 +103,8 @@ async def put_blob(
     known = await services.ingest.already_have(claimed, meta, device)
     if known is not None:
         return receipt_response(known, new=False)  # the body is not needed: nothing to store
-    writer = await services.ingest.receive(request.stream(), declared_size=declared_length(request))
+    body = idle_limited(request.stream(), services.settings.upload_idle_timeout_seconds)
+    writer = await services.ingest.receive(body, declared_size=declared_length(request))
     receipt, new = await services.ingest.commit(writer, meta, device)
     return receipt_response(receipt, new)
 
@@ -129,7 +131,7 @@ async def create_uploads(
         raise too_large(limit)
     await services.ingest.check_room(length)
     form = FormUpload(boundary, services.spool.open_writer, limit)
-    await form.read(request.stream())
+    await form.read(idle_limited(request.stream(), services.settings.upload_idle_timeout_seconds))
     try:
         names = form.values_for("name")
         dates = [parse_captured_at(v) for v in form.values_for("captured_at")]
