@@ -24,6 +24,7 @@ from app.db import Database
 from app.errors import ApiError, ConfigurationError, TargetError
 from app.ingest import Ingest
 from app.relay import Relay
+from app.request_limits import RequestLimits
 from app.services import Services
 from app.spool import Spool
 from app.state import State
@@ -134,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
+    app.add_middleware(RequestLimits)  # header and JSON body limits (issue 6)
     app.include_router(uploads.router)
     app.include_router(items.router)
     app.include_router(status.router)
