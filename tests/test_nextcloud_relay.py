@@ -37,11 +37,9 @@ def send(client: httpx.Client, data: bytes, name: str, captured: str = TAKEN) ->
     sha = sha256_hex(data)
     response = client.put(
         f"/v1/blobs/{sha}",
+        params={"name": name},
         content=data,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Captured-At": captured,
-        },
+        headers={"X-Captured-At": captured},
     )
     assert response.status_code in (200, 201), response.text
     return sha
@@ -123,6 +121,28 @@ def test_foreign_file_is_untouched_on_a_server_ignoring_preconditions(
     assert webdav_server.all_files() == {
         f"{FOLDER}/IMG_0001.JPG": b"someone else's photo",
         f"{FOLDER}/IMG_0001 ({sha[:8]}).JPG": photo,
+    }
+
+
+def test_names_are_nfc_and_compared_case_insensitively(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """An NFD name lands in NFC; a foreign img_0001.jpg blocks IMG_0001.JPG (case clash)."""
+    foreign = nextcloud_server.file(f"{FOLDER}/img_0001.jpg")
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"lower-case foreign file")
+    clash, accented = samples.jpeg(seed=6), samples.jpeg(seed=7)
+    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+        with service.device() as client:
+            a = send(client, clash, "IMG_0001.JPG")
+            b = send(client, accented, "Cafe\u0301.JPG")
+        receipts = wait_verified(service, a, b)
+    assert receipts[0]["remote_path"] == f"2024/05/IMG_0001 ({a[:8]}).JPG"
+    assert receipts[1]["remote_path"] == "2024/05/Caf\u00e9.JPG"
+    assert nextcloud_server.all_files() == {
+        f"{FOLDER}/img_0001.jpg": b"lower-case foreign file",
+        f"{FOLDER}/IMG_0001 ({a[:8]}).JPG": clash,
+        f"{FOLDER}/Caf\u00e9.JPG": accented,
     }
 
 
