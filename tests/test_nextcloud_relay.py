@@ -269,3 +269,34 @@ def test_spool_copy_kept_during_retention(tmp_path: Path, webdav_server: DavServ
             sha = send(client, samples.jpeg(seed=51), "IMG_0001.JPG")
         wait_verified(service, sha)
         assert service.server.app_services.spool.has(sha)
+
+
+def test_locked_file_is_retried_under_the_same_name(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """423 (and 503) mean "try later": the photo still lands under its planned name."""
+    nextcloud_server.faults.add(Fault("status", status=423, methods={"PUT"}, times=1))
+    nextcloud_server.faults.add(Fault("status", status=503, methods={"MOVE"}, times=1))
+    photo = samples.jpeg(seed=60)
+    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+        with service.device() as client:
+            sha = send(client, photo, "IMG_0001.JPG")
+        (done,) = wait_verified(service, sha)
+    assert done["remote_path"] == "2024/05/IMG_0001.JPG"
+    assert done["attempts"] == 3
+    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": photo}
+
+
+def test_full_nextcloud_pauses_with_a_plain_reason(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """507 pauses the relay ("NextCloud is full") until a later look; the photo stays queued."""
+    nextcloud_server.faults.add(Fault("status", status=507, methods={"PUT"}))
+    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+        with service.device() as client:
+            sha = send(client, samples.jpeg(seed=61), "IMG_0001.JPG")
+        wait_for(lambda: relay_status(service)["state"] == "paused", what="the pause")
+        status = relay_status(service)
+        assert "NextCloud is full" in status["reason"]
+        assert status["paused_until"] is not None
+        assert receipt(service, sha)["state"] == "received"
