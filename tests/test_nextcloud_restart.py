@@ -163,3 +163,67 @@ def test_large_file_is_relayed_with_flat_memory(
     assert sha256_of(stored) == sha
     assert nextcloud_server.faults.count("PUT", "/uploads/") == 26  # 10 MiB chunks
     assert peak < 160 * MiB, f"peak RSS {peak / MiB:.0f} MiB for a {size / MiB:.0f} MiB file"
+
+
+def test_batch_survives_a_kill_and_arrives_exactly_once(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """Same-named photos, a chunked video and a foreign file; SIGKILL mid-relay; restart.
+
+    The kill comes while one photo's final MOVE is held by the server, which then completes
+    it: after the restart that photo is found in place and verified, not sent again.
+    """
+    data_dir = tmp_path / "data"
+    token = add_device(data_dir, "phone")
+    env = service_env(
+        nextcloud_server,
+        PHOTO_RELAY_TARGET_CHUNK_THRESHOLD_BYTES=str(2 * MiB),
+        PHOTO_RELAY_TARGET_CHUNK_BYTES=str(MiB),
+        PHOTO_RELAY_RELAY_PARALLEL="1",
+    )
+    foreign = nextcloud_server.file("Photos/iPhone/2024/05/IMG_0002.JPG")
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"already in NextCloud")
+    files: dict[str, tuple[Path, str]] = {}
+    for index, (name, size) in enumerate(
+        [("IMG_0001.JPG", 3000), ("IMG_0001.JPG", 4000), ("IMG_0002.JPG", 5000)]
+    ):
+        path = tmp_path / f"photo-{index}"
+        files[f"{index}-{name}"] = (path, write_file(path, size))
+    video = tmp_path / "VID_0003.MOV"
+    files["video-VID_0003.MOV"] = (video, write_file(video, 5 * MiB + 17))
+    first_sha = files["0-IMG_0001.JPG"][1]
+    hold = nextcloud_server.faults.add(
+        Fault("hold", methods={"MOVE"}, path_contains=first_sha[:16], times=1)
+    )
+    service = ServiceProcess(data_dir, find_free_port(), env)
+    with service.running():
+        for key, (path, sha) in files.items():
+            upload(service.base_url, token, path, sha, key.partition("-")[2])
+        wait_for(lambda: hold.fired, timeout=60, what="the first photo's MOVE to be held")
+        service.kill()
+    hold.released.set()
+    wait_for(lambda: _moved(nextcloud_server), what="the held MOVE to finish on the server")
+    restarted = ServiceProcess(data_dir, find_free_port(), env)
+    with restarted.running():
+        wait_for(
+            lambda: all(
+                state_of(restarted.base_url, token, s) == "verified" for _, s in files.values()
+            ),
+            timeout=90,
+            what="every receipt to be verified",
+        )
+    stored = {
+        str(p.relative_to(nextcloud_server.files_dir)): sha256_of(p)
+        for p in nextcloud_server.files_dir.rglob("*")
+        if p.is_file()
+    }
+    assert sorted(stored.values()) == sorted([s for _, s in files.values()] + [sha256_of(foreign)])
+    assert foreign.read_bytes() == b"already in NextCloud"
+    assert stored["Photos/iPhone/2024/05/IMG_0001.JPG"] == first_sha
+    # The held photo was PUT once only: after the restart it was found in place.
+    assert nextcloud_server.faults.count("PUT", first_sha[:16]) == 1
+
+
+def _moved(server: DavServer) -> bool:
+    return server.file("Photos/iPhone/2024/05/IMG_0001.JPG").exists()
