@@ -77,6 +77,7 @@ class FaultLayer:
         self.inner = inner
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []  # the HTTP_* / CONTENT_* of each request
         self.ignore_preconditions = False
         self._lock = threading.Lock()
 
@@ -111,6 +112,9 @@ class FaultLayer:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
+        seen = {k: str(v) for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_"))}
+        with self._lock:
+            self.headers.append({"method": method, "path": path, **seen})
         if self.ignore_preconditions:
             environ.pop("HTTP_IF_NONE_MATCH", None)
             environ.pop("HTTP_IF_MATCH", None)

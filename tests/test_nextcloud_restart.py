@@ -168,11 +168,9 @@ def test_large_file_is_relayed_with_flat_memory(
 def test_batch_survives_a_kill_and_arrives_exactly_once(
     tmp_path: Path, nextcloud_server: DavServer
 ) -> None:
-    """Same-named photos, a chunked video and a foreign file; SIGKILL mid-relay; restart.
-
-    The kill comes while one photo's final MOVE is held by the server, which then completes
-    it: after the restart that photo is found in place and verified, not sent again.
-    """
+    """A batch with name clashes, a video and a foreign file survives SIGKILL exactly once."""
+    # The kill comes while one photo's final MOVE is held by the server, which then
+    # completes it: after the restart that photo is found in place, not sent again.
     data_dir = tmp_path / "data"
     token = add_device(data_dir, "phone")
     env = service_env(
