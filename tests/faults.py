@@ -1,7 +1,8 @@
 """A WSGI layer that breaks requests on purpose, and counts every request it sees.
 
 Faults match by method and a piece of the path, fire a number of times (or forever), and
-can: answer a status (503, 423, 507, 401, 429, ...) with a Sabre-style error body, drop the
+can: hold a request until the test releases it (to kill the client meanwhile), answer a
+status (503, 423, 507, 401, 429, ...) with a Sabre-style error body, drop the
 connection in the middle of the request body, answer 201 but store nothing, store a
 truncated file but answer 201, or answer 200 with an error page. `ignore_preconditions`
 makes the server behave like those that ignore `If-None-Match: *` and `Overwrite: F`.
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 __all__ = ["Fault", "FaultLayer"]
 
-FaultKind = Literal["status", "drop", "store_nothing", "truncate", "error_body"]
+FaultKind = Literal["status", "drop", "store_nothing", "truncate", "error_body", "hold"]
 StartResponse = Callable[..., Any]
 
 _REASONS = {401: "Unauthorized", 423: "Locked", 429: "Too Many Requests", 503: "Unavailable"}
@@ -30,6 +31,7 @@ class Fault:
     path_contains: str = ""
     times: int | None = None  # None: until removed
     fired: int = 0
+    released: threading.Event = field(default_factory=threading.Event)  # for "hold"
 
     def matches(self, method: str, path: str) -> bool:
         return (not self.methods or method in self.methods) and self.path_contains in path
@@ -75,6 +77,7 @@ class FaultLayer:
         self.inner = inner
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []  # the HTTP_* / CONTENT_* of each request
         self.ignore_preconditions = False
         self._lock = threading.Lock()
 
@@ -109,6 +112,9 @@ class FaultLayer:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
+        seen = {k: str(v) for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_"))}
+        with self._lock:
+            self.headers.append({"method": method, "path": path, **seen})
         if self.ignore_preconditions:
             environ.pop("HTTP_IF_NONE_MATCH", None)
             environ.pop("HTTP_IF_MATCH", None)
@@ -116,6 +122,9 @@ class FaultLayer:
                 environ["HTTP_OVERWRITE"] = "T"
         fault = self._take(method, path)
         if fault is None:
+            return self.inner(environ, start_response)
+        if fault.kind == "hold":
+            fault.released.wait(timeout=60)
             return self.inner(environ, start_response)
         if fault.kind == "status":
             _drain(environ)

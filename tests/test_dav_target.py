@@ -318,3 +318,26 @@ def test_wrong_password_fails_check_as_credentials(
     target = target_for(tmp_path, nextcloud_server, target_password="wrong")
     with pytest.raises(TargetAuthFailed):
         run(target.check())
+
+
+def test_bodies_have_exact_length_and_move_has_none(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """Every PUT carries its exact Content-Length (never chunked encoding); MOVE has no body."""
+    file, _, sha = source(tmp_path, 2_500_000)
+    target = target_for(
+        tmp_path,
+        nextcloud_server,
+        target_chunk_threshold_bytes=1_000_000,
+        target_chunk_bytes=1 << 20,
+    )
+    run(put(target, "2024/05/VID.MOV", file, sha))
+    puts = [h for h in nextcloud_server.faults.headers if h["method"] == "PUT"]
+    assert [int(h["CONTENT_LENGTH"]) for h in puts] == [1 << 20, 1 << 20, 2_500_000 - (2 << 20)]
+    assert not any("HTTP_TRANSFER_ENCODING" in h for h in puts)
+    (assembly,) = [h for h in nextcloud_server.faults.headers if h["path"].endswith("/.file")]
+    assert assembly.get("CONTENT_LENGTH", "") in ("", None)
+    assert assembly["HTTP_OVERWRITE"] == "F"
+    assert assembly["HTTP_OC_TOTAL_LENGTH"] == "2500000"
+    assert assembly["HTTP_X_OC_MTIME"] == str(int(CAPTURED.timestamp()))
+    assert all(h["HTTP_DESTINATION"] == assembly["HTTP_DESTINATION"] for h in puts)

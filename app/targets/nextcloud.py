@@ -47,7 +47,7 @@ class ChunkingUnavailable(TargetError):
 
 class NextcloudTarget(DavTarget):
     kind = "nextcloud"
-    server = "NextCloud"
+    server = label = "NextCloud"
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -97,9 +97,6 @@ class NextcloudTarget(DavTarget):
             password=password,
             uploads_url=f"{server}/remote.php/dav/uploads/{uid}",
         )
-
-    def describe(self) -> str:
-        return "NextCloud: " + super().describe()
 
     def upload_headers(self, sha256: str, captured: datetime) -> dict[str, str]:
         headers = {"OC-Checksum": f"SHA256:{sha256}", "X-Hash": "sha256"}

@@ -100,13 +100,15 @@ class DavTarget:
     """The shared WebDAV machinery; subclasses say how to find the server."""
 
     kind = "webdav"
-    server = "The WebDAV server"
+    server = "The WebDAV server"  # how messages name it
+    label = "the WebDAV server"  # how `describe` names it
 
     def __init__(self, settings: Settings, progress: ChunkProgress | None = None) -> None:
         self.settings = settings
         self.progress = progress or ChunkProgress(None)
         self._endpoint: DavEndpoint | None = None
         self._client: httpx.AsyncClient | None = None
+        self._retired: list[httpx.AsyncClient] = []
         self._folders: set[str] = set()
 
     # -- configuration -----------------------------------------------------------------
@@ -125,7 +127,8 @@ class DavTarget:
         except ConfigurationError as exc:
             return f"{self.server} (not usable yet: {exc.message})"
         folder = "/" + "/".join(endpoint.base)
-        return f"the folder {folder} at {endpoint.root_url} (as {endpoint.login})"
+        where = f"{self.label} at {endpoint.root_url}/"
+        return f"the folder {folder} on {where} (as {endpoint.login})"
 
     def url(self, path: str) -> str:
         """The URL of `path`, relative to the destination folder."""
@@ -150,11 +153,14 @@ class DavTarget:
             )
         return self._client
 
-    async def _forget_connection(self) -> None:
-        """After refused credentials: reconnect (re-reading credentials) next time."""
-        client, self._client, self._endpoint = self._client, None, None
-        if client is not None:
-            await client.aclose()
+    def _forget_connection(self) -> None:
+        """After refused credentials: reconnect (re-reading credentials) next time.
+
+        The old client is closed at `close()`, not now: parallel requests may still use it.
+        """
+        if self._client is not None:
+            self._retired.append(self._client)
+        self._client, self._endpoint = None, None
 
     async def send(
         self,
@@ -177,7 +183,9 @@ class DavTarget:
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         if response.status_code in (401, 403):
-            await self._forget_connection()
+            self._forget_connection()
+        if response.status_code == 409:
+            self._folders.clear()  # a parent we thought existed is gone: create it again
         return response
 
     async def call(
@@ -234,9 +242,10 @@ class DavTarget:
             )
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients = [*self._retired, *([self._client] if self._client else [])]
+        self._client, self._retired = None, []
+        for client in clients:
+            await client.aclose()
 
     async def ensure_folder(self, folder: str) -> None:
         parts = [*self.endpoint().base, *(p for p in folder.split("/") if p)]
@@ -248,7 +257,6 @@ class DavTarget:
             action = f"creating the folder /{relative}"
             response = await self.call("MKCOL", url, {201, 405, 409}, action)
             if response.status_code == 409:
-                self._folders.clear()  # a folder we knew vanished: look again next time
                 raise TargetUnavailable(f"{self.server} lost the parent of /{relative}.")
             if response.status_code == 405:
                 # 405 means "something is there": only a collection will do.
@@ -327,8 +335,6 @@ class DavTarget:
         response = await self.send(
             "PUT", url, "uploading", headers=headers, content=file_stream(source, 0, size)
         )
-        if response.status_code == 409:
-            self._folders.clear()
         require(response, {201, 204}, "uploading", self.server)
         return UploadProof(
             sha256=(response.headers.get("X-Hash-SHA256") or "").lower() or None,
