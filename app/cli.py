@@ -1,4 +1,4 @@
-"""The `photo-relay` command: serve, device, admin-token, status, retry.
+"""The `photo-relay` command: serve, device, admin-token, status, retry, nextcloud.
 
 Commands other than `serve` work on the data folder directly (SQLite allows it while the
 service runs), so a device added or revoked here takes effect at once.
@@ -181,6 +181,50 @@ def retry(sha256: str | None, data_dir: Path | None) -> None:
     _, state = open_state(data_dir)
     count = state.requeue_failed(sha256)
     click.echo(f"{count} item(s) put back in the queue; a running service picks them up.")
+
+
+@main.group()
+def nextcloud() -> None:
+    """Connect photo-relay to your NextCloud: log in once, then check."""
+
+
+@nextcloud.command("login")
+@click.argument("url")
+@click.option("--login", "login_name", help="Login name, with --app-password (pasted).")
+@click.option(
+    "--app-password",
+    "pasted",
+    is_flag=True,
+    help="Paste an app password you created (Settings › Security) instead of the browser "
+    "login; asked for hidden, or read from stdin.",
+)
+@click.option("--poll-interval", type=float, default=2.0, hidden=True)
+@data_dir_option
+@friendly_errors
+def nextcloud_login(
+    url: str, login_name: str | None, pasted: bool, poll_interval: float, data_dir: Path | None
+) -> None:
+    """Log in to NextCloud at URL (a browser link and QR code) and store an app password."""
+    from app.nextcloud_commands import login_command
+
+    login_command(
+        load_settings(data_dir=data_dir),
+        url,
+        login_name=login_name,
+        pasted=pasted,
+        poll_interval=poll_interval,
+    )
+
+
+@nextcloud.command("check")
+@click.argument("url", required=False)
+@data_dir_option
+@friendly_errors
+def nextcloud_check(url: str | None, data_dir: Path | None) -> None:
+    """Check the NextCloud connection: server, login, a probe file, and what it supports."""
+    from app.nextcloud_commands import check_command
+
+    check_command(load_settings(data_dir=data_dir), url)
 
 
 if __name__ == "__main__":
