@@ -79,11 +79,16 @@ def login_command(
             login_with_app_password(server, login_name, password, settings.credentials_file)
         )
     else:
-        credentials = asyncio.run(
-            login_with_flow(
-                server, settings.credentials_file, show=show_login_link, interval=poll_interval
+        try:
+            credentials = asyncio.run(
+                login_with_flow(
+                    server, settings.credentials_file, show=show_login_link, interval=poll_interval
+                )
             )
-        )
+        except KeyboardInterrupt:
+            raise click.ClickException(
+                "Stopped before access was granted; nothing was stored."
+            ) from None
     report_login(credentials, settings)
 
 
@@ -139,7 +144,8 @@ def check_plan(settings: Settings, url: str | None) -> CheckPlan:
         getattr(settings, "target_password", None) if is_nextcloud else None
     )
     login: tuple[str | None, SecretStr | None, str] = (None, None, "nowhere")
-    if user and password is not None and _same_server(server, target_url):
+    configured_server = target_url or (stored.server if stored else None)
+    if user and password is not None and _same_server(server, configured_server):
         login = (user, password, "PHOTO_RELAY_TARGET_USER/_PASSWORD")
     elif stored is not None and _same_server(server, stored.server):
         login = (stored.login_name, stored.app_password, str(settings.credentials_file))

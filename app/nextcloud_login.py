@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # NextCloud deletes a flow 20 minutes after it started (LoginFlowV2Mapper lifetime).
 FLOW_LIFETIME_SECONDS = 1200.0
 POLL_INTERVAL_SECONDS = 2.0
+MAX_POLL_INTERVAL_SECONDS = 30.0
 
 
 class LoginNotGranted(PhotoRelayError):
@@ -94,7 +95,8 @@ async def wait_for_grant(
     """Poll every `interval` seconds until access is granted or the flow's lifetime is over.
 
     The poll answers 404 until the person grants access, then 200 exactly once. Network
-    trouble while waiting is not fatal: the flow lives on the server, so we keep polling.
+    trouble, 5xx and 429 while waiting are not fatal: the flow lives on the server, so we
+    keep polling (after a 429 at half the pace each time, up to every 30 s).
     """
     deadline = clock() + lifetime
     polls = 0
@@ -107,18 +109,27 @@ async def wait_for_grant(
         except TargetUnavailable as exc:
             log.warning("nextcloud.login_poll_failed polls=%d reason=%s", polls, exc.message)
         else:
-            if response.status_code == 200:
+            code = response.status_code
+            if code == 200:
                 log.info("nextcloud.login_granted server=%s polls=%d", api.server, polls)
                 return _granted(response, api.server)
-            if response.status_code != 404 and response.status_code < 500:
+            if code == 429:
+                interval = min(interval * 2, MAX_POLL_INTERVAL_SECONDS)
+            elif code != 404 and code < 500:
                 api.refuse(response, "the login flow's poll endpoint")
+            if code != 404:
+                log.warning("nextcloud.login_poll_failed polls=%d status=%d", polls, code)
         remaining = deadline - clock()
         if remaining <= 0:
             raise LoginNotGranted(
-                f"Nobody granted access within {lifetime / 60:.0f} minutes, so the login link "
-                "has expired. Run the command again and grant access in the browser."
+                f"Nobody granted access within {_duration(lifetime)}, so the login link has "
+                "expired. Run the command again and grant access in the browser."
             )
         await anyio.sleep(min(interval, remaining))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} minutes" if seconds >= 60 else f"{seconds:g} seconds"
 
 
 def _granted(response: httpx.Response, server: str) -> GrantedLogin:
@@ -164,7 +175,15 @@ async def login_with_flow(
         granted = await wait_for_grant(api, flow, interval=interval, lifetime=lifetime)
     # We keep the address we just reached rather than granted.server: behind a proxy
     # NextCloud's idea of its own URL (overwrite.cli.url) can be wrong for this machine.
-    credentials = await check_login(server_url, granted.login_name, granted.app_password)
+    try:
+        credentials = await check_login(server_url, granted.login_name, granted.app_password)
+    except PhotoRelayError as exc:
+        # NextCloud hands the app password out only once, so it is lost with this run.
+        raise type(exc)(
+            f"Access was granted, but checking it failed: {exc.message} In NextCloud, "
+            "remove the new photo-relay entry under Settings › Security › Devices & "
+            "sessions, then run the command again."
+        ) from exc
     save_credentials(credentials_file, credentials)
     log.info(
         "nextcloud.credentials_saved server=%s user=%s", credentials.server, credentials.user_id

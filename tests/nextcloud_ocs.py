@@ -14,6 +14,7 @@ Models:
 - Brute-force bookkeeping: failed logins are counted; capabilities' `bruteforce.delay`
   reports 0.1 s x 2^failures (capped at 25 s) as NextCloud does, without sleeping.
 - Maintenance mode: everything except status.php answers 503.
+- A fault knob for tests: the next `poll_failures` polls answer 503 (a proxy hiccup).
 Everything else goes to the optional `inner` WSGI app (e.g. WsgiDAV at
 /remote.php/dav/files/<uid>/); `/remote.php/` requests first need valid Basic credentials,
 else a Sabre-style 401 (XML body, `WWW-Authenticate: Basic realm="Nextcloud"`).
@@ -100,6 +101,7 @@ class NextcloudOcs:
         self.users: dict[str, User] = {}
         self.flows: list[LoginFlowRecord] = []
         self.failed_logins = 0
+        self.poll_failures = 0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -196,6 +198,10 @@ class NextcloudOcs:
             flow = next((f for f in self.flows if f.poll_token == token), None)
             if flow is not None:
                 flow.polls += 1
+            if self.poll_failures:
+                self.poll_failures -= 1
+                unavailable = "503 Service Unavailable"
+                return self._reply(start_response, unavailable, "proxy hiccup", "text/plain")
             ready = (
                 flow is not None
                 and flow.grant is not None

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from app.credentials import CREDENTIALS_FILE_NAME
-from app.nextcloud_api import NextcloudApi
+from app.errors import ConfigurationError
+from app.nextcloud_api import NextcloudApi, normalise_server_url
 from app.nextcloud_login import LoginNotGranted, start_login_flow, wait_for_grant
 from tests.nextcloud_ocs import NextcloudOcs, serving
 from tests.photo_relay_cli import run_cli, start_cli
@@ -75,12 +76,12 @@ def test_poll_stops_at_the_flow_lifetime_without_hammering(cloud: Cloud) -> None
     async def login() -> None:
         async with NextcloudApi(cloud.url) as api:
             flow = await start_login_flow(api)
-            await wait_for_grant(api, flow, interval=0.05, lifetime=0.5)
+            await wait_for_grant(api, flow, interval=0.1, lifetime=1.0)
 
     with pytest.raises(LoginNotGranted, match="Run the command again"):
         asyncio.run(login())
     polls = cloud.ocs.flows[0].polls
-    assert 5 <= polls <= 0.5 / 0.05 + 2, polls
+    assert 2 <= polls <= 1.0 / 0.1 + 2, polls  # kept polling, but once per interval at most
 
 
 def test_pasted_app_password_is_checked_then_stored(cloud: Cloud, tmp_path: Path) -> None:
@@ -120,3 +121,58 @@ def test_login_to_an_address_that_is_not_nextcloud_fails_clearly(tmp_path: Path)
     assert "does not look like a NextCloud server" in result.stderr
     assert "https://cloud.example.org" in result.stderr
     assert not (tmp_path / CREDENTIALS_FILE_NAME).exists()
+
+
+def test_poll_rides_out_server_errors_until_the_grant(cloud: Cloud) -> None:
+    """A 503 from the poll endpoint does not end the login; the next poll gets the grant."""
+
+    async def login() -> str:
+        async with NextcloudApi(cloud.url) as api:
+            flow = await start_login_flow(api)
+            cloud.ocs.grant(LOGIN)
+            cloud.ocs.poll_failures = 2
+            granted = await wait_for_grant(api, flow, interval=0.01, lifetime=5)
+            return granted.login_name
+
+    assert asyncio.run(login()) == LOGIN
+    assert cloud.ocs.flows[0].polls == 3
+
+
+@pytest.mark.parametrize(
+    ("typed", "base"),
+    [
+        ("cloud.example.org", "https://cloud.example.org"),
+        ("https://cloud.example.org/", "https://cloud.example.org"),
+        (
+            "https://example.org/nextcloud/index.php/apps/files/?dir=/",
+            "https://example.org/nextcloud",
+        ),
+        ("http://nas.local:8080/remote.php/dav/files/alice/", "http://nas.local:8080"),
+    ],
+)
+def test_server_address_is_the_base_url(typed: str, base: str) -> None:
+    """Addresses pasted from the browser or a WebDAV setting become NextCloud's base URL."""
+    assert normalise_server_url(typed) == base
+
+
+@pytest.mark.parametrize("typed", ["", "ftp://cloud.example.org", "https://", "http://host:99999"])
+def test_unusable_server_address_is_refused_with_an_example(typed: str) -> None:
+    """Something that is not an http(s) address is refused, with an example of a good one."""
+    with pytest.raises(ConfigurationError, match=r"cloud\.example\.org"):
+        normalise_server_url(typed)
+
+
+def test_redirect_names_the_address_to_use(tmp_path: Path) -> None:
+    """An http address that redirects to https is not followed silently: the message names it."""
+
+    def redirect(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("301 Moved Permanently", [("Location", "https://cloud.example.org/")])
+        return [b""]
+
+    async def status() -> None:
+        async with NextcloudApi(url) as api:
+            await api.status()
+
+    with serving(redirect) as url, pytest.raises(ConfigurationError) as caught:
+        asyncio.run(status())
+    assert "https://cloud.example.org/" in caught.value.message
