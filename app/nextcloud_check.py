@@ -33,7 +33,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MB = 1000**2
+MiB = 1024**2
 CHECKSUM_UPDATE_FEATURE = "nextcloud-checksum-update"
 
 
@@ -46,19 +46,35 @@ class CheckPlan:
     app_password: SecretStr | None
     credentials_source: str
     folder: str = ""
-    chunk_threshold_bytes: int = 50 * MB
-    chunk_bytes: int = 10 * MB
+    chunk_threshold_bytes: int = 50 * MiB
+    chunk_bytes: int = 10 * MiB
+
+
+# Verification methods, named as the targets name them in receipts (Verification.method).
+SERVER_HASH = "size+x-hash-sha256"
+SERVER_REHASH = "size+recalculated-sha256"
+READ_BACK = "size+sha256-readback"
+SIZE_ONLY = "size-only"
+METHOD_WORDS = {
+    SERVER_HASH: "by the server's SHA-256",
+    SERVER_REHASH: "by the server re-hashing the stored file",
+    READ_BACK: "by reading it back",
+    SIZE_ONLY: "by its size only",
+}
 
 
 @dataclass(frozen=True)
 class ProbeOutcome:
-    """What the write probe showed. None means "not observed" (the target hides headers)."""
+    """What the write probe showed."""
 
     path: str
-    verified_by: str
-    mtime_accepted: bool | None
-    server_sha256: bool | None
+    method: str  # a Verification.method, e.g. SERVER_HASH
+    mtime_accepted: bool | None  # None: not observable (the relay's target keeps headers)
     fallback: bool
+
+    @property
+    def verified_by(self) -> str:
+        return METHOD_WORDS.get(self.method, self.method)
 
 
 async def run_check(
@@ -95,8 +111,11 @@ async def run_check(
             )
         features = await api.dav_features(user_id)
         if target is not None:
+            # probe_write only creates sub-folders; the target's base folder may be new too.
+            await target.ensure_folder(plan.folder)
+            say(f"Destination: {target.describe()}; the folder is there.")
             proof = await probe_write(target, plan.folder)
-            outcome = ProbeOutcome(proof.path, proof.method, None, None, fallback=False)
+            outcome = ProbeOutcome(proof.path, proof.method, None, fallback=False)
         else:
             outcome = await fallback_webdav_probe(api, user_id, plan.folder)
         say(f"Write probe: wrote, verified ({outcome.verified_by}) and removed {outcome.path}.")
@@ -142,25 +161,29 @@ def describe_support(
             "Capture time (mtime): yes. Each file gets its capture time as its modification "
             "time in NextCloud."
         )
-    if probe.server_sha256:
+    rehash = features is not None and CHECKSUM_UPDATE_FEATURE in features
+    if probe.method == SERVER_HASH:
         lines.append(
             "Server-side hash: yes, NextCloud computes SHA-256 while storing. Content is "
             "verified by the server's SHA-256; nothing is downloaded again."
         )
-    elif features is not None and CHECKSUM_UPDATE_FEATURE in features:
+    elif probe.method == SERVER_REHASH or (probe.fallback and rehash):
         lines.append(
             "Server-side hash: on request (NextCloud re-hashes a stored file). Content is "
             "verified by the server's SHA-256 after each upload."
         )
-    elif probe.server_sha256 is None:
-        lines.append(
-            f"Server-side hash: the relay's own probe was verified by {probe.verified_by}."
-        )
-    else:
+    elif probe.method == READ_BACK:
         lines.append(
             "Server-side hash: no. Content is verified by reading each file back and hashing "
             "it (costs one download per file)."
         )
+    elif probe.method == SIZE_ONLY:
+        lines.append(
+            "Server-side hash: no, and reading back is turned off: only the size of each "
+            "copy is checked, not its content."
+        )
+    else:
+        lines.append(f"Content is checked by the target's own method: {probe.verified_by}.")
     forbidden = [
         f"{kind} {' '.join(values)}"
         for kind, values in (
@@ -176,7 +199,8 @@ def describe_support(
 
 
 def _mb(size: int) -> str:
-    return f"{size / MB:g} MB"
+    # People read "50 MB" more easily than "50 MiB"; the setting itself is exact.
+    return f"{round(size / MiB, 1):g} MB"
 
 
 async def fallback_webdav_probe(api: NextcloudApi, user_id: str, folder: str) -> ProbeOutcome:
@@ -231,9 +255,8 @@ async def fallback_webdav_probe(api: NextcloudApi, user_id: str, folder: str) ->
             log.warning("nextcloud.probe_not_removed path=%s status=%d", path, removed.status_code)
     return ProbeOutcome(
         path=f"/{path}",
-        verified_by="by the server's SHA-256" if server_hash else "by reading it back",
+        method=SERVER_HASH if server_hash else READ_BACK,
         mtime_accepted=written.headers.get("X-OC-MTime", "").lower() == "accepted",
-        server_sha256=server_hash is not None,
         fallback=True,
     )
 

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.credentials import NextcloudCredentials, load_credentials
 from app.errors import ConfigurationError
 from app.nextcloud_api import normalise_server_url
-from app.nextcloud_check import MB, CheckPlan, run_check
+from app.nextcloud_check import CheckPlan, MiB, run_check
 from app.nextcloud_login import LoginFlow, login_with_app_password, login_with_flow
 from app.targets import Target, open_target
 
@@ -152,8 +152,8 @@ def check_plan(settings: Settings, url: str | None) -> CheckPlan:
     return CheckPlan(
         server,
         *login,
-        chunk_threshold_bytes=getattr(settings, "target_chunk_threshold_bytes", 50 * MB),
-        chunk_bytes=getattr(settings, "target_chunk_bytes", 10 * MB),
+        chunk_threshold_bytes=getattr(settings, "target_chunk_threshold_bytes", 50 * MiB),
+        chunk_bytes=getattr(settings, "target_chunk_bytes", 10 * MiB),
     )
 
 

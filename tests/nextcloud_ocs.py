@@ -107,10 +107,12 @@ class NextcloudOcs:
 
     # -- what tests call ---------------------------------------------------------------
 
-    def add_user(self, login_name: str, uid: str | None = None) -> str:
-        """Create a user with one app password (returned)."""
+    def add_user(
+        self, login_name: str, uid: str | None = None, app_password: str | None = None
+    ) -> str:
+        """Create a user with one app password (returned; random unless given)."""
         user = self.users.setdefault(login_name, User(uid or login_name))
-        password = _random(72)
+        password = app_password or _random(72)
         user.app_passwords[password] = "created in the web UI"
         return password
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -16,7 +17,8 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from app.credentials import NextcloudCredentials, save_credentials
 from app.nextcloud_api import Capabilities
-from app.nextcloud_check import CheckPlan, ProbeOutcome, describe_support
+from app.nextcloud_check import READ_BACK, CheckPlan, ProbeOutcome, describe_support, run_check
+from app.targets.local import LocalTarget
 from tests.nextcloud_ocs import NextcloudOcs, WsgiApp, serving
 from tests.photo_relay_cli import run_cli
 from tests.servers import find_free_port
@@ -207,7 +209,7 @@ def capabilities(**overrides: Any) -> Capabilities:
 def test_support_text_follows_chunking_and_checksum_update() -> None:
     """No chunking endpoint: one request per file; a re-hash feature: verified by the server."""
     plan = CheckPlan("https://cloud.example.org", LOGIN, SecretStr("x"), "test")
-    probe = ProbeOutcome("/p.txt", "by reading it back", True, False, fallback=True)
+    probe = ProbeOutcome("/p.txt", READ_BACK, True, fallback=True)
     lines = describe_support(
         plan,
         capabilities(dav_chunking=None, forbidden_characters=("\\", ":")),
@@ -218,3 +220,20 @@ def test_support_text_follows_chunking_and_checksum_update() -> None:
     assert "Chunked upload: no. Every file goes in one request" in text
     assert "verified by the server's SHA-256 after each upload" in text
     assert "Not allowed in file names here: characters \\ :" in text
+
+
+def test_check_probes_through_the_given_target(cloud: Cloud, tmp_path: Path) -> None:
+    """With the relay's target, the probe goes through it (not the fallback) and is removed."""
+    library = tmp_path / "library"
+    plan = CheckPlan(cloud.url, LOGIN, SecretStr(cloud.password), "test", folder="Photos")
+    said: list[str] = []
+    asyncio.run(run_check(plan, say=said.append, target=LocalTarget(library)))
+    text = "\n".join(said)
+    assert (
+        "Write probe: wrote, verified (sha256-reread) and removed Photos/.photo-relay-probe-"
+        in text
+    )
+    assert "minimal WebDAV probe" not in text
+    assert "Content is checked by the target's own method: sha256-reread." in text
+    assert [p for p in library.rglob("*") if p.is_file()] == []
+    assert not [path for method, path in cloud.ocs.requests if method == "PUT"]
