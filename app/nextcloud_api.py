@@ -189,10 +189,17 @@ class NextcloudApi:
         """Raise the error HTTP status `code` means while doing `what`; 2xx passes."""
         if 200 <= code < 300:
             return
+        if code == 401 and self.login_name is None:
+            raise ConfigurationError(
+                f"{self.server} asks for a login before {what}, which NextCloud itself does "
+                "not: a proxy in front of it probably wants its own password. Give an address "
+                "that reaches NextCloud directly."
+            )
         if code == 401:
             raise TargetAuthFailed(
                 f"NextCloud at {self.server} rejected the login {self.login_name!r} ({what}): "
-                "the app password is wrong or was revoked. Get a new one with "
+                "the app password is wrong or was revoked (it must be an app password, not "
+                "the account's own password). Get a new one with "
                 f"`photo-relay nextcloud login {self.server}`. photo-relay does not retry "
                 "rejected logins, so NextCloud's brute-force protection does not lock out "
                 "this network."

@@ -71,6 +71,10 @@ def login_command(
 ) -> None:
     configure_logging(settings)
     server = normalise_server_url(url)
+    try:
+        previous = read_stored(settings)
+    except ConfigurationError:  # a broken file is what a new login repairs
+        previous = None
     if pasted != (login_name is not None):
         raise click.UsageError("Give --login NAME and --app-password together (or neither).")
     if login_name is not None:
@@ -90,6 +94,11 @@ def login_command(
                 "Stopped before access was granted; nothing was stored."
             ) from None
     report_login(credentials, settings)
+    if previous is not None:
+        click.echo(
+            f"This replaced the earlier login ({previous.login_name!r} at {previous.server}); "
+            "its app password keeps working until you revoke it in NextCloud."
+        )
 
 
 def report_login(credentials: NextcloudCredentials, settings: Settings) -> None:
@@ -121,15 +130,19 @@ def check_command(settings: Settings, url: str | None) -> None:
     asyncio.run(check_with_target(target))
 
 
-def check_plan(settings: Settings, url: str | None) -> CheckPlan:
-    """The server and login to check: the URL given, the target settings, or the stored file."""
+def read_stored(settings: Settings) -> NextcloudCredentials | None:
     try:
-        stored = load_credentials(settings.credentials_file)
+        return load_credentials(settings.credentials_file)
     except (OSError, ValueError, ValidationError):
         raise ConfigurationError(
             f"The credentials file {settings.credentials_file} cannot be read; run "
-            "`photo-relay nextcloud login URL` again."
+            "`photo-relay nextcloud login URL` again (it replaces the file)."
         ) from None
+
+
+def check_plan(settings: Settings, url: str | None) -> CheckPlan:
+    """The server and login to check: the URL given, the target settings, or the stored file."""
+    stored = read_stored(settings)
     is_nextcloud = getattr(settings, "target", "local") == "nextcloud"
     target_url: str | None = getattr(settings, "target_url", None) if is_nextcloud else None
     server_text = url or target_url or (stored.server if stored else None)
@@ -161,7 +174,7 @@ def configured_target(settings: Settings, server: str) -> Target | None:
     """The relay's own NextCloud target when it points at `server`; else None (fallback probe)."""
     if getattr(settings, "target", "local") != "nextcloud":
         return None
-    stored = load_credentials(settings.credentials_file)
+    stored = read_stored(settings)
     target_server = getattr(settings, "target_url", None) or (stored.server if stored else None)
     if not _same_server(server, target_server):
         return None

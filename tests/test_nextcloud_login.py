@@ -176,3 +176,14 @@ def test_redirect_names_the_address_to_use(tmp_path: Path) -> None:
     with serving(redirect) as url, pytest.raises(ConfigurationError) as caught:
         asyncio.run(status())
     assert "https://cloud.example.org/" in caught.value.message
+
+
+def test_a_new_login_replaces_an_unreadable_credentials_file(cloud: Cloud, tmp_path: Path) -> None:
+    """A corrupt credentials file does not block logging in again; the new login replaces it."""
+    (tmp_path / CREDENTIALS_FILE_NAME).write_text("{not json")
+    password = cloud.ocs.add_user(LOGIN, uid=UID)
+    args = ("nextcloud", "login", cloud.url, "--login", LOGIN, "--app-password")
+    result = run_cli(tmp_path, *args, stdin=password + "\n")
+    assert result.returncode == 0, result.stderr
+    assert stored(tmp_path)["app_password"] == password
+    assert stat.S_IMODE((tmp_path / CREDENTIALS_FILE_NAME).stat().st_mode) == 0o600
