@@ -8,6 +8,7 @@ what the server supports. The app password is never printed.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import sys
 
@@ -43,8 +44,9 @@ def show_login_link(flow: LoginFlow) -> None:
     click.echo("")
     click.echo(f"  {flow.login_url}")
     click.echo("")
-    click.echo("Or scan this code with your phone:")
-    segno.make(flow.login_url, error="m").terminal(out=sys.stdout, compact=True)
+    qr = io.StringIO()
+    segno.make(flow.login_url, error="m").terminal(out=qr, compact=True)
+    click.echo("Or scan this code with your phone:\n" + qr.getvalue())
     click.echo("Waiting for you to grant access (the link works for 20 minutes; Ctrl-C stops) ...")
     sys.stdout.flush()
 

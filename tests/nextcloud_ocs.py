@@ -120,13 +120,16 @@ class NextcloudOcs:
         with self._lock:
             return [f for f in self.flows if f.grant is None and not self._expired(f)]
 
-    def grant(self, login_name: str) -> str:
-        """The person logs in and grants the one pending flow; returns the new app password."""
+    def grant(self, login_name: str, app_password: str | None = None) -> str:
+        """The person logs in and grants the one pending flow; returns the new app password.
+
+        `app_password` fixes it, for stacking on a WebDAV server with its own credentials.
+        """
         with self._lock:
             pending = [f for f in self.flows if f.grant is None and not self._expired(f)]
             assert len(pending) == 1, f"expected one pending login flow, found {len(pending)}"
             user = self.users[login_name]
-            password = _random(72)
+            password = app_password or _random(72)
             user.app_passwords[password] = pending[0].user_agent
             pending[0].grant = (login_name, password)
             return password
