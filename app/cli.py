@@ -1,4 +1,4 @@
-"""The `photo-relay` command: serve, device, admin-token, status, retry, nextcloud.
+"""The `photo-relay` command: serve, device, admin-token, status, retry.
 
 Commands other than `serve` work on the data folder directly (SQLite allows it while the
 service runs), so a device added or revoked here takes effect at once.
