@@ -156,6 +156,11 @@ class Relay:
         except Exception as exc:  # every failure becomes a retry; nothing is dropped
             if isinstance(exc, TargetError):
                 message = exc.message
+            elif isinstance(exc, OSError) and exc.strerror:
+                # Say it in words a person can act on (the status page shows this).
+                where = f": {exc.filename}" if exc.filename else ""
+                message = f"Could not write at the destination ({exc.strerror}{where})."
+                log.warning("relay.os_error sha256=%s error=%r", sha, exc)
             else:
                 log.exception("relay.unexpected_error sha256=%s", sha)
                 message = f"Unexpected error while copying: {exc!r}."
