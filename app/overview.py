@@ -77,6 +77,7 @@ class Snapshot:
     failed: list[Receipt]
     recent: list[Receipt]
     quiet_days: int
+    journal_id: int = 0  # the newest journal row this snapshot includes (live feed resumes)
     taken_at: str = field(default_factory=lambda: iso(now()))
 
     @property
@@ -135,6 +136,10 @@ def _counts(conn: sqlite3.Connection) -> dict[ItemState, int]:
     return counts
 
 
+def _last_journal_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] or 0)
+
+
 def _receipts(conn: sqlite3.Connection, where: str, order: str, limit: int) -> list[Receipt]:
     rows = conn.execute(f"{_RECEIPT_SQL} WHERE {where} ORDER BY {order} LIMIT ?", (limit,))
     return [_receipt(row) for row in rows]
@@ -142,7 +147,7 @@ def _receipts(conn: sqlite3.Connection, where: str, order: str, limit: int) -> l
 
 def _devices(conn: sqlite3.Connection, quiet_after: datetime) -> list[DeviceLine]:
     rows = conn.execute(
-        """SELECT devices.name, devices.revoked_at, devices.last_seen_at,
+        """SELECT devices.name, devices.revoked_at, devices.last_seen_at, devices.created_at,
                   MAX(items.received_at) AS last_backup_at, COUNT(items.sha256) AS items
            FROM devices LEFT JOIN items ON items.device_id = devices.id
            GROUP BY devices.id ORDER BY devices.name"""
@@ -150,7 +155,8 @@ def _devices(conn: sqlite3.Connection, quiet_after: datetime) -> list[DeviceLine
     cutoff = iso(quiet_after)
     lines = []
     for row in rows:
-        last = row["last_backup_at"] or row["last_seen_at"]
+        # A device added today has not had the chance to be quiet yet.
+        last = row["last_backup_at"] or row["last_seen_at"] or row["created_at"]
         lines.append(
             DeviceLine(
                 name=row["name"],
@@ -158,7 +164,7 @@ def _devices(conn: sqlite3.Connection, quiet_after: datetime) -> list[DeviceLine
                 last_seen_at=row["last_seen_at"],
                 last_backup_at=row["last_backup_at"],
                 items=row["items"],
-                quiet=row["revoked_at"] is None and (last is None or last < cutoff),
+                quiet=row["revoked_at"] is None and last < cutoff,
             )
         )
     return lines
@@ -189,14 +195,13 @@ class Overview:
                 failed=_receipts(conn, "items.state = 'failed'", "items.received_at DESC", listed),
                 recent=_receipts(conn, "1 = 1", "items.received_at DESC", recent),
                 quiet_days=quiet_days,
+                journal_id=_last_journal_id(conn),
             )
 
         return self.db.call(read)
 
     def last_journal_id(self) -> int:
-        return int(
-            self.db.call(lambda c: c.execute("SELECT MAX(id) FROM journal").fetchone()[0]) or 0
-        )
+        return self.db.call(_last_journal_id)
 
     def journal_since(self, after_id: int, limit: int = 500) -> list[FeedEntry]:
         """Journal rows newer than `after_id`, oldest first, each with its item's state."""

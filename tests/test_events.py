@@ -15,6 +15,7 @@ from httpx_ws import WebSocketSession, WebSocketUpgradeError, connect_ws
 from app.events import EventHub
 from tests import samples
 from tests.conftest import Service, make_settings, sha256_hex
+from tests.servers import wait_for
 from tests.status_support import logged_in, running, upload
 
 
@@ -64,6 +65,33 @@ def test_websocket_reports_copy_progress_in_bytes(service: Service) -> None:
         finished = receive_until(ws, lambda e: e["type"] == "progress_done")
     assert done["size"] == len(data) and done["name"] == "BIG.JPG"
     assert finished["sha256"] == sha256_hex(data)
+
+
+def test_websocket_replays_what_happened_after_the_page_was_rendered(service: Service) -> None:
+    """With ?after=<id> the entries since that id come first, each once; older ones never."""
+    upload(service, samples.jpeg(seed=23), "OLD.JPG")
+    with service.admin() as admin:
+        wait_for(lambda: admin.get("/v1/status").json()["counts"]["verified"] == 1)
+    rendered_at = service.server.app_services.monitoring.overview.last_journal_id()
+    upload(service, samples.jpeg(seed=24), "NEW.JPG")  # between rendering and connecting
+    headers = {"Authorization": f"Bearer {service.admin_token}"}
+    with (
+        httpx.Client() as client,
+        connect_ws(
+            f"{service.base_url}/v1/events?after={rendered_at}", client, headers=headers
+        ) as ws,
+    ):
+        assert ws.receive_json(timeout=10)["type"] == "snapshot"
+        replayed = ws.receive_json(timeout=10)
+        assert replayed["event"] == "item.received"
+        assert replayed["item"]["original_name"] == "NEW.JPG"
+        assert replayed["id"] == rendered_at + 1
+        verified = receive_until(ws, lambda e: e.get("event") == "relay.verified")
+        assert verified["item"]["original_name"] == "NEW.JPG"
+        upload(service, samples.jpeg(seed=25), "LATER.JPG")
+        later = receive_until(ws, lambda e: e.get("event") == "item.received")
+    assert later["item"]["original_name"] == "LATER.JPG"
+    assert later["id"] > verified["id"]
 
 
 def test_websocket_accepts_the_page_session_cookie(service: Service) -> None:
@@ -203,7 +231,5 @@ def test_metrics_can_be_public_by_setting(tmp_path: Path) -> None:
 
 
 def wait_for_text(probe: Callable[[], str | None]) -> str:
-    from tests.servers import wait_for
-
     result: str = wait_for(probe, what="the metrics to show the copy")
     return result

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
 
+from app.clock import iso, now
+from app.db import Database
 from tests import samples
 from tests.conftest import Service, make_settings, sha256_hex
 from tests.servers import wait_for
@@ -101,7 +103,7 @@ def test_cross_site_form_posts_are_refused(service: Service) -> None:
 
 
 def test_page_carries_security_headers(service: Service) -> None:
-    """CSP limited to our origin, no framing, nosniff and no referrer on page and login."""
+    """CSP limited to our origin, no framing, nosniff, same-origin referrers on page and login."""
     with logged_in(service) as client:
         for path in ("/", "/login", "/static/live.js"):
             headers = client.get(path).headers
@@ -110,7 +112,7 @@ def test_page_carries_security_headers(service: Service) -> None:
             assert "script-src 'self'" in csp
             assert headers["x-frame-options"] == "DENY"
             assert headers["x-content-type-options"] == "nosniff"
-            assert headers["referrer-policy"] == "no-referrer"
+            assert headers["referrer-policy"] == "same-origin"
 
 
 def test_item_page_shows_receipt_and_journal_in_plain_words(service: Service) -> None:
@@ -194,9 +196,19 @@ def test_retry_without_csrf_token_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_quiet_device_gets_a_warning(tmp_path: Path) -> None:
-    """A device that never sent anything within the quiet days is flagged on the page."""
+    """A device added 3 days ago that never sent anything is flagged (quiet after 1 day)."""
     settings = make_settings(tmp_path, device_quiet_days=1)
-    with running(settings) as service, logged_in(service) as client:
-        page = client.get("/").text
+    with running(settings) as service:
+        fresh = logged_in(service)
+        with fresh as client:
+            assert "No backup from" not in client.get("/").text  # added just now: not quiet
+        db = Database(settings.database_path)
+        try:
+            three_days_ago = iso(now() - timedelta(days=3))
+            db.call(lambda c: c.execute("UPDATE devices SET created_at = ?", (three_days_ago,)))
+        finally:
+            db.close()
+        with logged_in(service) as client:
+            page = client.get("/").text
     assert "Nothing from this device for more than 1 days" in page
     assert "No backup from phone" in page

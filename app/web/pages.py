@@ -159,6 +159,7 @@ async def read_item_page(sha256: str, request: Request, services: ServicesDep) -
     if not isinstance(viewer, Viewer):
         return viewer
     sha256 = sha256.lower()
+    journal_id = await asyncio.to_thread(services.monitoring.overview.last_journal_id)
     receipt = (
         await asyncio.to_thread(services.state.get_item, sha256) if is_sha256_hex(sha256) else None
     )
@@ -171,6 +172,7 @@ async def read_item_page(sha256: str, request: Request, services: ServicesDep) -
         {
             "item": receipt,
             "journal": journal,
+            "journal_id": journal_id,
             "target": services.target.describe(),
             "progress": services.monitoring.progress.snapshot(),
             "csrf_token": viewer.session.csrf_token if viewer.session else "",

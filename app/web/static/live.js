@@ -10,6 +10,8 @@
   };
   const live = document.getElementById("live");
   let counts = null;
+  const resume = document.getElementById("resume");
+  let lastId = resume ? Number(resume.dataset.journalId || 0) : 0;
   let delay = 1000;
 
   function setText(selector, text) {
@@ -118,6 +120,8 @@
   }
 
   function onJournal(event) {
+    if (event.id <= lastId) return; // seen before a reconnect
+    lastId = event.id;
     updateCounts(event.counts);
     logActivity(event);
     const item = event.item;
@@ -127,6 +131,13 @@
     else {
       const row = document.querySelector(`#queue li[data-sha="${item.sha256}"]`);
       if (row) row.remove();
+      const queue = document.getElementById("queue");
+      if (queue && !queue.children.length) {
+        const empty = document.createElement("li");
+        empty.className = "empty";
+        empty.textContent = "Nothing waiting: every file received so far has been dealt with.";
+        queue.append(empty);
+      }
     }
     markState(item.sha256, item.state);
     if (item.state === "failed") {
@@ -168,7 +179,7 @@
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${location.host}/v1/events`);
+    const socket = new WebSocket(`${scheme}//${location.host}/v1/events?after=${lastId}`);
     socket.addEventListener("open", () => {
       delay = 1000;
       if (live) { live.hidden = false; live.classList.remove("off"); live.textContent = "live"; }
