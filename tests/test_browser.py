@@ -85,6 +85,7 @@ def test_counts_and_newest_files_change_live_when_a_photo_arrives(
     assert page.evaluate("window.stillTheSamePage") is True  # type: ignore[attr-defined]
     page.wait_for_selector(f'#recent li[data-sha="{sha}"]')  # type: ignore[attr-defined]
     assert "Everything is safe" in page.text_content("#headline")  # type: ignore[attr-defined]
+    assert "last backup just now" in page.text_content('[data-device="phone"]')  # type: ignore[attr-defined]
     assert "Received IMG_0051.HEIC" in page.text_content("#activity")  # type: ignore[attr-defined]
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # type: ignore[attr-defined]
     page.screenshot(path=str(ARTIFACTS / "status-phone.png"), full_page=True)  # type: ignore[attr-defined]

@@ -106,6 +106,16 @@
     recent.prepend(li);
   }
 
+  function seenDevice(name) {
+    document.querySelectorAll("[data-device]").forEach((li) => {
+      if (li.dataset.device !== name) return;
+      li.classList.remove("quiet");
+      li.querySelectorAll(".problem").forEach((el) => el.remove());
+      const when = li.querySelector("[data-last-backup]");
+      if (when) when.textContent = "last backup just now";
+    });
+  }
+
   function logActivity(event) {
     const list = document.getElementById("activity");
     if (!list) return;
@@ -127,6 +137,7 @@
     const item = event.item;
     if (!item) return;
     if (event.event === "item.received") addRecent(item);
+    if (event.event === "item.received") seenDevice(item.device); // the first sender
     if (["received", "relaying", "retry"].includes(item.state)) queueRow(item);
     else {
       const row = document.querySelector(`#queue li[data-sha="${item.sha256}"]`);
