@@ -4,7 +4,7 @@ JPEG and HEIC (and anything else Pillow opens) are decoded through Pillow and pi
 JPEGs use Pillow's draft mode, so only a reduced image is decoded. Videos and other files
 get no thumbnail (the page shows an icon): decoding a frame would mean reading the movie.
 A thumbnail is written under a temporary name and renamed, so a half-written one is never
-served; the only module besides the spool that writes under the data dir for the page.
+served. Thumbnails are a cache: deleting the folder only costs the time to make them again.
 """
 
 from __future__ import annotations

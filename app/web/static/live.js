@@ -8,6 +8,11 @@
     received: "waiting", relaying: "copying", retry: "retrying",
     verified: "verified", failed: "failed",
   };
+  const WORDS = { // as the item page says them (app/web/wording.py)
+    received: "Safe here, waiting to be copied", relaying: "Being copied now",
+    retry: "Copy failed for now; will try again", verified: "Copied and verified",
+    failed: "Could not be copied (safe here)",
+  };
   const live = document.getElementById("live");
   let counts = null;
   const resume = document.getElementById("resume");
@@ -159,7 +164,7 @@
     const page = document.querySelector(".item[data-sha]");
     if (itemState && page && page.dataset.sha === item.sha256) {
       itemState.className = `badge state-${item.state}`;
-      itemState.textContent = SHORT[item.state] || item.state;
+      itemState.textContent = WORDS[item.state] || item.state;
     }
   }
 
