@@ -1,4 +1,4 @@
-"""The `photo-relay` command: serve, device, admin-token, status, retry.
+"""The `photo-relay` command: serve, device, admin-token, status, import, retry.
 
 Commands other than `serve` work on the data folder directly (SQLite allows it while the
 service runs), so a device added or revoked here takes effect at once.
@@ -160,17 +160,32 @@ def admin_token(data_dir: Path | None) -> None:
 @main.command()
 @data_dir_option
 def status(data_dir: Path | None) -> None:
-    """Summarise what has been received and relayed."""
-    _, state = open_state(data_dir)
+    """Summarise what has been received and relayed (the status page, in the terminal)."""
+    from app.overview import Overview
+    from app.status_text import status_lines
+    from app.targets import open_target
+    from app.web.wording import display_zone
+
+    settings, state = open_state(data_dir)
+    snapshot = Overview(state.db).snapshot(quiet_days=settings.device_quiet_days)
+    for line in status_lines(
+        snapshot, display_zone(settings.timezone), open_target(settings).describe()
+    ):
+        click.echo(line)
     summary = state.summary()
-    counts = summary["counts"]
-    click.echo(f"{summary['total_items']} files received.")
-    for name, count in counts.items():
-        click.echo(f"  {name:<9} {count}")
-    click.echo(f"Spool: {summary['spool_files']} files, {summary['spool_bytes']} bytes.")
+    click.echo(f"\nSpool: {summary['spool_files']} files, {summary['spool_bytes']} bytes.")
     if summary["last_error"]:
         error = summary["last_error"]
         click.echo(f"Last problem ({error.at}): {error.message}")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@data_dir_option
+@friendly_errors
+def import_folder(path: Path, data_dir: Path | None) -> None:
+    """Back up a folder (an old phone export, a camera card); files already here are skipped."""
+    import_files(path, data_dir)
 
 
 @main.command()
@@ -225,6 +240,43 @@ def nextcloud_check(url: str | None, data_dir: Path | None) -> None:
     from app.nextcloud_commands import check_command
 
     check_command(load_settings(data_dir=data_dir), url)
+
+
+def import_files(path: Path, data_dir: Path | None) -> None:
+    """Hash everything, ask the database what it has, then store only the rest."""
+    import asyncio
+
+    from app.folder_import import FolderImport, ImportResult, find_files, hash_files
+    from app.ingest import Ingest
+    from app.spool import Spool
+
+    settings, state = open_state(data_dir)
+    spool = Spool(settings.spool_dir, min_free_bytes=settings.min_free_bytes)
+    for folder in (spool.tmp_dir, spool.objects_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    importer = FolderImport(Ingest(settings, spool, state, on_new=lambda: None))
+    files = find_files(path)
+    result = ImportResult()
+    total = sum(f.stat().st_size for f in files)
+    with click.progressbar(length=total, label=f"Checking {len(files)} file(s)") as bar:
+        hashes = hash_files(files, bar.update, result.problems)
+    known = importer.known(hashes.values())
+    new = {p: h for p, h in hashes.items() if h not in known}
+    result.already_here += [p for p, h in hashes.items() if h in known]
+    if new:
+        size = sum(p.stat().st_size for p in new)
+        with click.progressbar(length=size, label=f"Backing up {len(new)} file(s)") as bar:
+            asyncio.run(importer.store(new, bar.update, result))
+    click.echo(
+        f"{len(result.stored)} file(s) backed up, {len(result.already_here)} already here, "
+        f"{len(result.problems)} problem(s)."
+    )
+    if result.stored:
+        click.echo("A running photo-relay copies them to the destination within seconds.")
+    for problem_path, reason in result.problems:
+        click.echo(f"  {problem_path}: {reason}", err=True)
+    if result.problems:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,34 @@ class Settings(BaseSettings):
         "info", description="How much the service logs."
     )
 
+    # -- status page, live events and metrics (issue 5) --
+    device_quiet_days: int = Field(
+        7,
+        ge=1,
+        description="The status page warns when an active device has sent nothing for this "
+        "many days.",
+    )
+    session_hours: float = Field(
+        168.0, gt=0, description="How long a login to the status page lasts, in hours."
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve `/metrics` without a token (for a Prometheus on your LAN). Off: "
+        "scrape it with `Authorization: Bearer <admin token>`.",
+    )
+    events_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often the service looks for journal entries written by another "
+        "process (`photo-relay import`, `retry`), so the page and the relay see them.",
+    )
+    events_queue_size: int = Field(
+        256,
+        ge=8,
+        description="Events buffered for each live page or WebSocket client; a client that "
+        "falls further behind skips ahead and is sent a fresh snapshot.",
+    )
+
     @field_validator("path_template")
     @classmethod
     def _template_names_a_file(cls, value: str) -> str:

@@ -77,6 +77,8 @@ class Database:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
+        # Status page (issue 5): told after each commit that changed rows (live feed).
+        self.write_listeners: list[Callable[[], None]] = []
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed row survives power loss, so a 2xx really means "recorded".
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -95,6 +97,7 @@ class Database:
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` with the connection, inside one transaction."""
         with self._lock:
+            changes = self._conn.total_changes
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(self._conn)
@@ -102,7 +105,11 @@ class Database:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-            return result
+            wrote = self._conn.total_changes != changes
+        if wrote:
+            for listener in self.write_listeners:
+                listener()
+        return result
 
     async def acall(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`call` in a worker thread, so a commit's fsync never blocks the event loop."""

@@ -15,14 +15,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import items, status, uploads
+from app.api import events, items, metrics, status, uploads
 from app.config import Settings
 from app.db import Database
 from app.errors import ApiError, ConfigurationError, TargetError
 from app.ingest import Ingest
+from app.monitoring import Monitoring
 from app.relay import Relay
 from app.services import Services
 from app.spool import Spool
@@ -30,6 +32,9 @@ from app.state import State
 from app.supervisor import SupervisedTask
 from app.targets import open_target
 from app.tokens import ensure_admin_token
+from app.web import pages
+from app.web.headers import SecurityHeaders
+from app.web.pages import STATIC_DIR
 
 __all__ = ["create_app"]
 
@@ -73,9 +78,10 @@ async def open_services(settings: Settings) -> Services:
         else ensure_admin_token(settings.admin_token_file)
     )
     target = open_target(settings)
-    relay = Relay(settings, state, spool, target)
+    monitoring = Monitoring.open(settings, db)
+    relay = Relay(settings, state, spool, target, progress=monitoring.progress)
     ingest = Ingest(settings, spool, state, relay.wake)
-    services = Services(settings, db, state, spool, target, relay, ingest, admin_token)
+    services = Services(settings, db, state, spool, target, relay, ingest, admin_token, monitoring)
     try:
         await target.check()
     except (ConfigurationError, TargetError) as exc:
@@ -89,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await open_services(settings)
         app.state.services = services
+        await services.monitoring.start(services.relay.wake)
         relay_task = SupervisedTask("relay", services.relay.run)
         if services.target_problem is None:
             relay_task.start()
@@ -99,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await relay_task.stop()
+            await services.monitoring.stop()
             await services.target.close()
             services.db.close()
 
@@ -132,4 +140,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(items.router)
     app.include_router(status.router)
+    # Status page (issue 5): live events, metrics, and the page itself.
+    app.include_router(events.router)
+    app.include_router(metrics.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
     return app
