@@ -183,5 +183,26 @@ def retry(sha256: str | None, data_dir: Path | None) -> None:
     click.echo(f"{count} item(s) put back in the queue; a running service picks them up.")
 
 
+@main.group()
+def shortcuts() -> None:
+    """The bundled Apple Shortcuts."""
+
+
+@shortcuts.command("build")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("shortcuts"),
+    show_default=True,
+    help="Folder to write the .shortcut files into.",
+)
+def shortcuts_build(output: Path) -> None:
+    """Write both shortcuts (unsigned); sign them on a Mac, see shortcuts/README.md."""
+    from app.shortcut import write_all
+
+    for path in write_all(output):
+        click.echo(f"Wrote {path}")
+
+
 if __name__ == "__main__":
     main()

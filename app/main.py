@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import items, status, uploads
+from app.api import items, shortcuts, status, uploads
 from app.config import Settings
 from app.db import Database
 from app.errors import ApiError, ConfigurationError, TargetError
@@ -132,4 +132,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(items.router)
     app.include_router(status.router)
+    app.include_router(shortcuts.router)
     return app
