@@ -218,13 +218,12 @@ class BackupRuns:
                 (device.id,),
             )
             progress = self._progress(conn, device.id)
-            resume = progress["resume_after"]
-            if resume is None:
-                after, full_walk = EPOCH, True
-            else:
-                moment = _as_utc(parse_moment(resume) or datetime(1970, 1, 1, tzinfo=UTC))
-                start_at = max(moment - timedelta(days=overlap), datetime(1970, 1, 1, tzinfo=UTC))
-                after, full_walk = start_at.isoformat(), False
+            after, full_walk = self._window_start(progress, overlap)
+            if kind == "backup":
+                conn.execute(
+                    "UPDATE backup_progress SET walk_after = ?, walk_full = ? WHERE device_id = ?",
+                    (after, int(full_walk), device.id),
+                )
             cursor = conn.execute(
                 "INSERT INTO backup_runs (device_id, kind, network, started_at, state, phase, "
                 "window_start, full_walk) VALUES (?, ?, ?, ?, 'running', 'new', ?, ?)",
@@ -233,6 +232,22 @@ class BackupRuns:
             return Plan(int(cursor.lastrowid or 0), after, "new", full_walk)
 
         return self.db.call(start)
+
+    @staticmethod
+    def _window_start(progress: sqlite3.Row, overlap: float) -> tuple[str, bool]:
+        """Where this run starts looking, and whether its walk covers the whole library.
+
+        An unfinished walk carries on where it stopped (so a long overlap can never keep
+        a run from reaching new photos); a fresh one starts an overlap window before the
+        point up to which everything is known to be safe.
+        """
+        if progress["walk_after"] is not None:
+            return progress["walk_after"], bool(progress["walk_full"])
+        resume = parse_moment(progress["resume_after"])
+        if resume is None:
+            return EPOCH, True
+        floor = datetime(1970, 1, 1, tzinfo=UTC)
+        return max(_as_utc(resume) - timedelta(days=overlap), floor).isoformat(), False
 
     def _progress(self, conn: sqlite3.Connection, device_id: int) -> sqlite3.Row:
         conn.execute(
@@ -298,8 +313,9 @@ class BackupRuns:
             # Receiving this page means every page before it was sent completely.
             if phase == "new":
                 conn.execute(
-                    "UPDATE backup_progress SET resume_after = ? WHERE device_id = ?",
-                    (later(progress["resume_after"], after), device.id),
+                    "UPDATE backup_progress SET resume_after = ?, walk_after = ? "
+                    "WHERE device_id = ?",
+                    (later(progress["resume_after"], after), after, device.id),
                 )
             else:
                 conn.execute(
@@ -411,31 +427,31 @@ class BackupRuns:
         return self.db.call(finish)
 
     def _advance(self, conn: sqlite3.Connection, device: Device, run: sqlite3.Row) -> None:
+        """After a clean end: the walk is done (or continues next run), and so is a sweep."""
         progress = self._progress(conn, device.id)
-        if run["phase"] == "new":
-            reached = run["new_walk_end"] or run["last_next_after"]
-            resume = later(progress["resume_after"], reached)
+        walk_end = run["new_walk_end"]
+        if walk_end is None:  # the run used all its batches inside the walk
             conn.execute(
-                "UPDATE backup_progress SET resume_after = ? WHERE device_id = ?",
-                (resume, device.id),
+                "UPDATE backup_progress SET resume_after = ?, walk_after = ? WHERE device_id = ?",
+                (
+                    later(progress["resume_after"], run["last_next_after"]),
+                    run["last_next_after"],
+                    device.id,
+                ),
             )
-            if run["full_walk"] and run["new_walk_end"]:
-                conn.execute(
-                    "UPDATE backup_progress SET last_sweep_at = ? WHERE device_id = ?",
-                    (iso(now()), device.id),
-                )
             return
         conn.execute(
-            "UPDATE backup_progress SET resume_after = ? WHERE device_id = ?",
-            (later(progress["resume_after"], run["new_walk_end"]), device.id),
+            "UPDATE backup_progress SET resume_after = ?, walk_after = NULL, walk_full = 0 "
+            "WHERE device_id = ?",
+            (later(progress["resume_after"], walk_end), device.id),
         )
-        if run["sweep_done"]:
+        if run["full_walk"] or run["sweep_done"]:
             conn.execute(
                 "UPDATE backup_progress SET sweep_after = NULL, last_sweep_at = ? "
                 "WHERE device_id = ?",
                 (iso(now()), device.id),
             )
-        else:
+        elif run["phase"] == "sweep":
             conn.execute(
                 "UPDATE backup_progress SET sweep_after = ? WHERE device_id = ?",
                 (run["last_next_after"], device.id),

@@ -97,6 +97,8 @@ def _m002_backup_runs() -> str:
         CREATE TABLE backup_progress (
             device_id INTEGER PRIMARY KEY REFERENCES devices(id),
             resume_after TEXT,
+            walk_after TEXT,
+            walk_full INTEGER NOT NULL DEFAULT 0,
             sweep_after TEXT,
             last_sweep_at TEXT
         );

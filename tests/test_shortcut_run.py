@@ -197,3 +197,26 @@ def test_wrong_token_stops_before_sending(tmp_path: Path) -> None:
         assert title == "Photo backup did not start"
         assert "token" in body and phone.uploads() == []
         assert httpx.get(service.base_url + "/healthz").status_code == 200
+
+
+def test_runs_limited_to_few_batches_still_reach_every_photo(tmp_path: Path) -> None:
+    """With 2 batches a run, each run carries on where the last stopped; overlap cannot stall."""
+    roll = camera_roll(6)
+    with running(tmp_path, shortcut_max_batches=2) as service:
+        sent: list[str] = []
+        for _ in range(4):
+            phone = Phone(HOME, roll)
+            backup(service, phone)
+            sent += phone.uploads()
+        assert sorted(sent) == sorted(a.filename for a in roll)
+        newest = photo(60, days_ago(0, 60))
+        runs_needed = 0
+        while newest.filename not in sent:
+            runs_needed += 1
+            assert runs_needed <= 3, "the new photo was never reached"
+            phone = Phone(HOME, [*roll, newest])
+            backup(service, phone)
+            sent += phone.uploads()
+            if newest.filename not in phone.uploads():
+                assert last_notification(phone)[1].endswith("More to do: the next run carries on.")
+        assert sorted(sent) == sorted(a.filename for a in [*roll, newest])
