@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import plistlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
+from app.config import Settings
 from app.shortcut import (
     BACKUP_FILE,
     SERVER_PLACEHOLDER,
@@ -157,3 +159,23 @@ def test_cli_build_writes_both_files(tmp_path: Path) -> None:
     for filename, plist in BUILT.items():
         assert (tmp_path / filename).read_bytes() == shortcut_bytes(plist)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(BUILT)
+
+
+def test_user_guide_is_linked_and_names_real_settings() -> None:
+    """The main README links the Shortcuts guide; the guide names only existing settings."""
+    root = SHORTCUTS_DIR.parent
+    guide = (SHORTCUTS_DIR / "README.md").read_text()
+    assert "(shortcuts/README.md)" in (root / "README.md").read_text()
+    assert "shortcuts sign --mode anyone --input" in guide
+    named = set(re.findall(r"PHOTO_RELAY_([A-Z0-9_]+)", guide))
+    assert named and {n.lower() for n in named} <= set(Settings.model_fields)
+
+
+def test_recipe_names_every_path_the_shortcuts_call() -> None:
+    """Each URL path in the generated files appears in the build-by-hand recipe."""
+    guide = (SHORTCUTS_DIR / "README.md").read_text()
+    for plist in BUILT.values():
+        for _, params in actions_of(plist):
+            if "WFURL" in params:
+                path = params["WFURL"]["Value"]["string"].replace("\ufffc", " ").split()
+                assert all(f"`{part}`" in guide for part in path), path
