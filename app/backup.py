@@ -207,11 +207,17 @@ class BackupRuns:
         """Open a run; a backup run learns where to start looking (the window start)."""
 
         def start(conn: sqlite3.Connection) -> Plan:
-            conn.execute(
-                "UPDATE backup_runs SET state = 'interrupted', finished_at = ? "
-                "WHERE device_id = ? AND kind = ? AND state = 'running'",
-                (iso(now()), device.id, kind),
-            )
+            left = conn.execute(
+                "SELECT id FROM backup_runs WHERE device_id = ? AND kind = ? AND state = 'running'",
+                (device.id, kind),
+            ).fetchall()
+            for row in left:
+                conn.execute(
+                    "UPDATE backup_runs SET state = 'interrupted', finished_at = ? WHERE id = ?",
+                    (iso(now()), row["id"]),
+                )
+                record = _record(self._fetch(conn, row["id"]))
+                _journal(conn, "backup.run_interrupted", f"{_what(record)}: {record.message}")
             conn.execute(
                 "DELETE FROM backup_run_seen WHERE run_id IN (SELECT id FROM backup_runs "
                 "WHERE device_id = ? AND state != 'running')",
@@ -422,7 +428,9 @@ class BackupRuns:
             if run["kind"] == "backup" and not error and run["pages"]:
                 self._advance(conn, device, run)
             conn.execute("DELETE FROM backup_run_seen WHERE run_id = ?", (run_id,))
-            return _record(self._fetch(conn, run_id))
+            record = _record(self._fetch(conn, run_id))
+            _journal(conn, f"backup.run_{state}", f"{_what(record)}: {record.message}")
+            return record
 
         return self.db.call(finish)
 
@@ -481,6 +489,19 @@ class BackupRuns:
             return [_record(row) for row in rows]
 
         return self.db.call(read)
+
+
+def _what(record: RunRecord) -> str:
+    kind = "Backup" if record.kind == "backup" else "Share-sheet"
+    return f"{kind} run {record.id} from {record.device}"
+
+
+def _journal(conn: sqlite3.Connection, event: str, message: str) -> None:
+    # Same table and shape as state.py's entries: runs show up next to device events.
+    conn.execute(
+        "INSERT INTO journal (at, sha256, event, message) VALUES (?, NULL, ?, ?)",
+        (iso(now()), event, message),
+    )
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -137,6 +138,10 @@ def test_run_records_show_what_each_device_did(service: Service) -> None:
     assert [(r["device"], r["state"], r["already_safe"], r["network"]) for r in runs] == [
         ("phone", "failed", 1, "Home")
     ]
+    journal = sqlite3.connect(service.settings.database_path).execute(
+        "SELECT message FROM journal WHERE event = 'backup.run_failed'"
+    )
+    assert [row[0] for row in journal] == [f"Backup run {run} from phone: {failed['message']}"]
 
 
 def test_a_cleanly_finished_run_moves_the_window_start(service: Service) -> None:

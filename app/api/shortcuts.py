@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -28,6 +29,7 @@ from app.shortcut import build_all, shortcut_bytes
 __all__ = ["router"]
 
 router = APIRouter(tags=["shortcuts"])
+log = logging.getLogger(__name__)
 
 # The unsigned files are XML property lists; `shortcuts sign` turns them into importable ones.
 SHORTCUT_MEDIA_TYPE = "application/x-plist"
@@ -282,6 +284,14 @@ async def read_form(request: Request, services: Services) -> FormUpload:
 async def finish_run(run_id: int, body: FinishIn, device: DeviceDep, runs: RunsDep) -> RunOut:
     """End a run. Its `message` says what happened in one sentence, for the notification."""
     record = await asyncio.to_thread(runs.finish, device, run_id, body.error)
+    log.info(
+        "backup.run_%s run=%d device=%s sent_new=%d already_safe=%d",
+        record.state,
+        record.id,
+        record.device,
+        record.sent_new,
+        record.already_safe,
+    )
     return run_out(record)
 
 
