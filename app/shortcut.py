@@ -344,7 +344,7 @@ def find_page(b: Builder) -> Output:
                         "Operator": 2,
                         "Property": "Date Taken",
                         "Removable": True,
-                        "Values": {"Date": attachment(after.ref()), "Unit": 4},
+                        "Values": {"Date": attachment(after.ref())},
                     }
                 ],
             },
