@@ -278,9 +278,15 @@ class BackupRuns:
 
     def _open_run(self, conn: sqlite3.Connection, device: Device, run_id: int) -> sqlite3.Row:
         row = self._run(conn, device, run_id)
+        if row["state"] == "interrupted":
+            raise Conflict(
+                f"Run {run_id} was replaced: the shortcut started again on this phone (it "
+                "may have rejoined the Wi-Fi). This run stops; the newer one carries on.",
+                code="run_over",
+            )
         if row["state"] != "running":
             raise Conflict(
-                f"Run {run_id} is already over ({row['state']}); start a new one.",
+                f"Run {run_id} has already ended ({row['state']}); start a new one.",
                 code="run_over",
             )
         return row

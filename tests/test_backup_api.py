@@ -194,3 +194,18 @@ def test_openapi_documents_the_backup_conversation(service: Service) -> None:
         assert f"#/components/schemas/{model}" in responses, (path, responses)
     fields = schema["components"]["schemas"]["BackupPlan"]["properties"]
     assert "description" in fields["after"] and "description" in fields["batch_size"]
+
+
+def test_a_newer_run_replaces_an_unfinished_one(service: Service) -> None:
+    """Starting again marks the old run interrupted; the old one is told it was replaced."""
+    with service.device() as client:
+        old = start(client)["run_id"]
+        start(client)
+        late = client.post(
+            f"/v1/backup/runs/{old}/candidates",
+            json={"after": "2024-01-01T00:00:00Z", "candidates": []},
+        )
+        assert late.status_code == 409 and "replaced" in late.json()["error"]["message"]
+    with service.admin() as admin:
+        states = [r["state"] for r in admin.get("/v1/backup/runs").json()]
+    assert states == ["running", "interrupted"]
