@@ -21,9 +21,8 @@ from app.shortcut import (
     WIFI_PLACEHOLDER,
     build_all,
     shortcut_bytes,
-    text,
-    variable,
 )
+from app.shortcut_plist import text, variable
 from tests.shortcut_rules import ACTIONS, problems, text_tokens
 
 SHORTCUTS_DIR = Path(__file__).resolve().parent.parent / "shortcuts"

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import AdminDep, DeviceDep, ServicesDep
 from app.api.uploads import FORM_OVERHEAD, UploadedReceipt, UploadResult, declared_length
-from app.backup import BackupRuns, Candidate, RunRecord, parse_moment
+from app.backup import BackupRuns, RunRecord
+from app.backup_rules import Candidate, parse_moment
 from app.errors import NotFound, UnprocessableContent
 from app.form_upload import DESCRIBING_FIELDS, FormUpload, boundary_of
 from app.ingest import ClientMeta, Sealed, parse_captured_at, too_large
