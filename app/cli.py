@@ -279,5 +279,26 @@ def import_files(path: Path, data_dir: Path | None) -> None:
         raise SystemExit(1)
 
 
+@main.group()
+def shortcuts() -> None:
+    """The bundled Apple Shortcuts."""
+
+
+@shortcuts.command("build")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("shortcuts"),
+    show_default=True,
+    help="Folder to write the .shortcut files into.",
+)
+def shortcuts_build(output: Path) -> None:
+    """Write both shortcuts (unsigned); sign them on a Mac, see shortcuts/README.md."""
+    from app.shortcut import write_all
+
+    for path in write_all(output):
+        click.echo(f"Wrote {path}")
+
+
 if __name__ == "__main__":
     main()

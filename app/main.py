@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import events, items, metrics, status, uploads
+from app.api import events, items, metrics, shortcuts, status, uploads
 from app.config import Settings
 from app.db import Database
 from app.errors import ApiError, ConfigurationError, TargetError
@@ -146,4 +146,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeaders)
+    app.include_router(shortcuts.router)
     return app
