@@ -1,4 +1,4 @@
-"""The `photo-relay` command: serve, device, admin-token, status, retry.
+"""The `photo-relay` command: serve, device, admin-token, status, import, retry.
 
 Commands other than `serve` work on the data folder directly (SQLite allows it while the
 service runs), so a device added or revoked here takes effect at once.
@@ -160,17 +160,32 @@ def admin_token(data_dir: Path | None) -> None:
 @main.command()
 @data_dir_option
 def status(data_dir: Path | None) -> None:
-    """Summarise what has been received and relayed."""
-    _, state = open_state(data_dir)
+    """Summarise what has been received and relayed (the status page, in the terminal)."""
+    from app.overview import Overview
+    from app.status_text import status_lines
+    from app.targets import open_target
+    from app.web.wording import display_zone
+
+    settings, state = open_state(data_dir)
+    snapshot = Overview(state.db).snapshot(quiet_days=settings.device_quiet_days)
+    for line in status_lines(
+        snapshot, display_zone(settings.timezone), open_target(settings).describe()
+    ):
+        click.echo(line)
     summary = state.summary()
-    counts = summary["counts"]
-    click.echo(f"{summary['total_items']} files received.")
-    for name, count in counts.items():
-        click.echo(f"  {name:<9} {count}")
-    click.echo(f"Spool: {summary['spool_files']} files, {summary['spool_bytes']} bytes.")
+    click.echo(f"\nSpool: {summary['spool_files']} files, {summary['spool_bytes']} bytes.")
     if summary["last_error"]:
         error = summary["last_error"]
         click.echo(f"Last problem ({error.at}): {error.message}")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@data_dir_option
+@friendly_errors
+def import_folder(path: Path, data_dir: Path | None) -> None:
+    """Back up a folder (an old phone export, a camera card); files already here are skipped."""
+    import_files(path, data_dir)
 
 
 @main.command()
@@ -183,6 +198,108 @@ def retry(sha256: str | None, data_dir: Path | None) -> None:
     # Also lifts a pause for refused credentials in a running service (it polls for this).
     state.journal_relay("relay.resume_requested", "Retry requested with `photo-relay retry`.")
     click.echo(f"{count} item(s) put back in the queue; a running service picks them up.")
+
+
+@main.group()
+def nextcloud() -> None:
+    """Connect photo-relay to your NextCloud: log in once, then check."""
+
+
+@nextcloud.command("login")
+@click.argument("url")
+@click.option("--login", "login_name", help="Login name, with --app-password (pasted).")
+@click.option(
+    "--app-password",
+    "pasted",
+    is_flag=True,
+    help="Paste an app password you created (Settings › Security) instead of the browser "
+    "login; asked for hidden, or read from stdin.",
+)
+@click.option("--poll-interval", type=float, default=2.0, hidden=True)
+@data_dir_option
+@friendly_errors
+def nextcloud_login(
+    url: str, login_name: str | None, pasted: bool, poll_interval: float, data_dir: Path | None
+) -> None:
+    """Log in to NextCloud at URL (a browser link and QR code) and store an app password."""
+    from app.nextcloud_commands import login_command
+
+    login_command(
+        load_settings(data_dir=data_dir),
+        url,
+        login_name=login_name,
+        pasted=pasted,
+        poll_interval=poll_interval,
+    )
+
+
+@nextcloud.command("check")
+@click.argument("url", required=False)
+@data_dir_option
+@friendly_errors
+def nextcloud_check(url: str | None, data_dir: Path | None) -> None:
+    """Check the NextCloud connection: server, login, a probe file, and what it supports."""
+    from app.nextcloud_commands import check_command
+
+    check_command(load_settings(data_dir=data_dir), url)
+
+
+def import_files(path: Path, data_dir: Path | None) -> None:
+    """Hash everything, ask the database what it has, then store only the rest."""
+    import asyncio
+
+    from app.folder_import import FolderImport, ImportResult, find_files, hash_files
+    from app.ingest import Ingest
+    from app.spool import Spool
+
+    settings, state = open_state(data_dir)
+    spool = Spool(settings.spool_dir, min_free_bytes=settings.min_free_bytes)
+    for folder in (spool.tmp_dir, spool.objects_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    importer = FolderImport(Ingest(settings, spool, state, on_new=lambda: None))
+    files = find_files(path)
+    result = ImportResult()
+    total = sum(f.stat().st_size for f in files)
+    with click.progressbar(length=total, label=f"Checking {len(files)} file(s)") as bar:
+        hashes = hash_files(files, bar.update, result.problems)
+    known = importer.known(hashes.values())
+    new = {p: h for p, h in hashes.items() if h not in known}
+    result.already_here += [p for p, h in hashes.items() if h in known]
+    if new:
+        size = sum(p.stat().st_size for p in new)
+        with click.progressbar(length=size, label=f"Backing up {len(new)} file(s)") as bar:
+            asyncio.run(importer.store(new, bar.update, result))
+    click.echo(
+        f"{len(result.stored)} file(s) backed up, {len(result.already_here)} already here, "
+        f"{len(result.problems)} problem(s)."
+    )
+    if result.stored:
+        click.echo("A running photo-relay copies them to the destination within seconds.")
+    for problem_path, reason in result.problems:
+        click.echo(f"  {problem_path}: {reason}", err=True)
+    if result.problems:
+        raise SystemExit(1)
+
+
+@main.group()
+def shortcuts() -> None:
+    """The bundled Apple Shortcuts."""
+
+
+@shortcuts.command("build")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("shortcuts"),
+    show_default=True,
+    help="Folder to write the .shortcut files into.",
+)
+def shortcuts_build(output: Path) -> None:
+    """Write both shortcuts (unsigned); sign them on a Mac, see shortcuts/README.md."""
+    from app.shortcut import write_all
+
+    for path in write_all(output):
+        click.echo(f"Wrote {path}")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,64 @@ def _m001_initial() -> str:
     """
 
 
-def _m002_chunked_uploads() -> str:
+def _m002_backup_runs() -> str:
+    """The backup shortcut's runs, each device's place in its library, the
+    (name, capture date, size) -> SHA-256 hints that spare re-sending bytes, and the
+    photos a running run has already counted (pages overlap by design)."""
+    return """
+        CREATE TABLE backup_runs (
+            id INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            kind TEXT NOT NULL,
+            network TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            state TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            window_start TEXT,
+            full_walk INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER NOT NULL DEFAULT 0,
+            checked INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            sent_new INTEGER NOT NULL DEFAULT 0,
+            sent_known INTEGER NOT NULL DEFAULT 0,
+            new_photos INTEGER NOT NULL DEFAULT 0,
+            new_videos INTEGER NOT NULL DEFAULT 0,
+            last_after TEXT,
+            last_next_after TEXT,
+            new_walk_end TEXT,
+            sweep_done INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE INDEX backup_runs_by_device ON backup_runs(device_id, id);
+        CREATE TABLE backup_progress (
+            device_id INTEGER PRIMARY KEY REFERENCES devices(id),
+            resume_after TEXT,
+            walk_after TEXT,
+            walk_full INTEGER NOT NULL DEFAULT 0,
+            sweep_after TEXT,
+            last_sweep_at TEXT
+        );
+        CREATE TABLE backup_index (
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            name TEXT NOT NULL,
+            captured_at TEXT NOT NULL,
+            size TEXT NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES items(sha256),
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, name, captured_at, size)
+        );
+        CREATE TABLE backup_run_seen (
+            run_id INTEGER NOT NULL REFERENCES backup_runs(id),
+            name TEXT NOT NULL,
+            captured_at TEXT NOT NULL,
+            size TEXT NOT NULL,
+            PRIMARY KEY (run_id, name, captured_at, size)
+        );
+    """
+
+
+def _m003_chunked_uploads() -> str:
     # NextCloud chunked uploads in progress, so a restart resumes after the last chunk.
     return """
         CREATE TABLE chunked_uploads (
@@ -80,7 +137,7 @@ def _m002_chunked_uploads() -> str:
 
 
 # Each returns the SQL of one step; they run in order, each in its own transaction.
-MIGRATIONS: list[Callable[[], str]] = [_m001_initial, _m002_chunked_uploads]
+MIGRATIONS: list[Callable[[], str]] = [_m001_initial, _m002_backup_runs, _m003_chunked_uploads]
 
 
 class Database:
@@ -92,6 +149,8 @@ class Database:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
+        # Status page (issue 5): told after each commit that changed rows (live feed).
+        self.write_listeners: list[Callable[[], None]] = []
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed row survives power loss, so a 2xx really means "recorded".
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -110,6 +169,7 @@ class Database:
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` with the connection, inside one transaction."""
         with self._lock:
+            changes = self._conn.total_changes
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(self._conn)
@@ -117,7 +177,11 @@ class Database:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-            return result
+            wrote = self._conn.total_changes != changes
+        if wrote:
+            for listener in self.write_listeners:
+                listener()
+        return result
 
     async def acall(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`call` in a worker thread, so a commit's fsync never blocks the event loop."""

@@ -65,10 +65,14 @@ class FormUpload:
     """Parses one request body; `files` and `fields` are ready once `finish` returns."""
 
     def __init__(
-        self, boundary: bytes, open_writer: Callable[[], SpoolWriter], max_file_bytes: int
+        self,
+        boundary: bytes,
+        open_writer: Callable[[], SpoolWriter],
+        max_file_bytes: int,
+        describing: tuple[str, ...] = DESCRIBING_FIELDS,
     ) -> None:
         self.files: list[FormFile] = []
-        self.fields: dict[str, list[str]] = {name: [] for name in DESCRIBING_FIELDS}
+        self.fields: dict[str, list[str]] = {name: [] for name in describing}
         self._open_writer = open_writer
         self._limit = max_file_bytes
         self._part = _Part()

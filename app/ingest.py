@@ -36,6 +36,8 @@ class ClientMeta:
     name: str | None = None
     captured_at: datetime | None = None
     claimed_sha256: str | None = None
+    # Used only when the bytes carry no capture time (the file's mtime, for an import).
+    fallback_captured_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ class Ingest:
         elif info.captured_at is not None:
             captured, source = info.captured_at, info.captured_source or "exif"
         else:
-            captured, source = now(), "fallback"
+            captured, source = meta.fallback_captured_at or now(), "fallback"
         # Folders follow the wall clock where the photo was taken; only values that are
         # really UTC (videos, the fallback) are moved to the configured zone first.
         if source in ("quicktime", "fallback"):

@@ -15,14 +15,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import items, status, uploads
+from app.api import events, items, metrics, shortcuts, status, uploads
 from app.config import Settings
 from app.db import Database
 from app.errors import ApiError, ConfigurationError, TargetError
 from app.ingest import Ingest
+from app.monitoring import Monitoring
 from app.relay import Relay
 from app.request_limits import RequestLimits
 from app.services import Services
@@ -31,6 +33,9 @@ from app.state import State
 from app.supervisor import SupervisedTask
 from app.targets import open_target
 from app.tokens import ensure_admin_token
+from app.web import pages
+from app.web.headers import SecurityHeaders
+from app.web.pages import STATIC_DIR
 
 __all__ = ["create_app"]
 
@@ -74,9 +79,10 @@ async def open_services(settings: Settings) -> Services:
         else ensure_admin_token(settings.admin_token_file)
     )
     target = open_target(settings, db)
-    relay = Relay(settings, state, spool, target)
+    monitoring = Monitoring.open(settings, db)
+    relay = Relay(settings, state, spool, target, progress=monitoring.progress)
     ingest = Ingest(settings, spool, state, relay.wake)
-    services = Services(settings, db, state, spool, target, relay, ingest, admin_token)
+    services = Services(settings, db, state, spool, target, relay, ingest, admin_token, monitoring)
     try:
         await target.check()
     except ConfigurationError as exc:
@@ -95,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await open_services(settings)
         app.state.services = services
+        await services.monitoring.start(services.relay.wake)
         relay_task = SupervisedTask("relay", services.relay.run)
         if services.target_problem is None:
             relay_task.start()
@@ -105,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await relay_task.stop()
+            await services.monitoring.stop()
             await services.target.close()
             services.db.close()
 
@@ -139,4 +147,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(items.router)
     app.include_router(status.router)
+    # Status page (issue 5): live events, metrics, and the page itself.
+    app.include_router(events.router)
+    app.include_router(metrics.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
+    app.include_router(shortcuts.router)
     return app

@@ -28,6 +28,7 @@ from app.errors import (
     VerificationFailed,
 )
 from app.naming import alternative_paths, name_key
+from app.progress import ProgressBoard
 from app.receipts import Receipt
 from app.spool import Spool
 from app.spool_retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
@@ -60,8 +61,17 @@ class RelayStatus:
 class Relay:
     """Moves items from the spool to the target until each copy is verified."""
 
-    def __init__(self, settings: Settings, state: State, spool: Spool, target: Target) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        state: State,
+        spool: Spool,
+        target: Target,
+        *,
+        progress: ProgressBoard | None = None,
+    ) -> None:
         self.settings = settings
+        self.progress = progress or ProgressBoard()
         self.state = state
         self.spool = spool
         self.target = target
@@ -159,6 +169,11 @@ class Relay:
         except Exception as exc:  # every failure becomes a retry; nothing is dropped
             if isinstance(exc, TargetError):
                 message = exc.message
+            elif isinstance(exc, OSError) and exc.strerror:
+                # Say it in words a person can act on (the status page shows this).
+                where = f": {exc.filename}" if exc.filename else ""
+                message = f"Could not write at the destination ({exc.strerror}{where})."
+                log.warning("relay.os_error sha256=%s error=%r", sha, exc)
             else:
                 log.exception("relay.unexpected_error sha256=%s", sha)
                 message = f"Unexpected error while copying: {exc!r}."
@@ -219,9 +234,10 @@ class Relay:
             existing = taken.get(name_key(base))
             if existing is None:
                 try:
-                    proof = await self.target.put_new(
-                        candidate, source, size=size, sha256=sha, captured=captured
-                    )
+                    with self.progress.tracking(sha, base, size):
+                        proof = await self.target.put_new(
+                            candidate, source, size=size, sha256=sha, captured=captured
+                        )
                 except NameTaken:
                     existing = base  # appeared since we listed: look at it like any other
                 else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.db import Database
 from app.ingest import Ingest
+from app.monitoring import Monitoring
 from app.relay import Relay
 from app.spool import Spool
 from app.state import State
@@ -25,4 +26,5 @@ class Services:
     relay: Relay
     ingest: Ingest
     admin_token: str
+    monitoring: Monitoring
     target_problem: str | None = None

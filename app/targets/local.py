@@ -17,6 +17,7 @@ import anyio.to_thread
 
 from app.errors import ConfigurationError, NameTaken, TargetFull, VerificationFailed
 from app.hashing import CHUNK_SIZE, sha256_file
+from app.progress import report_sent
 from app.spool import fsync_dir
 from app.targets.base import Verification
 
@@ -131,6 +132,7 @@ def _copy_hashing(source: Path, temp: Path) -> str:
     with source.open("rb") as reader, temp.open("wb") as writer:
         while chunk := reader.read(CHUNK_SIZE):
             writer.write(chunk)
+            report_sent(len(chunk))
         writer.flush()
         os.fsync(writer.fileno())
     digest = hashlib.sha256()

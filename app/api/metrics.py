@@ -1,0 +1,24 @@
+"""`/metrics` in Prometheus' text format; admin token unless PHOTO_RELAY_METRICS_PUBLIC."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.api.deps import ServicesDep, require_admin
+from app.metrics import CONTENT_TYPE
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/metrics", response_class=Response)
+async def read_metrics(request: Request, services: ServicesDep) -> Response:
+    """Counters since start, items per state, queue depth and relay latency."""
+    if not services.settings.metrics_public:
+        require_admin(request, services)
+    body = await asyncio.to_thread(services.monitoring.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE)

@@ -1,0 +1,1 @@
+"""The status page: server-rendered HTML (Jinja2), its login, thumbnails and static files."""

@@ -1,0 +1,223 @@
+"""The status page's routes: login and logout, the overview at `/`, one page per item,
+thumbnails, and the retry buttons. Server-rendered, so everything works without JavaScript;
+`static/live.js` only keeps the numbers fresh through `/v1/events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app.api.deps import ServicesDep
+from app.hashing import is_sha256_hex
+from app.services import Services
+from app.web import wording
+from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
+from app.web.sessions import COOKIE_NAME, SessionStore
+
+__all__ = ["STATIC_DIR", "router"]
+
+WEB_DIR = Path(__file__).resolve().parent
+STATIC_DIR = WEB_DIR / "static"
+
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+wording.install(templates.env)
+
+router = APIRouter(include_in_schema=False)
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, {"request": request, **context}, status_code=status_code, headers=NO_STORE
+    )
+
+
+def to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+def refused_page(request: Request, refused: Refused) -> HTMLResponse:
+    return render(request, "login.html", {"problem": refused.reason}, status_code=401)
+
+
+async def viewer_or_response(request: Request, services: Services) -> Viewer | Response:
+    who = await identify(request, services)
+    if who is None:
+        return to_login()
+    if isinstance(who, Refused):
+        return refused_page(request, who)
+    return who
+
+
+def form_allowed(viewer: Viewer, request: Request, csrf_token: str | None) -> bool:
+    """A form post with the session must carry its CSRF token (the token header needs none)."""
+    if viewer.session is None:
+        return True
+    return same_origin(request) and SessionStore.csrf_matches(viewer.session, csrf_token)
+
+
+def zone_of(services: Services) -> Any:
+    return wording.display_zone(services.settings.timezone)
+
+
+# -- login -------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def read_login(request: Request, services: ServicesDep) -> Response:
+    if isinstance(await identify(request, services), Viewer):
+        return RedirectResponse("/", status_code=303)
+    return render(request, "login.html", {"problem": None})
+
+
+@router.post("/login")
+async def create_session(
+    request: Request, services: ServicesDep, token: Annotated[str, Form(max_length=512)] = ""
+) -> Response:
+    """Exchange the admin token for a session cookie; the token itself is never stored."""
+    if not same_origin(request):
+        return render(request, "login.html", {"problem": "Log in from this page."}, 403)
+    kind = await token_kind(token.strip(), services) if token.strip() else "unknown"
+    if kind != "admin":
+        return refused_page(request, refusal(kind))
+    sessions = services.monitoring.sessions
+    session_id, _ = sessions.open()
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        session_id,
+        max_age=sessions.max_age_seconds,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def delete_session(
+    request: Request,
+    services: ServicesDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+) -> Response:
+    viewer = await viewer_or_response(request, services)
+    if not isinstance(viewer, Viewer):
+        return to_login()
+    if not form_allowed(viewer, request, csrf_token):
+        return render(request, "login.html", {"problem": "That form has expired."}, 403)
+    services.monitoring.sessions.close(request.cookies.get(COOKIE_NAME))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+    return response
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def read_status_page(request: Request, services: ServicesDep) -> Response:
+    """At a glance: is everything safe? Counts, devices, queue, failures, newest items."""
+    viewer = await viewer_or_response(request, services)
+    if not isinstance(viewer, Viewer):
+        return viewer
+    settings = services.settings
+    snapshot = await asyncio.to_thread(
+        services.monitoring.overview.snapshot, quiet_days=settings.device_quiet_days
+    )
+    relay = services.relay.status
+    relay_problem = relay.reason if relay.state == "paused" else services.target_problem
+    progress = {p["sha256"]: p for p in services.monitoring.progress.snapshot()}
+    return render(
+        request,
+        "status.html",
+        {
+            "snap": snapshot,
+            "verdict": snapshot.verdict(relay_problem),
+            "relay_problem": relay_problem,
+            "target": services.target.describe(),
+            "progress": progress,
+            "csrf_token": viewer.session.csrf_token if viewer.session else "",
+            "zone": zone_of(services),
+        },
+    )
+
+
+@router.get("/items/{sha256}")
+async def read_item_page(sha256: str, request: Request, services: ServicesDep) -> Response:
+    """One file: its receipt and its journal in plain words."""
+    viewer = await viewer_or_response(request, services)
+    if not isinstance(viewer, Viewer):
+        return viewer
+    sha256 = sha256.lower()
+    journal_id = await asyncio.to_thread(services.monitoring.overview.last_journal_id)
+    receipt = (
+        await asyncio.to_thread(services.state.get_item, sha256) if is_sha256_hex(sha256) else None
+    )
+    if receipt is None:
+        return render(request, "missing.html", {"sha256": sha256[:80]}, status_code=404)
+    journal = await asyncio.to_thread(services.state.journal_for, sha256)
+    return render(
+        request,
+        "item.html",
+        {
+            "item": receipt,
+            "journal": journal,
+            "journal_id": journal_id,
+            "target": services.target.describe(),
+            "progress": services.monitoring.progress.snapshot(),
+            "csrf_token": viewer.session.csrf_token if viewer.session else "",
+            "zone": zone_of(services),
+        },
+    )
+
+
+@router.get("/thumbnails/{sha256}.jpg")
+async def read_thumbnail(sha256: str, request: Request, services: ServicesDep) -> Response:
+    viewer = await viewer_or_response(request, services)
+    if not isinstance(viewer, Viewer):
+        return Response(status_code=401)
+    sha256 = sha256.lower()
+    if not is_sha256_hex(sha256):
+        return Response(status_code=404)
+    thumbs = services.monitoring.thumbnails
+    path = await asyncio.to_thread(thumbs.get, sha256, services.spool.path_for(sha256))
+    if path is None:
+        return FileResponse(STATIC_DIR / "photo.svg", media_type="image/svg+xml")
+    return FileResponse(
+        path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
+    )
+
+
+# -- actions -----------------------------------------------------------------------------
+
+
+@router.post("/retry")
+async def retry_from_page(
+    request: Request,
+    services: ServicesDep,
+    csrf_token: Annotated[str | None, Form()] = None,
+    sha256: Annotated[str | None, Form(max_length=64)] = None,
+    back: Annotated[str, Form(max_length=10)] = "page",
+) -> Response:
+    """Put one failed item (or all) back in the queue, then show where we came from."""
+    viewer = await viewer_or_response(request, services)
+    if not isinstance(viewer, Viewer):
+        return viewer
+    if not form_allowed(viewer, request, csrf_token):
+        return render(request, "login.html", {"problem": "That form has expired; try again."}, 403)
+    one = sha256.lower() if sha256 and is_sha256_hex(sha256.lower()) else None
+    await asyncio.to_thread(services.state.requeue_failed, one)
+    services.relay.resume()
+    return RedirectResponse(
+        f"/items/{one}" if one and back == "item" else "/#failed", status_code=303
+    )

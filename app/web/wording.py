@@ -1,0 +1,97 @@
+"""How the page says things: sizes, times in the owner's zone, states in plain words.
+
+Installed as Jinja2 filters, and used by `photo-relay status` too, so the terminal and the
+page say the same thing the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+
+from app.clock import now
+
+__all__ = [
+    "STATE_WORDS",
+    "ago",
+    "display_zone",
+    "human_bytes",
+    "install",
+    "local_time",
+    "wall_time",
+]
+
+STATE_WORDS = {
+    "received": "Safe here, waiting to be copied",
+    "relaying": "Being copied now",
+    "retry": "Copy failed for now; will try again",
+    "verified": "Copied and verified",
+    "failed": "Could not be copied (safe here)",
+}
+
+STATE_SHORT = {
+    "received": "waiting",
+    "relaying": "copying",
+    "retry": "retrying",
+    "verified": "verified",
+    "failed": "failed",
+}
+
+
+def display_zone(name: str | None) -> tzinfo | None:
+    """The configured zone, or None for this machine's local zone."""
+    return ZoneInfo(name) if name else None
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"
+
+
+def local_time(stamp: str | None, zone: tzinfo | None = None) -> str:
+    """'26 Nov 2026, 21:04' in the owner's zone; '—' for nothing."""
+    if not stamp:
+        return "—"
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(zone)
+    return moment.strftime("%-d %b %Y, %H:%M")
+
+
+def wall_time(stamp: str | None) -> str:
+    """A capture time as the clock showed it where it was taken (no zone conversion)."""
+    if not stamp:
+        return "—"
+    return datetime.fromisoformat(stamp).strftime("%-d %b %Y, %H:%M")
+
+
+def ago(stamp: str | None) -> str:
+    """'just now', '5 minutes ago', '3 days ago'; 'never' for nothing."""
+    if not stamp:
+        return "never"
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        return local_time(stamp)
+    seconds = max(0, int((now() - moment).total_seconds()))
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= length:
+            count = seconds // length
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def install(env: Environment) -> None:
+    env.filters["bytes"] = human_bytes
+    env.filters["local_time"] = local_time
+    env.filters["ago"] = ago
+    env.filters["wall_time"] = wall_time
+    env.globals["STATE_WORDS"] = STATE_WORDS
+    env.globals["STATE_SHORT"] = STATE_SHORT
