@@ -16,11 +16,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_JSON_BODY_BYTES", "RequestLimits"]
+__all__ = ["MAX_HEADER_BYTES", "MAX_JSON_BODY_BYTES", "RequestLimits", "is_upload"]
 
 MAX_HEADER_BYTES = 32 * 1024
 MAX_JSON_BODY_BYTES = 4 * 1024 * 1024
-UPLOAD_PATHS = ("/v1/blobs/", "/v1/uploads")
+
+
+def is_upload(path: str) -> bool:
+    """Routes whose body is a file streamed to the spool (PUT blobs, forms, Shortcut runs)."""
+    return (
+        path.startswith("/v1/blobs/")
+        or path == "/v1/uploads"
+        or (path.startswith("/v1/backup/runs/") and path.endswith("/files"))
+    )
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -57,7 +65,7 @@ class RequestLimits:
                 ),
             )
             return
-        if scope["path"].startswith(UPLOAD_PATHS):
+        if is_upload(scope["path"]):
             await self.app(scope, receive, send)
             return
         length = dict(headers).get(b"content-length", b"")

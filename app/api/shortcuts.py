@@ -21,6 +21,7 @@ from app.api.deps import AdminDep, DeviceDep, ServicesDep
 from app.api.uploads import FORM_OVERHEAD, UploadedReceipt, UploadResult, declared_length
 from app.backup import BackupRuns, RunRecord
 from app.backup_rules import Candidate, parse_moment
+from app.body_timeout import idle_limited
 from app.errors import NotFound, UnprocessableContent
 from app.form_upload import DESCRIBING_FIELDS, FormUpload, boundary_of
 from app.ingest import ClientMeta, Sealed, parse_captured_at, too_large
@@ -277,7 +278,7 @@ async def read_form(request: Request, services: Services) -> FormUpload:
     form = FormUpload(
         boundary, services.spool.open_writer, limit, describing=(*DESCRIBING_FIELDS, "size")
     )
-    await form.read(request.stream())
+    await form.read(idle_limited(request.stream(), services.settings.upload_idle_timeout_seconds))
     return form
 
 
