@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,9 @@ from app.services import Services
 from app.shortcut import build_all, shortcut_bytes
 
 __all__ = ["router"]
+
+# Bounded so a huge number is a 422, not an SQLite overflow (a 500; found by schemathesis).
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 router = APIRouter(tags=["shortcuts"])
 log = logging.getLogger(__name__)
@@ -194,7 +197,7 @@ async def start_run(
 
 @router.post("/v1/backup/runs/{run_id}/candidates", response_model=Decisions)
 async def check_candidates(
-    run_id: int, body: CandidatesIn, services: ServicesDep, device: DeviceDep, runs: RunsDep
+    run_id: RunId, body: CandidatesIn, services: ServicesDep, device: DeviceDep, runs: RunsDep
 ) -> Decisions:
     """Say which photos of a page to upload; the rest this device already sent.
 
@@ -234,7 +237,7 @@ async def check_candidates(
     responses={200: {"model": UploadResult, "description": "Every file was already here"}},
 )
 async def upload_run_files(
-    run_id: int, request: Request, services: ServicesDep, device: DeviceDep, runs: RunsDep
+    run_id: RunId, request: Request, services: ServicesDep, device: DeviceDep, runs: RunsDep
 ) -> JSONResponse:
     """Upload files of a run as multipart/form-data (one per request from the shortcut).
 
@@ -283,7 +286,7 @@ async def read_form(request: Request, services: Services) -> FormUpload:
 
 
 @router.post("/v1/backup/runs/{run_id}/finish", response_model=RunOut)
-async def finish_run(run_id: int, body: FinishIn, device: DeviceDep, runs: RunsDep) -> RunOut:
+async def finish_run(run_id: RunId, body: FinishIn, device: DeviceDep, runs: RunsDep) -> RunOut:
     """End a run. Its `message` says what happened in one sentence, for the notification."""
     record = await asyncio.to_thread(runs.finish, device, run_id, body.error)
     log.info(
