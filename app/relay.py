@@ -3,7 +3,8 @@
 One loop, a few copies at a time (never two to the same destination path). Every outcome
 is written to the journal: verified, name taken (with the alternative chosen), retry with
 back-off, failed after too many attempts, or the whole relay paused when the destination
-refuses our credentials or is full — retrying then would only make things worse.
+refuses our credentials or is full — retrying then would only make things worse. Now and
+then it also removes spool copies whose retention period after verification is over.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class Relay:
             until = self.status.paused_until
             if until is not None and now() >= until:
                 self.status = RelayStatus(state="running")
-            elif until is None and await self._resume_requested():
+            elif await self._resume_requested():
                 log.info("relay.resumed reason=retry_requested")
                 self.status = RelayStatus(state="running")
             else:
@@ -152,7 +153,7 @@ class Relay:
             await self._deliver(receipt, datetime.fromisoformat(captured_local))
         except (TargetAuthFailed, TargetFull) as exc:
             await asyncio.to_thread(self.state.release, sha, exc.message)
-            self._pause(exc)
+            self.pause(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes a retry; nothing is dropped
@@ -165,9 +166,6 @@ class Relay:
 
     def pause(self, exc: TargetError) -> None:
         """Stop relaying: for 5 minutes when the target is full, else until `retry`/resume."""
-        self._pause(exc)
-
-    def _pause(self, exc: TargetError) -> None:
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
         if self.status.state != "paused":
             log.warning("relay.paused reason=%s", exc.message)
@@ -177,7 +175,7 @@ class Relay:
         self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
 
     async def _resume_requested(self) -> bool:
-        """`photo-relay retry` (another process) asks a credentials pause to end."""
+        """`photo-relay retry` (another process) asks the pause to end."""
         latest = await asyncio.to_thread(self.state.last_event_id, "relay.resume_requested")
         return latest > self._paused_at_event
 
