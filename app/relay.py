@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 # How long a pause for a full destination lasts before the relay looks again.
 FULL_RECHECK = timedelta(minutes=5)
-# While paused for credentials, how often to look for a `photo-relay retry` (a database read).
-RESUME_POLL_SECONDS = 2.0
+# How often an idle or paused relay looks for work queued by another process
+# (`photo-relay retry` from the command line): one small database read.
+POLL_SECONDS = 2.0
 
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
@@ -110,7 +111,7 @@ class Relay:
                 log.info("relay.resumed reason=retry_requested")
                 self.status = RelayStatus(state="running")
             else:
-                poll = now() + timedelta(seconds=RESUME_POLL_SECONDS)
+                poll = now() + timedelta(seconds=POLL_SECONDS)
                 await self._sleep(poll if until is None else min(until, poll))
                 return
         free = self.settings.relay_parallel - len(self._in_flight)
@@ -123,7 +124,8 @@ class Relay:
         due = await asyncio.to_thread(self.state.next_due_at)
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
-        await self._sleep(due)
+        poll = now() + timedelta(seconds=POLL_SECONDS)
+        await self._sleep(poll if due is None else min(due, poll))
 
     async def _sleep(self, until: datetime | None) -> None:
         timeout = None if until is None else max(0.0, (until - now()).total_seconds())
