@@ -3,7 +3,8 @@
 One loop, a few copies at a time (never two to the same destination path). Every outcome
 is written to the journal: verified, name taken (with the alternative chosen), retry with
 back-off, failed after too many attempts, or the whole relay paused when the destination
-refuses our credentials or is full — retrying then would only make things worse.
+refuses our credentials or is full — retrying then would only make things worse. Now and
+then it also removes spool copies whose retention period after verification is over.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ log = logging.getLogger(__name__)
 
 # How long a pause for a full destination lasts before the relay looks again.
 FULL_RECHECK = timedelta(minutes=5)
-# While paused for credentials, how often to look for a `photo-relay retry` (a database read).
-RESUME_POLL_SECONDS = 2.0
+# How often an idle or paused relay looks for work queued by another process
+# (`photo-relay retry` from the command line): one small database read.
+POLL_SECONDS = 2.0
 
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
@@ -116,11 +118,11 @@ class Relay:
             until = self.status.paused_until
             if until is not None and now() >= until:
                 self.status = RelayStatus(state="running")
-            elif until is None and await self._resume_requested():
+            elif await self._resume_requested():
                 log.info("relay.resumed reason=retry_requested")
                 self.status = RelayStatus(state="running")
             else:
-                poll = now() + timedelta(seconds=RESUME_POLL_SECONDS)
+                poll = now() + timedelta(seconds=POLL_SECONDS)
                 await self._sleep(poll if until is None else min(until, poll))
                 return
         free = self.settings.relay_parallel - len(self._in_flight)
@@ -133,7 +135,8 @@ class Relay:
         due = await asyncio.to_thread(self.state.next_due_at)
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
-        await self._sleep(due)
+        poll = now() + timedelta(seconds=POLL_SECONDS)
+        await self._sleep(poll if due is None else min(due, poll))
 
     async def _sleep(self, until: datetime | None) -> None:
         timeout = None if until is None else max(0.0, (until - now()).total_seconds())
@@ -163,7 +166,7 @@ class Relay:
             await self._deliver(receipt, datetime.fromisoformat(captured_local))
         except (TargetAuthFailed, TargetFull) as exc:
             await asyncio.to_thread(self.state.release, sha, exc.message)
-            self._pause(exc)
+            self.pause(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes a retry; nothing is dropped
@@ -181,9 +184,6 @@ class Relay:
 
     def pause(self, exc: TargetError) -> None:
         """Stop relaying: for 5 minutes when the target is full, else until `retry`/resume."""
-        self._pause(exc)
-
-    def _pause(self, exc: TargetError) -> None:
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
         if self.status.state != "paused":
             log.warning("relay.paused reason=%s", exc.message)
@@ -193,7 +193,7 @@ class Relay:
         self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
 
     async def _resume_requested(self) -> bool:
-        """`photo-relay retry` (another process) asks a credentials pause to end."""
+        """`photo-relay retry` (another process) asks the pause to end."""
         latest = await asyncio.to_thread(self.state.last_event_id, "relay.resume_requested")
         return latest > self._paused_at_event
 

@@ -5,6 +5,7 @@ What it models (section numbers of the protocol brief):
   the bytes are stored (a bad value turns the write into a 500); `OC-Checksum` is stored
   verbatim, never validated; `X-Hash: sha256` answers `X-Hash-SHA256` computed on the bytes
   written; `X-OC-MTime: accepted` and `OC-FileId` on success.
+- §6 PROPFIND lists the stored checksum as `oc:checksums` (only when one is stored).
 - §6 `PATCH` with `X-Recalculate-Hash: sha256`: re-reads the file, stores `SHA256:<hex>`,
   answers 204 with `OC-Checksum`.
 - §5 chunked upload (the v1 assembly NextCloud uses on local disk): MKCOL
@@ -26,11 +27,14 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 __all__ = ["NextcloudLayer"]
 
 StartResponse = Callable[..., Any]
+_D = "{DAV:}"
+_OC = "{http://owncloud.org/ns}"
 
 
 def _utf8_path(environ: dict[str, Any]) -> str:
@@ -129,6 +133,8 @@ class NextcloudLayer:
                 return self._put(environ, start_response, relative)
             if method == "MOVE":
                 return self._move(environ, start_response, relative)
+            if method == "PROPFIND":
+                return self._propfind(environ, start_response)
             if method == "PATCH" and environ.get("HTTP_X_RECALCULATE_HASH"):
                 if not self._authorised(environ):
                     return _sabre_error(start_response, "401 Unauthorized", "No public access")
@@ -195,6 +201,39 @@ class NextcloudLayer:
         if (environ.get("HTTP_X_HASH") or "").lower() in ("sha256", "all"):
             headers.append(("X-Hash-SHA256", sha256))
         headers.append(("OC-FileId", _file_id(target)))
+
+    def _propfind(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """WsgiDAV's listing, plus `oc:checksums` for files with a stored checksum (§6)."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        body = b"".join(self.inner(environ, capture))
+        status: str = captured["status"]
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        if status.startswith("207"):
+            body = self._add_checksums(body)
+        return _reply(start_response, status, body, headers)
+
+    def _add_checksums(self, body: bytes) -> bytes:
+        root = ET.fromstring(body)
+        for response in root.iter(f"{_D}response"):
+            href = unquote(urlsplit(response.findtext(f"{_D}href") or "").path)
+            checksum = self.checksums.get(href[len(self.files_prefix) + 1 :])
+            for propstat in response.findall(f"{_D}propstat"):
+                prop = propstat.find(f"{_D}prop")
+                if prop is None:
+                    continue
+                asked = prop.find(f"{_OC}checksums")
+                if asked is not None and checksum:
+                    prop.remove(asked)
+                found = " 200 " in f" {propstat.findtext(f'{_D}status') or ''} "
+                if found and checksum:
+                    values = ET.SubElement(prop, f"{_OC}checksums")
+                    ET.SubElement(values, f"{_OC}checksum").text = checksum
+        return ET.tostring(root, xml_declaration=True, encoding="utf-8")
 
     def _move(
         self, environ: dict[str, Any], start_response: StartResponse, relative: str

@@ -341,3 +341,26 @@ def test_bodies_have_exact_length_and_move_has_none(
     assert assembly["HTTP_OC_TOTAL_LENGTH"] == "2500000"
     assert assembly["HTTP_X_OC_MTIME"] == str(int(CAPTURED.timestamp()))
     assert all(h["HTTP_DESTINATION"] == assembly["HTTP_DESTINATION"] for h in puts)
+
+
+def test_without_read_back_our_stored_checksum_recognises_our_copy(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """Read-back off: size + our OC-Checksum proves our copy; a same-size stranger is refused."""
+    file, data, sha = source(tmp_path, 6000)
+    run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
+    stranger = nextcloud_server.file(f"{FOLDER}/IMG_0002.JPG")
+    stranger.write_bytes(bytes(len(data)))
+    target = target_for(tmp_path, nextcloud_server, target_verify_read_back=False)
+
+    async def verify_both() -> str:
+        try:
+            proof = await target.verify("2024/05/IMG_0001.JPG", size=len(data), sha256=sha)
+            with pytest.raises(VerificationFailed):
+                await target.verify("2024/05/IMG_0002.JPG", size=len(data), sha256=sha)
+            return proof.method
+        finally:
+            await target.close()
+
+    assert run(verify_both()) == "size+stored-checksum"
+    assert nextcloud_server.faults.count("GET") == 0

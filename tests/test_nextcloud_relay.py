@@ -300,3 +300,21 @@ def test_full_nextcloud_pauses_with_a_plain_reason(
         assert "NextCloud is full" in status["reason"]
         assert status["paused_until"] is not None
         assert receipt(service, sha)["state"] == "received"
+
+
+def test_failed_after_max_attempts_then_retry_delivers(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """A photo that keeps failing ends `failed` with its reason; `photo-relay retry` revives it."""
+    fault = nextcloud_server.faults.add(Fault("status", status=503, methods={"PUT"}))
+    settings = remote_settings(tmp_path, nextcloud_server, relay_max_attempts=2)
+    with running(settings) as service:
+        with service.device() as client:
+            sha = send(client, samples.jpeg(seed=70), "IMG_0001.JPG")
+        wait_for(lambda: receipt(service, sha)["state"] == "failed", what="the item to fail")
+        assert "HTTP 503" in receipt(service, sha)["last_error"]
+        assert fault.fired == 2
+        nextcloud_server.faults.clear()
+        result = CliRunner().invoke(cli, ["retry", "--data-dir", str(settings.data_dir)])
+        assert result.exit_code == 0 and "1 item(s)" in result.output
+        wait_verified(service, sha)  # the running relay notices the CLI's requeue by itself

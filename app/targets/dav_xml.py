@@ -19,7 +19,8 @@ __all__ = ["PROPFIND_BODY", "DavEntry", "parse_multistatus"]
 PROPFIND_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?>'
     b'<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
-    b"<d:prop><d:resourcetype/><d:getcontentlength/><d:getetag/><oc:fileid/></d:prop>"
+    b"<d:prop><d:resourcetype/><d:getcontentlength/><d:getetag/><oc:fileid/>"
+    b"<oc:checksums/></d:prop>"
     b"</d:propfind>"
 )
 
@@ -36,6 +37,7 @@ class DavEntry:
     size: int | None
     etag: str | None
     file_id: str | None
+    checksums: tuple[str, ...] = ()  # NextCloud's stored `ALGO:hex` values (oc:checksums)
 
     @property
     def name(self) -> str:
@@ -53,6 +55,7 @@ def _entry(response: ET.Element) -> DavEntry | None:
         return None
     path = unicodedata.normalize("NFC", unquote(urlsplit(href.strip()).path)).rstrip("/")
     props: dict[str, str | None] = {}
+    checksums: list[str] = []
     collection = False
     for propstat in response.findall(f"{_D}propstat"):
         if " 200 " not in f" {propstat.findtext(f'{_D}status') or ''} ":
@@ -66,6 +69,9 @@ def _entry(response: ET.Element) -> DavEntry | None:
         props["size"] = props.get("size") or _text(prop, f"{_D}getcontentlength")
         props["etag"] = props.get("etag") or _text(prop, f"{_D}getetag")
         props["fileid"] = props.get("fileid") or _text(prop, f"{_OC}fileid")
+        for checksum in prop.iter(f"{_OC}checksum"):
+            # One element may hold several values, separated by spaces or commas.
+            checksums.extend((checksum.text or "").replace(",", " ").split())
     size = props.get("size")
     etag = props.get("etag")
     return DavEntry(
@@ -74,6 +80,7 @@ def _entry(response: ET.Element) -> DavEntry | None:
         size=int(size) if size and size.isdigit() else None,
         etag=etag.strip('"') if etag else None,
         file_id=props.get("fileid"),
+        checksums=tuple(checksums),
     )
 
 

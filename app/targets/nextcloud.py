@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from app.credentials import load_credentials
 from app.errors import ConfigurationError, TargetError, TargetUnavailable
+from app.targets.base import Verification
 from app.targets.chunk_progress import ChunkedUpload
 from app.targets.dav_replies import TooLarge, require
 from app.targets.webdav import (
@@ -127,6 +128,28 @@ class NextcloudTarget(DavTarget):
                     f"NextCloud refuses a file of {size} bytes in one piece and offers no "
                     "chunked upload; raise the web server's body size limit."
                 ) from exc
+
+    async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
+        """Read-only proof for a file found at `path`; see DavTarget.verify.
+
+        With read-back off, our SHA-256 stored with the file (OC-Checksum, which only a
+        client that had these exact bytes would have sent) plus the size is accepted, so a
+        copy made just before a crash is recognised instead of duplicated.
+        """
+        if self.settings.target_verify_read_back:
+            return await super().verify(path, size=size, sha256=sha256)
+        entry = await self.stat(self.url(path), f"looking at {path}")
+        ours = (
+            entry is not None
+            and entry.size == size
+            and not entry.is_collection
+            and f"sha256:{sha256}" in {c.lower() for c in entry.checksums}
+        )
+        if ours and entry is not None:
+            return Verification(
+                path=path, method="size+stored-checksum", etag=entry.etag, file_id=entry.file_id
+            )
+        return await super().verify(path, size=size, sha256=sha256)
 
     async def server_digest(self, url: str) -> str | None:
         """PATCH with X-Recalculate-Hash: the server re-reads the file and tells its SHA-256."""
