@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         "info", description="How much the service logs."
     )
 
+    # -- run it at home: `photo-relay doctor` and the status checks --------------------------
+    device_stale_days: float = Field(
+        7,
+        gt=0,
+        description="`photo-relay doctor` and the status report warn about a device that has "
+        "not been in touch for this many days.",
+    )
+
     @field_validator("path_template")
     @classmethod
     def _template_names_a_file(cls, value: str) -> str:
