@@ -280,7 +280,7 @@ def check_database(path: Path, *, thorough: bool) -> tuple[HealthCheck, Database
     if problems:
         return _fail(
             "database",
-            f"The database {path} is damaged: {'; '.join(problems[:3])}.",
+            f"The database {path} is damaged: {_first_lines(problems)}.",
             restore,
         ), facts
     expected = len(MIGRATIONS)
@@ -300,6 +300,12 @@ def check_database(path: Path, *, thorough: bool) -> tuple[HealthCheck, Database
         ), facts
     sound = "sound and " if thorough else ""
     return _ok("database", f"{path} is {sound}up to date (schema {version})."), facts
+
+
+def _first_lines(problems: list[str], count: int = 3) -> str:
+    lines = [line.strip("* ") for p in problems for line in p.splitlines() if line.strip("* ")]
+    more = f" (and {len(lines) - count} more)" if len(lines) > count else ""
+    return "; ".join(lines[:count]) + more
 
 
 def _parse(text: str | None) -> datetime | None:
@@ -428,6 +434,16 @@ _DESTINATION_FIXES: list[tuple[type[Exception], str]] = [
 ]
 
 
+def _local_folder_fix(target: Target) -> str:
+    folder = getattr(target, "root", "<folder>")
+    return (
+        f"Let the user running photo-relay ({_whoami()}) write to the folder: "
+        f"`sudo mkdir -p {folder} && sudo chown -R {os.getuid()}:{os.getgid()} {folder}`, or "
+        "set PHOTO_RELAY_TARGET_FOLDER to a folder it may write to (with the systemd unit, "
+        "also add it as ReadWritePaths=)."
+    )
+
+
 async def check_destination(target: Target) -> tuple[HealthCheck, datetime | None]:
     """The destination is reachable, accepts the credentials and takes a write (a probe file).
 
@@ -443,14 +459,14 @@ async def check_destination(target: Target) -> tuple[HealthCheck, datetime | Non
             (f for kind, f in _DESTINATION_FIXES if isinstance(exc, kind)),
             "Fix the problem the message names, then run doctor again.",
         )
+        if target.kind == "local" and isinstance(exc, ConfigurationError):
+            fix = _local_folder_fix(target)
         return _fail("destination", f"Photos cannot be copied to {where}: {exc.message}", fix), None
     except OSError as exc:
         return _fail(
             "destination",
             f"photo-relay could not write a test file to {where}: {exc.strerror or exc}.",
-            f"Let the user running photo-relay ({_whoami()}) write there (e.g. `sudo chown -R "
-            f"{os.getuid()}:{os.getgid()} <folder>`), or set PHOTO_RELAY_TARGET_FOLDER to a "
-            "folder it may write to.",
+            _local_folder_fix(target),
         ), None
     return _ok(
         "destination", f"A test file was written to {where}, checked ({proof.method}) and removed."
