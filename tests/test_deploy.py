@@ -200,7 +200,11 @@ def test_compose_relays_to_nextcloud_by_its_service_name() -> None:
     assert env["PHOTO_RELAY_TARGET"] == "nextcloud"
     host = urlsplit(env["PHOTO_RELAY_TARGET_URL"]).hostname
     assert host in services and services[host]["image"].startswith("nextcloud:")
-    assert host in services[host]["environment"]["NEXTCLOUD_TRUSTED_DOMAINS"].split()
+    nextcloud = services[host]["environment"]
+    assert host in nextcloud["NEXTCLOUD_TRUSTED_DOMAINS"].split()
+    # The image applies NEXTCLOUD_TRUSTED_DOMAINS only when it installs by itself, which it
+    # does only with an admin user and password given.
+    assert nextcloud["NEXTCLOUD_ADMIN_USER"] and nextcloud["NEXTCLOUD_ADMIN_PASSWORD"]
 
 
 def test_compose_names_only_settings_that_exist() -> None:
