@@ -54,6 +54,7 @@ __all__ = [
     "check_destination",
     "check_devices",
     "check_spool_space",
+    "check_user",
     "diagnose",
     "load_settings_checked",
     "print_report",
@@ -106,6 +107,8 @@ def _bytes(n: int) -> str:
 
 def _ago(moment: datetime, now: datetime) -> str:
     seconds = (now - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
     if seconds < 3600:
         return f"{max(0, int(seconds // 60))} minutes ago"
     if seconds < 2 * 86400:
@@ -133,6 +136,20 @@ def load_settings_checked(**overrides: Any) -> tuple[Settings | None, HealthChec
             "configuration table says what each one takes.",
         )
     return settings, _ok("configuration", f"The settings are valid (target: {settings.target}).")
+
+
+def check_user() -> HealthCheck:
+    """Who runs the checks: root sees no permission problem, so its all-clear means less."""
+    if os.geteuid() == 0:
+        return _warn(
+            "user",
+            "These checks ran as root, who may read and write everything: a folder or file "
+            "the service's own user may not use looks fine from here.",
+            "Run doctor as the user that runs photo-relay: `docker compose exec photo-relay "
+            "photo-relay doctor` in Docker, `sudo photo-relay-admin doctor` with the systemd "
+            "unit (docs/RUN-AT-HOME.md).",
+        )
+    return _ok("user", f"The checks ran as {_whoami()}.")
 
 
 def check_data_dir(settings: Settings) -> HealthCheck:
@@ -513,7 +530,7 @@ async def diagnose(
     settings, configuration = load_settings_checked(data_dir=data_dir)
     if settings is None:
         return [configuration]
-    results = [configuration, check_data_dir(settings), check_admin_token(settings)]
+    results = [configuration, check_user(), check_data_dir(settings), check_admin_token(settings)]
     results.append(await asyncio.to_thread(check_spool_space, settings))
     database, facts = await asyncio.to_thread(check_database, settings.database_path, thorough=True)
     results.append(database)
