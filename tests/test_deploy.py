@@ -207,6 +207,19 @@ def test_compose_relays_to_nextcloud_by_its_service_name() -> None:
     assert nextcloud["NEXTCLOUD_ADMIN_USER"] and nextcloud["NEXTCLOUD_ADMIN_PASSWORD"]
 
 
+def test_compose_example_env_sets_every_required_variable() -> None:
+    """Each ${NAME:?...} compose.yaml demands is in example.env, so `up` works after a copy."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", text))
+    example = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "example.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert required, "compose.yaml demands no variable"
+    assert {name for name in required if example.get(name)} == required
+
+
 def test_compose_names_only_settings_that_exist() -> None:
     """Every PHOTO_RELAY_ variable in compose.yaml and photo-relay.env is a real setting."""
     text = (DEPLOY / "compose.yaml").read_text() + (DEPLOY / "photo-relay.env").read_text()

@@ -226,6 +226,17 @@ def test_doctor_reports_a_damaged_page_in_the_database(tmp_path: Path) -> None:
     assert code == 1
 
 
+def test_doctor_reports_a_database_from_a_newer_release(tmp_path: Path) -> None:
+    """A database migrated by a newer photo-relay fails: this one must not touch it."""
+    make_healthy_setup(tmp_path / "data")
+    with sqlite3.connect(tmp_path / "data" / "photo-relay.db") as conn:
+        conn.execute("PRAGMA user_version = 99")
+    code, checks = run_doctor(tmp_path / "data")
+    assert checks["database"]["status"] == "fail"
+    assert "newer photo-relay" in checks["database"]["message"]
+    assert code == 1
+
+
 def test_doctor_reports_a_database_it_may_not_read(shared_dir: Path) -> None:
     """A database file another user owns fails with a chown fix, not a restore."""
     user = unprivileged()
