@@ -171,6 +171,58 @@ def test_dockerfile_command_serves_healthz_and_its_healthcheck_agrees(tmp_path: 
     assert down.returncode != 0, "the HEALTHCHECK passed with the service stopped"
 
 
+def docker_build_context(destination: Path) -> Path:
+    """Copy the files `.dockerignore` lets into the build (its `!` lines, no caches)."""
+    destination.mkdir()
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    for kept in (line[1:].rstrip("/") for line in lines if line.startswith("!")):
+        source = ROOT / kept
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / kept, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy2(source, destination / kept)
+    return destination
+
+
+def test_the_build_context_makes_a_wheel_that_serves(tmp_path: Path) -> None:
+    """The wheel built from the image's build context alone installs and serves /healthz."""
+    context = docker_build_context(tmp_path / "context")
+    wheels, installed = tmp_path / "wheels", tmp_path / "installed"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    # No build isolation: the test extra brings setuptools and wheel, so this needs no network.
+    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(context)]
+    subprocess.run(build, check=True, timeout=300, cwd=tmp_path)
+    (wheel,) = wheels.glob("photo_relay-*.whl")
+    install = [*pip, "install", "--no-deps", "--target", str(installed), str(wheel)]
+    subprocess.run(install, check=True, timeout=300, cwd=tmp_path)
+    port = find_free_port()
+    env = image_environment(tmp_path / "data", port)
+    env["PYTHONPATH"] = str(installed)  # ahead of this checkout's editable install
+    where = subprocess.run(
+        [sys.executable, "-c", "import app; print(app.__file__)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(installed)), where.stdout
+    process = subprocess.Popen(
+        [str(installed / "bin" / "photo-relay"), "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_responds(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 # -- compose -------------------------------------------------------------------------------
 
 

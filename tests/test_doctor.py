@@ -211,11 +211,11 @@ def test_doctor_reports_a_damaged_page_in_the_database(tmp_path: Path) -> None:
     """A damaged page inside a valid-looking database is found by quick_check."""
     data_dir = tmp_path / "data"
     make_healthy_setup(data_dir)
-    db = Database(data_dir / "photo-relay.db")
-    state = State(db)
-    for number in range(300):  # enough rows for the devices table to span many pages
-        state.add_device(f"tablet-{number}", hash_token(f"token-{number}"))
-    db.close()
+    with sqlite3.connect(data_dir / "photo-relay.db") as conn:  # enough rows for many pages
+        conn.executemany(
+            "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
+            [(f"tablet-{n}", hash_token(f"token-{n}"), iso(datetime.now(UTC))) for n in range(300)],
+        )
     database = data_dir / "photo-relay.db"
     damaged = bytearray(database.read_bytes())
     damaged[4096 * 3 : 4096 * 3 + 200] = b"\xff" * 200
