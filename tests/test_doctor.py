@@ -211,11 +211,13 @@ def test_doctor_reports_a_damaged_page_in_the_database(tmp_path: Path) -> None:
     """A damaged page inside a valid-looking database is found by quick_check."""
     data_dir = tmp_path / "data"
     make_healthy_setup(data_dir)
-    with sqlite3.connect(data_dir / "photo-relay.db") as conn:  # enough rows for many pages
+    conn = sqlite3.connect(data_dir / "photo-relay.db")
+    with conn:  # enough rows for the devices table to span many pages
         conn.executemany(
             "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
             [(f"tablet-{n}", hash_token(f"token-{n}"), iso(datetime.now(UTC))) for n in range(300)],
         )
+    conn.close()  # the last connection's close moves the WAL into the file we damage
     database = data_dir / "photo-relay.db"
     damaged = bytearray(database.read_bytes())
     damaged[4096 * 3 : 4096 * 3 + 200] = b"\xff" * 200
