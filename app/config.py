@@ -89,8 +89,8 @@ class Settings(BaseSettings):
     device_quiet_days: int = Field(
         7,
         ge=1,
-        description="The status page warns when an active device has sent nothing for this "
-        "many days.",
+        description="The status page and `photo-relay doctor` warn when an active device has "
+        "not been in touch for this many days.",
     )
     session_hours: float = Field(
         168.0, gt=0, description="How long a login to the status page lasts, in hours."
