@@ -41,13 +41,16 @@ class Settings(BaseSettings):
         description="Token for admin endpoints. Unset: one is generated on first start into "
         "`<data_dir>/admin-token` (mode 0600); `photo-relay admin-token` prints it.",
     )
-    target: Literal["local"] = Field(
-        "local", description="Where photos go: `local` (a folder on this machine)."
+    target: Literal["local", "webdav", "nextcloud"] = Field(
+        "local",
+        description="Where photos go: `local` (a folder on this machine), `webdav` (any "
+        "WebDAV server) or `nextcloud` (a NextCloud server, using its extensions).",
     )
     target_folder: str | None = Field(
         None,
         description="Destination folder. Local target: a path on this machine "
-        "(default `<data_dir>/library`).",
+        "(default `<data_dir>/library`). WebDAV/NextCloud: the base folder on the server, "
+        "e.g. `/Photos/iPhone` (default: the top folder).",
     )
     path_template: str = Field(
         "{year}/{month}/{name}",
@@ -139,6 +142,53 @@ class Settings(BaseSettings):
         description="Every this many days the backup runs also walk the whole library again "
         "(checking names, dates and sizes, not sending bytes) to catch photos with any older "
         "date. 0: on every run.",
+    )
+
+    # -- remote targets (WebDAV / NextCloud relay, issue 3) --------------------------------
+    target_url: str | None = Field(
+        None,
+        description="NextCloud: the server's base URL (e.g. `https://cloud.example.org`). "
+        "WebDAV: the URL of the WebDAV folder. Unset for NextCloud: the server in the "
+        "credentials file written by `photo-relay nextcloud login`.",
+    )
+    target_user: str | None = Field(
+        None,
+        description="Login name (NextCloud: the user id used in WebDAV paths). Unset for "
+        "NextCloud: taken from the credentials file.",
+    )
+    target_password: SecretStr | None = Field(
+        None,
+        description="Password; for NextCloud an app password (Settings › Security). Unset "
+        "for NextCloud: taken from the credentials file.",
+    )
+    target_chunk_threshold_bytes: int = Field(
+        50 * MiB,
+        ge=1,
+        description="NextCloud: files larger than this are sent in chunks (resumable).",
+    )
+    target_chunk_bytes: int = Field(
+        10 * MiB,
+        ge=1,
+        description="NextCloud: size of each chunk of a chunked upload (the server wants "
+        "at least 5 MB except for the last).",
+    )
+    target_verify_read_back: bool = Field(
+        True,
+        description="When the server offers no content hash, read each copy back and hash "
+        "it before calling it verified. Turn off for slow links (then only the size is "
+        "checked).",
+    )
+    target_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long to wait for the server to answer one request (the final "
+        "step of a chunked upload gets several times more).",
+    )
+    spool_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Days the home copy of a file is kept after its remote copy is "
+        "verified; 0 removes it at once. Never removed before verification.",
     )
 
     @field_validator("path_template")

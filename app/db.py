@@ -121,8 +121,23 @@ def _m002_backup_runs() -> str:
     """
 
 
+def _m003_chunked_uploads() -> str:
+    # NextCloud chunked uploads in progress, so a restart resumes after the last chunk.
+    return """
+        CREATE TABLE chunked_uploads (
+            sha256 TEXT PRIMARY KEY,
+            upload_id TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            total_size INTEGER NOT NULL,
+            chunk_size INTEGER NOT NULL,
+            chunks_done INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+    """
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
-MIGRATIONS: list[Callable[[], str]] = [_m001_initial, _m002_backup_runs]
+MIGRATIONS: list[Callable[[], str]] = [_m001_initial, _m002_backup_runs, _m003_chunked_uploads]
 
 
 # -- read-only inspection, for `photo-relay doctor` (never migrates, never creates) -------

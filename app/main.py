@@ -77,15 +77,20 @@ async def open_services(settings: Settings) -> Services:
         if settings.admin_token
         else ensure_admin_token(settings.admin_token_file)
     )
-    target = open_target(settings)
+    target = open_target(settings, db)
     monitoring = Monitoring.open(settings, db)
     relay = Relay(settings, state, spool, target, progress=monitoring.progress)
     ingest = Ingest(settings, spool, state, relay.wake)
     services = Services(settings, db, state, spool, target, relay, ingest, admin_token, monitoring)
     try:
         await target.check()
-    except (ConfigurationError, TargetError) as exc:
+    except ConfigurationError as exc:
         services.target_problem = exc.message
+        log.error("target.problem %s", exc.message)
+    except TargetError as exc:
+        # Credentials refused or target full: the relay starts paused, so `photo-relay
+        # retry` (after fixing the cause) resumes it without a restart.
+        relay.pause(exc)
         log.error("target.problem %s", exc.message)
     return services
 

@@ -41,6 +41,8 @@ class Receipt(BaseModel):
     last_error: str | None
     verified_at: str | None
     verified_by: str | None = Field(description="How the copy was checked, e.g. sha256-reread.")
+    remote_etag: str | None = Field(None, description="The destination's ETag of the copy.")
+    remote_file_id: str | None = Field(None, description="The destination's file id (NextCloud).")
 
 
 class JournalEntry(BaseModel):

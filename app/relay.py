@@ -3,12 +3,14 @@
 One loop, a few copies at a time (never two to the same destination path). Every outcome
 is written to the journal: verified, name taken (with the alternative chosen), retry with
 back-off, failed after too many attempts, or the whole relay paused when the destination
-refuses our credentials or is full — retrying then would only make things worse.
+refuses our credentials or is full — retrying then would only make things worse. Now and
+then it also removes spool copies whose retention period after verification is over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from app.naming import alternative_paths, name_key
 from app.progress import ProgressBoard
 from app.receipts import Receipt
 from app.spool import Spool
+from app.spool_retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.state import State
 from app.targets.base import Target, Verification
 
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 
 # How long a pause for a full destination lasts before the relay looks again.
 FULL_RECHECK = timedelta(minutes=5)
+# How often an idle or paused relay looks for work queued by another process
+# (`photo-relay retry` from the command line): one small database read.
+POLL_SECONDS = 2.0
 
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
@@ -75,6 +81,8 @@ class Relay:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._busy_paths: set[str] = set()
         self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
+        self._paused_at_event = 0
+        self._next_sweep = now()
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
@@ -91,9 +99,11 @@ class Relay:
         released = await asyncio.to_thread(self.state.release_interrupted)
         if released:
             log.info("relay.resumed_after_restart count=%d", released)
-        self.status = RelayStatus(state="running")
+        if self.status.state != "paused":  # main.py may start us paused (credentials refused)
+            self.status = RelayStatus(state="running")
         try:
             while True:
+                await self._sweep_if_due()
                 await self._run_once()
         finally:
             for task in self._in_flight.values():
@@ -107,8 +117,12 @@ class Relay:
             until = self.status.paused_until
             if until is not None and now() >= until:
                 self.status = RelayStatus(state="running")
+            elif await self._resume_requested():
+                log.info("relay.resumed reason=retry_requested")
+                self.status = RelayStatus(state="running")
             else:
-                await self._sleep(until)
+                poll = now() + timedelta(seconds=POLL_SECONDS)
+                await self._sleep(poll if until is None else min(until, poll))
                 return
         free = self.settings.relay_parallel - len(self._in_flight)
         if free > 0:
@@ -120,7 +134,8 @@ class Relay:
         due = await asyncio.to_thread(self.state.next_due_at)
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
-        await self._sleep(due)
+        poll = now() + timedelta(seconds=POLL_SECONDS)
+        await self._sleep(poll if due is None else min(due, poll))
 
     async def _sleep(self, until: datetime | None) -> None:
         timeout = None if until is None else max(0.0, (until - now()).total_seconds())
@@ -150,7 +165,7 @@ class Relay:
             await self._deliver(receipt, datetime.fromisoformat(captured_local))
         except (TargetAuthFailed, TargetFull) as exc:
             await asyncio.to_thread(self.state.release, sha, exc.message)
-            self._pause(exc)
+            self.pause(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes a retry; nothing is dropped
@@ -166,11 +181,29 @@ class Relay:
                 message = f"Unexpected error while copying: {exc!r}."
             await self._schedule_retry(receipt, message)
 
-    def _pause(self, exc: TargetError) -> None:
+    def pause(self, exc: TargetError) -> None:
+        """Stop relaying: for 5 minutes when the target is full, else until `retry`/resume."""
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
         if self.status.state != "paused":
             log.warning("relay.paused reason=%s", exc.message)
+            self._paused_at_event = self.state.journal_relay(
+                "relay.paused", f"The relay paused: {exc.message}"
+            )
         self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
+
+    async def _resume_requested(self) -> bool:
+        """`photo-relay retry` (another process) asks the pause to end."""
+        latest = await asyncio.to_thread(self.state.last_event_id, "relay.resume_requested")
+        return latest > self._paused_at_event
+
+    async def _sweep_if_due(self) -> None:
+        if now() < self._next_sweep:
+            return
+        self._next_sweep = now() + SWEEP_INTERVAL
+        try:
+            await sweep_spool(self.state, self.spool, self.settings.spool_retention_days)
+        except OSError:
+            log.exception("spool.sweep_failed")
 
     async def _schedule_retry(self, receipt: Receipt, message: str) -> None:
         if receipt.attempts >= self.settings.relay_max_attempts:
@@ -240,6 +273,16 @@ class Relay:
             f"verified by {proof.method}."
         )
         await asyncio.to_thread(
-            self.state.mark_verified, receipt.sha256, proof.path, proof.method, message
+            functools.partial(
+                self.state.mark_verified,
+                receipt.sha256,
+                proof.path,
+                proof.method,
+                message,
+                etag=proof.etag,
+                file_id=proof.file_id,
+            )
         )
         log.info("relay.verified sha256=%s path=%s", receipt.sha256, proof.path)
+        if self.settings.spool_retention_days == 0:
+            await remove_spool_copy(self.state, self.spool, receipt.sha256, 0)

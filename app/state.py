@@ -65,6 +65,8 @@ def _receipt(row: sqlite3.Row) -> Receipt:
         last_error=row["last_error"],
         verified_at=row["verified_at"],
         verified_by=row["verified_by"],
+        remote_etag=row["remote_etag"],
+        remote_file_id=row["remote_file_id"],
     )
 
 
@@ -298,12 +300,22 @@ class State:
     def journal(self, sha256: str, event: str, message: str) -> None:
         self.db.call(lambda conn: _journal(conn, sha256, event, message))
 
-    def mark_verified(self, sha256: str, remote_path: str, verified_by: str, message: str) -> None:
+    def mark_verified(
+        self,
+        sha256: str,
+        remote_path: str,
+        verified_by: str,
+        message: str,
+        *,
+        etag: str | None = None,
+        file_id: str | None = None,
+    ) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE items SET state = 'verified', remote_path = ?, verified_by = ?, "
-                "verified_at = ?, last_error = NULL, next_attempt_at = NULL WHERE sha256 = ?",
-                (remote_path, verified_by, iso(now()), sha256),
+                "verified_at = ?, last_error = NULL, next_attempt_at = NULL, "
+                "remote_etag = ?, remote_file_id = ? WHERE sha256 = ?",
+                (remote_path, verified_by, iso(now()), etag, file_id, sha256),
             )
             _journal(conn, sha256, "relay.verified", message)
 
@@ -421,6 +433,52 @@ class State:
                 if error
                 else None,
             }
+
+        return self.db.call(read)
+
+    # -- spool retention and relay control (NextCloud relay) ------------------------------
+
+    def spool_removable(self, verified_before: datetime, limit: int = 500) -> list[str]:
+        """Verified items whose spool copy is older than the retention period allows."""
+
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT sha256 FROM items WHERE state = 'verified' AND spool_removed_at IS NULL "
+                "AND verified_at <= ? ORDER BY verified_at LIMIT ?",
+                (iso(verified_before), limit),
+            ).fetchall()
+            return [r["sha256"] for r in rows]
+
+        return self.db.call(read)
+
+    def mark_spool_removed(self, sha256: str, message: str) -> bool:
+        """Record that the home copy is gone; only ever for a verified item."""
+
+        def mark(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE items SET spool_removed_at = ? WHERE sha256 = ? AND state = 'verified' "
+                "AND spool_removed_at IS NULL",
+                (iso(now()), sha256),
+            )
+            if cursor.rowcount:
+                _journal(conn, sha256, "spool.removed", message)
+            return cursor.rowcount == 1
+
+        return self.db.call(mark)
+
+    def journal_relay(self, event: str, message: str) -> int:
+        """A journal entry about the relay as a whole (paused, resume requested); its id."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            _journal(conn, None, event, message)
+            return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+        return self.db.call(write)
+
+    def last_event_id(self, event: str) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT MAX(id) FROM journal WHERE event = ?", (event,)).fetchone()
+            return int(row[0] or 0)
 
         return self.db.call(read)
 

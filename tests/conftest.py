@@ -15,6 +15,7 @@ from app.db import Database
 from app.state import State
 from app.tokens import hash_token, new_token
 from tests.servers import ThreadedService, find_free_port
+from tests.webdav_server import DavServer
 
 
 def sha256_hex(data: bytes) -> str:
@@ -94,3 +95,40 @@ def service(settings: Settings) -> Iterator[Service]:
         yield Service(server, settings, token)
     finally:
         server.stop()
+
+
+# -- WebDAV / NextCloud servers (NextCloud relay) -------------------------------------------
+
+
+@pytest.fixture
+def nextcloud_server(tmp_path: Path) -> Iterator[DavServer]:
+    """WsgiDAV with the NextCloud layer at /remote.php/dav/files/alice/, on 127.0.0.1."""
+    server = DavServer(tmp_path / "nextcloud", nextcloud=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def webdav_server(tmp_path: Path) -> Iterator[DavServer]:
+    """Plain WsgiDAV (no NextCloud extensions, no chunked upload) at the same URL shape."""
+    server = DavServer(tmp_path / "webdav", nextcloud=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def remote_settings(tmp_path: Path, server: DavServer, **overrides: object) -> Settings:
+    """Settings pointing the relay at `server` (NextCloud or plain WebDAV)."""
+    values: dict[str, object] = {
+        "target": "nextcloud" if server.nextcloud else "webdav",
+        "target_url": server.base_url if server.nextcloud else server.files_url,
+        "target_user": server.user,
+        "target_password": server.password,
+        "target_folder": "/Photos/iPhone",
+        "target_timeout_seconds": 10,
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, **values)

@@ -31,13 +31,6 @@ BIN = Path(sys.executable).parent
 
 # Settings the compose file uses that land with the NextCloud target branch. Until then the
 # compose test reports them as an expected failure instead of passing them silently.
-PENDING_TARGET_SETTINGS = {
-    "PHOTO_RELAY_TARGET",  # exists, but only with the value `local` before that branch
-    "PHOTO_RELAY_TARGET_URL",
-    "PHOTO_RELAY_TARGET_USER",
-    "PHOTO_RELAY_TARGET_PASSWORD",
-    "PHOTO_RELAY_TARGET_FOLDER",
-}
 
 
 def existing_settings() -> set[str]:
@@ -277,12 +270,8 @@ def test_compose_names_only_settings_that_exist() -> None:
     text = (DEPLOY / "compose.yaml").read_text() + (DEPLOY / "photo-relay.env").read_text()
     named = setting_names(text)
     missing = named - existing_settings()
-    assert not missing - PENDING_TARGET_SETTINGS, sorted(missing - PENDING_TARGET_SETTINGS)
-    if missing:
-        pytest.xfail(f"settings that land with the NextCloud target: {sorted(missing)}")
-    target_field = Settings.model_fields["target"].annotation
-    if "nextcloud" not in str(target_field):
-        pytest.xfail("PHOTO_RELAY_TARGET=nextcloud lands with the NextCloud target")
+    assert not missing, sorted(missing)
+    assert "nextcloud" in str(Settings.model_fields["target"].annotation)
 
 
 # -- systemd -------------------------------------------------------------------------------

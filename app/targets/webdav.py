@@ -1,0 +1,434 @@
+"""The WebDAV target: copies files to any WebDAV server, never replacing anything there.
+
+A file is streamed (exact Content-Length, never chunked transfer encoding) to a temporary
+name beside its destination, checked there (size, then content by the server's hash or by
+reading it back), and only then MOVEd to its final name with `Overwrite: F`. Because some
+servers ignore `If-None-Match` and `Overwrite`, the final path is also looked at first, so
+an existing file is never touched even there. `DavTarget` is the shared machinery; the
+NextCloud target (nextcloud.py) adds that server's extensions on top of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+import anyio
+import httpx
+from pydantic import SecretStr
+
+from app import __version__
+from app.config import Settings
+from app.errors import ConfigurationError, NameTaken, TargetUnavailable, VerificationFailed
+from app.targets.base import Verification
+from app.targets.chunk_progress import ChunkProgress
+from app.targets.dav_replies import failure_for, require, transport_errors
+from app.targets.dav_xml import PROPFIND_BODY, DavEntry, parse_multistatus
+
+__all__ = ["TEMP_PREFIX", "DavEndpoint", "DavTarget", "UploadProof", "WebDavTarget"]
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".photo-relay-upload-"  # never `.part`: NextCloud refuses that extension
+READ_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DavEndpoint:
+    """Where and as whom to connect; `base` is the destination folder below `root_url`."""
+
+    root_url: str
+    base: tuple[str, ...]
+    login: str
+    password: SecretStr
+    uploads_url: str | None = None  # NextCloud's chunked-upload area for this user
+
+
+@dataclass(frozen=True)
+class UploadProof:
+    """What the server said about a file it just stored."""
+
+    sha256: str | None = None  # X-Hash-SHA256, computed by the server on what it wrote
+    file_id: str | None = None
+
+
+def checked_url(url: str, setting: str = "PHOTO_RELAY_TARGET_URL") -> str:
+    """`url` without a trailing slash, or ConfigurationError saying what is wrong with it."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ConfigurationError(f"{setting} is not a valid URL ({url!r}): {exc}.") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"{setting} must be an http:// or https:// address with a host name, not {url!r}."
+        )
+    return str(parsed).rstrip("/")
+
+
+def base_folder(settings: Settings) -> tuple[str, ...]:
+    folder = unicodedata.normalize("NFC", settings.target_folder or "")
+    return tuple(part for part in folder.split("/") if part and part != ".")
+
+
+def temp_path(path: str, sha256: str) -> str:
+    """Our own temporary name beside `path`; one per content, so a retry reuses it."""
+    folder, _, _ = path.rpartition("/")
+    name = f"{TEMP_PREFIX}{sha256[:16]}.tmp"
+    return f"{folder}/{name}" if folder else name
+
+
+async def file_stream(source: Path, offset: int, length: int) -> AsyncIterator[bytes]:
+    """`length` bytes of `source` from `offset`, a block at a time (never the whole file)."""
+    async with await anyio.open_file(source, "rb") as handle:
+        await handle.seek(offset)
+        left = length
+        while left > 0:
+            block = await handle.read(min(READ_SIZE, left))
+            if not block:
+                raise OSError(f"{source} is shorter than expected")
+            left -= len(block)
+            yield block
+
+
+class DavTarget:
+    """The shared WebDAV machinery; subclasses say how to find the server."""
+
+    kind = "webdav"
+    server = "The WebDAV server"  # how messages name it
+    label = "the WebDAV server"  # how `describe` names it
+
+    def __init__(self, settings: Settings, progress: ChunkProgress | None = None) -> None:
+        self.settings = settings
+        self.progress = progress or ChunkProgress(None)
+        self._endpoint: DavEndpoint | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._retired: list[httpx.AsyncClient] = []
+        self._folders: set[str] = set()
+
+    # -- configuration -----------------------------------------------------------------
+
+    def resolve_endpoint(self) -> DavEndpoint:
+        raise NotImplementedError
+
+    def endpoint(self) -> DavEndpoint:
+        if self._endpoint is None:
+            self._endpoint = self.resolve_endpoint()
+        return self._endpoint
+
+    def describe(self) -> str:
+        try:
+            endpoint = self.endpoint()
+        except ConfigurationError as exc:
+            return f"{self.server} (not usable yet: {exc.message})"
+        folder = "/" + "/".join(endpoint.base)
+        where = f"{self.label} at {endpoint.root_url}/"
+        return f"the folder {folder} on {where} (as {endpoint.login})"
+
+    def url(self, path: str) -> str:
+        """The URL of `path`, relative to the destination folder."""
+        parts = [*self.endpoint().base, *(p for p in path.split("/") if p)]
+        return self._root_relative_url("/".join(parts))
+
+    def _root_relative_url(self, relative: str) -> str:
+        relative = unicodedata.normalize("NFC", relative)
+        root = self.endpoint().root_url
+        return f"{root}/{quote(relative, safe='/')}" if relative else f"{root}/"
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            endpoint = self.endpoint()
+            self._client = httpx.AsyncClient(
+                auth=(endpoint.login, endpoint.password.get_secret_value()),
+                timeout=httpx.Timeout(self.settings.target_timeout_seconds),
+                limits=httpx.Limits(max_connections=self.settings.relay_parallel + 2),
+                headers={"User-Agent": f"photo-relay/{__version__}"},
+            )
+        return self._client
+
+    def _forget_connection(self) -> None:
+        """After refused credentials: reconnect (re-reading credentials) next time.
+
+        The old client is closed at `close()`, not now: parallel requests may still use it.
+        """
+        if self._client is not None:
+            self._retired.append(self._client)
+        self._client, self._endpoint = None, None
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        action: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """One request; transport failures become TargetUnavailable. Status not checked."""
+        client = self._http()
+        async with transport_errors(action, self.server):
+            response = await client.request(
+                method,
+                url,
+                headers=headers,
+                content=content,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        if response.status_code in (401, 403):
+            self._forget_connection()
+        if response.status_code == 409:
+            self._folders.clear()  # a parent we thought existed is gone: create it again
+        return response
+
+    async def call(
+        self, method: str, url: str, ok: set[int], action: str, **kwargs: object
+    ) -> httpx.Response:
+        """`send`, then raise unless the status is one of the documented successes `ok`."""
+        response = await self.send(method, url, action, **kwargs)  # type: ignore[arg-type]
+        return require(response, ok, action, self.server)
+
+    async def stat(self, url: str, action: str) -> DavEntry | None:
+        """PROPFIND Depth 0: the entry at `url`, or None if nothing is there."""
+        response = await self.call(
+            "PROPFIND",
+            url,
+            {207, 404},
+            action,
+            headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8"},
+            content=PROPFIND_BODY,
+        )
+        if response.status_code == 404:
+            return None
+        entries = parse_multistatus(response.content, self.server)
+        return entries[0] if entries else None
+
+    async def listing(self, url: str, action: str) -> list[DavEntry] | None:
+        """PROPFIND Depth 1: the entries inside `url` (not itself), or None if it is missing."""
+        response = await self.call(
+            "PROPFIND",
+            url,
+            {207, 404},
+            action,
+            headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            content=PROPFIND_BODY,
+        )
+        if response.status_code == 404:
+            return None
+        own = unicodedata.normalize("NFC", unquote(urlsplit(url).path)).rstrip("/")
+        return [e for e in parse_multistatus(response.content, self.server) if e.path != own]
+
+    # -- the Target interface ----------------------------------------------------------
+
+    async def check(self) -> None:
+        """Configuration and credentials; an unreachable server is normal (we retry later)."""
+        endpoint = self.endpoint()
+        try:
+            root = await self.stat(self._root_relative_url(""), "looking at the top folder")
+        except TargetUnavailable as exc:
+            log.warning("target.unreachable reason=%s", exc.message)
+            return
+        if root is None or not root.is_collection:
+            raise ConfigurationError(
+                f"There is no WebDAV folder at {endpoint.root_url}/. Check "
+                "PHOTO_RELAY_TARGET_URL and PHOTO_RELAY_TARGET_USER."
+            )
+
+    async def close(self) -> None:
+        clients = [*self._retired, *([self._client] if self._client else [])]
+        self._client, self._retired = None, []
+        for client in clients:
+            await client.aclose()
+
+    async def ensure_folder(self, folder: str) -> None:
+        parts = [*self.endpoint().base, *(p for p in folder.split("/") if p)]
+        for depth in range(1, len(parts) + 1):
+            relative = "/".join(parts[:depth])
+            if relative in self._folders:
+                continue
+            url = self._root_relative_url(relative)
+            action = f"creating the folder /{relative}"
+            response = await self.call("MKCOL", url, {201, 405, 409}, action)
+            if response.status_code == 409:
+                raise TargetUnavailable(f"{self.server} lost the parent of /{relative}.")
+            if response.status_code == 405:
+                # 405 means "something is there": only a collection will do.
+                entry = await self.stat(url, action)
+                if entry is None or not entry.is_collection:
+                    raise TargetUnavailable(
+                        f"/{relative} on {self.server} is a file, not a folder. Move it away "
+                        "so photo-relay can create the folder."
+                    )
+            self._folders.add(relative)
+
+    async def list_names(self, folder: str) -> list[str]:
+        entries = await self.listing(self.url(folder), f"listing /{folder}")
+        return [e.name for e in entries or [] if not e.name.startswith(TEMP_PREFIX)]
+
+    async def put_new(
+        self, path: str, source: Path, *, size: int, sha256: str, captured: datetime
+    ) -> Verification | None:
+        final_url = self.url(path)
+        # Some servers ignore Overwrite/If-None-Match: look before writing anything.
+        if await self.stat(final_url, f"looking at {path}") is not None:
+            raise NameTaken(f"{path} already exists on {self.server}.")
+        temp = temp_path(path, sha256)
+        temp_url = self.url(temp)
+        proof = await self.upload(temp_url, source, size=size, sha256=sha256, captured=captured)
+        method = await self._check_copy(temp, temp_url, size=size, sha256=sha256, proof=proof)
+        await self._move_into_place(temp_url, final_url, path, size)
+        final = await self.stat(final_url, f"looking at {path}")
+        if final is None or final.size != size:
+            raise VerificationFailed(f"{path} is not complete on {self.server} after the move.")
+        return Verification(
+            path=path, method=method, etag=final.etag, file_id=final.file_id or proof.file_id
+        )
+
+    async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
+        """Read-only proof for a file found at `path` (it may not be ours: nothing is changed)."""
+        url = self.url(path)
+        entry = await self.stat(url, f"looking at {path}")
+        if entry is None or entry.is_collection:
+            raise VerificationFailed(f"{path} is not a file on {self.server}.")
+        if entry.size != size:
+            raise VerificationFailed(f"{path} holds {entry.size} bytes, not {size}.")
+        if not self.settings.target_verify_read_back:
+            raise VerificationFailed(
+                f"{path} has the right size, but its content cannot be proven without reading "
+                "it back (PHOTO_RELAY_TARGET_VERIFY_READ_BACK is off)."
+            )
+        if await self.read_back(url, path) != sha256:
+            raise VerificationFailed(f"{path} holds different content.")
+        return Verification(
+            path=path, method="size+sha256-readback", etag=entry.etag, file_id=entry.file_id
+        )
+
+    async def delete(self, path: str) -> None:
+        await self.call("DELETE", self.url(path), {200, 204, 404}, f"removing {path}")
+
+    # -- steps, overridable by server kind ---------------------------------------------
+
+    def upload_headers(self, sha256: str, captured: datetime) -> dict[str, str]:
+        return {}
+
+    async def upload(
+        self, url: str, source: Path, *, size: int, sha256: str, captured: datetime
+    ) -> UploadProof:
+        """Store `source` at `url` (our own temporary name, so replacing it is fine)."""
+        return await self.single_put(url, source, size=size, sha256=sha256, captured=captured)
+
+    async def single_put(
+        self, url: str, source: Path, *, size: int, sha256: str, captured: datetime
+    ) -> UploadProof:
+        headers = {
+            "Content-Length": str(size),
+            "Content-Type": "application/octet-stream",
+            **self.upload_headers(sha256, captured),
+        }
+        response = await self.send(
+            "PUT", url, "uploading", headers=headers, content=file_stream(source, 0, size)
+        )
+        require(response, {201, 204}, "uploading", self.server)
+        return UploadProof(
+            sha256=(response.headers.get("X-Hash-SHA256") or "").lower() or None,
+            file_id=response.headers.get("OC-FileId"),
+        )
+
+    async def server_digest(self, url: str) -> str | None:
+        """A SHA-256 the server computes from what it stored, if it can (NextCloud can)."""
+        return None
+
+    async def read_back(self, url: str, path: str) -> str:
+        """Download the file and hash it as it streams in."""
+        digest = hashlib.sha256()
+        client = self._http()
+        action = f"reading {path} back"
+        async with transport_errors(action, self.server), client.stream("GET", url) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise failure_for(response, action, self.server)
+            async for block in response.aiter_bytes(READ_SIZE):
+                digest.update(block)
+        return digest.hexdigest()
+
+    async def _check_copy(
+        self, temp: str, url: str, *, size: int, sha256: str, proof: UploadProof
+    ) -> str:
+        """Prove the uploaded temp file is ours before it gets its name; say how."""
+        entry = await self.stat(url, "looking at the uploaded file")
+        problem: str | None = None
+        method = "size-only"
+        if entry is None:
+            problem = "the server said it stored the file, but it is not there"
+        elif entry.size != size:
+            problem = f"the server stored {entry.size} bytes of {size}"
+        elif proof.sha256:
+            method = "size+x-hash-sha256"
+            problem = None if proof.sha256 == sha256 else "the server's hash differs from ours"
+        elif (digest := await self.server_digest(url)) is not None:
+            method = "size+recalculated-sha256"
+            problem = None if digest == sha256 else "the server's hash differs from ours"
+        elif self.settings.target_verify_read_back:
+            method = "size+sha256-readback"
+            same = await self.read_back(url, temp) == sha256
+            problem = None if same else "the copy read back differs from the original"
+        if problem is not None:
+            await self.delete(temp)
+            raise VerificationFailed(f"The upload was not intact ({problem}); sending it again.")
+        return method
+
+    async def _move_into_place(self, temp_url: str, final_url: str, path: str, size: int) -> None:
+        action = f"moving the upload to {path}"
+        headers = {"Destination": final_url, "Overwrite": "F"}
+        try:
+            response = await self.send("MOVE", temp_url, action, headers=headers)
+        except TargetUnavailable:
+            # Outcome unknown: look at both ends before anything is sent again.
+            landed = await self.stat(final_url, action)
+            gone = await self.stat(temp_url, action) is None
+            if landed is not None and landed.size == size and gone:
+                return
+            raise
+        if response.status_code == 201:
+            return
+        if response.status_code == 204:
+            # The server replaced something that appeared after we looked (a race we
+            # cannot close on servers that ignore Overwrite: F); say so loudly.
+            log.error("target.move_replaced path=%s", path)
+            return
+        if response.status_code == 412:
+            await self.call("DELETE", temp_url, {200, 204, 404}, "removing the upload")
+            raise NameTaken(f"{path} appeared on {self.server} while uploading.")
+        raise failure_for(response, action, self.server)
+
+
+class WebDavTarget(DavTarget):
+    """Any WebDAV server: PHOTO_RELAY_TARGET_URL is the WebDAV folder to write into."""
+
+    kind = "webdav"
+    server = "The WebDAV server"
+
+    def resolve_endpoint(self) -> DavEndpoint:
+        settings = self.settings
+        if not settings.target_url:
+            raise ConfigurationError(
+                "PHOTO_RELAY_TARGET_URL is not set: give the address of the WebDAV folder."
+            )
+        url = checked_url(settings.target_url)
+        if not settings.target_user or settings.target_password is None:
+            raise ConfigurationError(
+                "The WebDAV target needs PHOTO_RELAY_TARGET_USER and PHOTO_RELAY_TARGET_PASSWORD."
+            )
+        return DavEndpoint(
+            root_url=url,
+            base=base_folder(settings),
+            login=settings.target_user,
+            password=settings.target_password,
+        )

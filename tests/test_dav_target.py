@@ -1,0 +1,366 @@
+"""The WebDAV and NextCloud targets against a real WsgiDAV server, with and without faults."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from app.errors import (
+    ConfigurationError,
+    NameTaken,
+    TargetAuthFailed,
+    TargetFull,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from app.targets import open_target
+from app.targets.chunk_progress import ChunkProgress
+from app.targets.nextcloud import NextcloudTarget
+from app.targets.webdav import DavTarget
+from tests.conftest import remote_settings
+from tests.faults import Fault
+from tests.webdav_server import DavServer
+
+T = TypeVar("T")
+CAPTURED = datetime(2024, 5, 1, 21, 4, 0)
+FOLDER = "Photos/iPhone/2024/05"
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def source(tmp_path: Path, size: int, seed: int = 0) -> tuple[Path, bytes, str]:
+    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1)
+    data = data[:size]
+    path = tmp_path / f"source-{seed}-{size}"
+    path.write_bytes(data)
+    return path, data, hashlib.sha256(data).hexdigest()
+
+
+def target_for(tmp_path: Path, server: DavServer, **overrides: object) -> DavTarget:
+    target = open_target(remote_settings(tmp_path, server, **overrides))
+    assert isinstance(target, DavTarget)
+    return target
+
+
+async def put(target: DavTarget, path: str, file: Path, sha: str) -> Any:
+    try:
+        await target.ensure_folder(path.rpartition("/")[0])
+        return await target.put_new(
+            path, file, size=file.stat().st_size, sha256=sha, captured=CAPTURED
+        )
+    finally:
+        await target.close()
+
+
+def test_nextcloud_put_lands_with_capture_time_and_server_hash(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """A small file arrives byte-identical via one PUT, mtime = capture time, proven by X-Hash."""
+    file, data, sha = source(tmp_path, 5000)
+    proof = run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
+    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}
+    stored = nextcloud_server.file(f"{FOLDER}/IMG_0001.JPG")
+    assert stored.stat().st_mtime == CAPTURED.timestamp()
+    assert proof.method == "size+x-hash-sha256"
+    assert proof.etag and proof.file_id
+    assert nextcloud_server.nextcloud is not None
+    assert nextcloud_server.nextcloud.checksums[f"{FOLDER}/IMG_0001.JPG"] == f"SHA256:{sha}"
+    assert nextcloud_server.faults.count("PUT") == 1
+    assert nextcloud_server.faults.count("PUT", "uploads") == 0
+
+
+def test_plain_webdav_is_verified_by_reading_back(tmp_path: Path, webdav_server: DavServer) -> None:
+    """Without a server hash the copy is read back and hashed before it counts."""
+    file, data, sha = source(tmp_path, 3000)
+    proof = run(put(target_for(tmp_path, webdav_server), "2024/05/IMG_0001.JPG", file, sha))
+    assert proof.method == "size+sha256-readback"
+    assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}
+
+
+def test_read_back_off_checks_size_only(tmp_path: Path, webdav_server: DavServer) -> None:
+    """With read-back turned off a plain WebDAV copy is checked by size, and says so."""
+    file, _, sha = source(tmp_path, 3000)
+    target = target_for(tmp_path, webdav_server, target_verify_read_back=False)
+    proof = run(put(target, "2024/05/IMG_0001.JPG", file, sha))
+    assert proof.method == "size-only"
+    assert webdav_server.faults.count("GET") == 0
+
+
+@pytest.mark.parametrize("ignore_preconditions", [False, True])
+def test_foreign_file_is_never_touched(
+    tmp_path: Path, nextcloud_server: DavServer, ignore_preconditions: bool
+) -> None:
+    """A file already at the path stays as it was, even on a server ignoring Overwrite: F."""
+    nextcloud_server.faults.ignore_preconditions = ignore_preconditions
+    foreign = nextcloud_server.file(f"{FOLDER}/IMG_0001.JPG")
+    foreign.parent.mkdir(parents=True)
+    foreign.write_bytes(b"the owner's own picture")
+    os.utime(foreign, (1_600_000_000, 1_600_000_000))
+    file, _, sha = source(tmp_path, 4000)
+    with pytest.raises(NameTaken):
+        run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
+    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": b"the owner's own picture"}
+    assert foreign.stat().st_mtime == 1_600_000_000
+
+
+def test_move_refused_by_overwrite_f_leaves_existing_file(
+    tmp_path: Path, webdav_server: DavServer
+) -> None:
+    """If the name is taken between the look and the MOVE, Overwrite: F keeps the other file."""
+    file, data, sha = source(tmp_path, 4000)
+    target = target_for(tmp_path, webdav_server)
+    foreign = webdav_server.file(f"{FOLDER}/IMG_0001.JPG")
+
+    async def race() -> None:
+        await target.ensure_folder("2024/05")
+        original = target.upload
+
+        async def upload_then_someone_writes(*args: Any, **kwargs: Any) -> Any:
+            proof = await original(*args, **kwargs)
+            foreign.write_bytes(b"appeared meanwhile")
+            return proof
+
+        target.upload = upload_then_someone_writes  # type: ignore[method-assign]
+        try:
+            await target.put_new(
+                "2024/05/IMG_0001.JPG", file, size=len(data), sha256=sha, captured=CAPTURED
+            )
+        finally:
+            await target.close()
+
+    with pytest.raises(NameTaken):
+        run(race())
+    assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": b"appeared meanwhile"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("store_nothing", (TargetUnavailable, VerificationFailed)),
+        ("truncate", VerificationFailed),
+        ("error_body", TargetUnavailable),
+        ("drop", TargetUnavailable),
+    ],
+)
+def test_a_lying_or_broken_put_never_counts_and_leaves_nothing_visible(
+    tmp_path: Path, webdav_server: DavServer, kind: str, error: Any
+) -> None:
+    """201-but-nothing, a truncated copy, 200 with an error page or a cut connection all fail."""
+    webdav_server.faults.add(Fault(kind, methods={"PUT"}, times=1))  # type: ignore[arg-type]
+    file, data, sha = source(tmp_path, 20000)
+    target = target_for(tmp_path, webdav_server)
+    with pytest.raises(error):
+        run(put(target, "2024/05/IMG_0001.JPG", file, sha))
+    assert f"{FOLDER}/IMG_0001.JPG" not in webdav_server.all_files()
+    # The next attempt works and leaves exactly one file, no temp.
+    run(put(target_for(tmp_path, webdav_server), "2024/05/IMG_0001.JPG", file, sha))
+    assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, TargetAuthFailed),
+        (403, TargetAuthFailed),
+        (507, TargetFull),
+        (423, TargetUnavailable),
+        (429, TargetUnavailable),
+        (503, TargetUnavailable),
+        (500, TargetUnavailable),
+    ],
+)
+def test_status_codes_map_to_one_retry_policy(
+    tmp_path: Path, nextcloud_server: DavServer, status: int, error: type[Exception]
+) -> None:
+    """401/403 mean credentials, 507 full, 423/429/5xx try later."""
+    nextcloud_server.faults.add(Fault("status", status=status, methods={"PUT"}))
+    file, _, sha = source(tmp_path, 1000)
+    with pytest.raises(error) as raised:
+        run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
+    if status in (401, 403):
+        assert "NextCloud rejected the credentials" in str(raised.value)
+    if status == 507:
+        assert "NextCloud is full" in str(raised.value)
+
+
+def test_chunked_upload_for_large_files(tmp_path: Path, nextcloud_server: DavServer) -> None:
+    """Over the threshold the file goes in numbered chunks and one MOVE with the capture time."""
+    file, data, sha = source(tmp_path, 2_500_000)
+    target = target_for(
+        tmp_path,
+        nextcloud_server,
+        target_chunk_threshold_bytes=1_000_000,
+        target_chunk_bytes=1 << 20,
+    )
+    proof = run(put(target, "2024/05/VID_0001.MOV", file, sha))
+    assert nextcloud_server.all_files() == {f"{FOLDER}/VID_0001.MOV": data}
+    assert nextcloud_server.faults.count("PUT", "/uploads/") == 3
+    assert nextcloud_server.faults.count("MOVE", "/.file") == 1
+    assert proof.method == "size+x-hash-sha256"
+    assert nextcloud_server.file(f"{FOLDER}/VID_0001.MOV").stat().st_mtime == CAPTURED.timestamp()
+    assert not any(nextcloud_server.uploads_dir.iterdir())
+
+
+def test_chunked_upload_resumes_after_the_last_complete_chunk(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """A connection dropped during chunk 3 resumes at chunk 3; chunks 1-2 are not sent again."""
+    file, data, sha = source(tmp_path, 4_500_000)
+    overrides: dict[str, Any] = {
+        "target_chunk_threshold_bytes": 1_000_000,
+        "target_chunk_bytes": 1 << 20,
+    }
+    nextcloud_server.faults.add(Fault("drop", methods={"PUT"}, path_contains="/00003", times=1))
+    # Progress lives in memory here (no database); the service test covers a restart.
+    progress = ChunkProgress(None)
+    settings = remote_settings(tmp_path, nextcloud_server, **overrides)
+    with pytest.raises(TargetUnavailable):
+        run(put(NextcloudTarget(settings, progress), "a/VID.MOV", file, sha))
+    run(put(NextcloudTarget(settings, progress), "a/VID.MOV", file, sha))
+    assert nextcloud_server.all_files() == {"Photos/iPhone/a/VID.MOV": data}
+    for chunk in ("00001", "00002"):
+        assert nextcloud_server.faults.count("PUT", f"/{chunk}") == 1
+    assert nextcloud_server.faults.count("PUT", "/00003") == 2
+    assert nextcloud_server.faults.count("PUT", "/00005") == 1
+
+
+def test_server_without_chunking_gets_one_streamed_put(
+    tmp_path: Path, webdav_server: DavServer
+) -> None:
+    """A NextCloud target on a server with no chunk endpoint falls back to a single PUT."""
+    file, data, sha = source(tmp_path, 2_000_000)
+    settings = remote_settings(
+        tmp_path,
+        webdav_server,
+        target="nextcloud",
+        target_url=webdav_server.base_url,
+        target_chunk_threshold_bytes=1_000_000,
+    )
+    target = open_target(settings)
+    assert isinstance(target, DavTarget)
+    run(put(target, "2024/05/VID.MOV", file, sha))
+    assert webdav_server.all_files() == {f"{FOLDER}/VID.MOV": data}
+    assert webdav_server.faults.count("MKCOL", "/uploads/") == 1
+    assert webdav_server.faults.count("PUT", "/files/") == 1
+
+
+def test_413_switches_to_chunked_upload(tmp_path: Path, nextcloud_server: DavServer) -> None:
+    """A proxy refusing the body size (413) makes the target send the file in chunks."""
+    nextcloud_server.faults.add(
+        Fault("status", status=413, methods={"PUT"}, path_contains="/files/")
+    )
+    file, data, sha = source(tmp_path, 300_000)
+    target = target_for(tmp_path, nextcloud_server, target_chunk_bytes=100_000)
+    run(put(target, "2024/05/IMG.JPG", file, sha))
+    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG.JPG": data}
+    assert nextcloud_server.faults.count("PUT", "/uploads/") == 3
+
+
+def test_a_file_in_the_way_of_a_folder_is_an_error_not_a_folder(
+    tmp_path: Path, webdav_server: DavServer
+) -> None:
+    """MKCOL's 405 only counts as 'exists' when PROPFIND shows a collection."""
+    blocker = webdav_server.file("Photos/iPhone/2024")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_bytes(b"not a folder")
+    target = target_for(tmp_path, webdav_server)
+
+    async def ensure() -> None:
+        try:
+            await target.ensure_folder("2024/05")
+        finally:
+            await target.close()
+
+    with pytest.raises(TargetUnavailable, match="is a file, not a folder"):
+        run(ensure())
+    assert blocker.read_bytes() == b"not a folder"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"target_url": "ftp://example.org/dav"}, "PHOTO_RELAY_TARGET_URL"),
+        ({"target_url": "not a url"}, "PHOTO_RELAY_TARGET_URL"),
+        ({"target_user": None}, "PHOTO_RELAY_TARGET_USER"),
+        ({"target_url": None}, "PHOTO_RELAY_TARGET_URL"),
+    ],
+)
+def test_misconfiguration_is_reported_in_plain_words(
+    tmp_path: Path, nextcloud_server: DavServer, overrides: dict[str, Any], expected: str
+) -> None:
+    """A malformed URL or a missing user names the setting to fix."""
+    target = target_for(tmp_path, nextcloud_server, **overrides)
+    with pytest.raises(ConfigurationError, match=expected):
+        run(target.check())
+
+
+def test_unreachable_target_is_not_a_configuration_problem(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """A server that is down passes check(): the relay just retries later."""
+    nextcloud_server.stop()
+    run(target_for(tmp_path, nextcloud_server).check())
+
+
+def test_wrong_password_fails_check_as_credentials(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """check() reports refused credentials so the service starts with the relay paused."""
+    target = target_for(tmp_path, nextcloud_server, target_password="wrong")
+    with pytest.raises(TargetAuthFailed):
+        run(target.check())
+
+
+def test_bodies_have_exact_length_and_move_has_none(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """Every PUT carries its exact Content-Length (never chunked encoding); MOVE has no body."""
+    file, _, sha = source(tmp_path, 2_500_000)
+    target = target_for(
+        tmp_path,
+        nextcloud_server,
+        target_chunk_threshold_bytes=1_000_000,
+        target_chunk_bytes=1 << 20,
+    )
+    run(put(target, "2024/05/VID.MOV", file, sha))
+    puts = [h for h in nextcloud_server.faults.headers if h["method"] == "PUT"]
+    assert [int(h["CONTENT_LENGTH"]) for h in puts] == [1 << 20, 1 << 20, 2_500_000 - (2 << 20)]
+    assert not any("HTTP_TRANSFER_ENCODING" in h for h in puts)
+    (assembly,) = [h for h in nextcloud_server.faults.headers if h["path"].endswith("/.file")]
+    assert assembly.get("CONTENT_LENGTH", "") in ("", None)
+    assert assembly["HTTP_OVERWRITE"] == "F"
+    assert assembly["HTTP_OC_TOTAL_LENGTH"] == "2500000"
+    assert assembly["HTTP_X_OC_MTIME"] == str(int(CAPTURED.timestamp()))
+    assert all(h["HTTP_DESTINATION"] == assembly["HTTP_DESTINATION"] for h in puts)
+
+
+def test_without_read_back_our_stored_checksum_recognises_our_copy(
+    tmp_path: Path, nextcloud_server: DavServer
+) -> None:
+    """Read-back off: size + our OC-Checksum proves our copy; a same-size stranger is refused."""
+    file, data, sha = source(tmp_path, 6000)
+    run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
+    stranger = nextcloud_server.file(f"{FOLDER}/IMG_0002.JPG")
+    stranger.write_bytes(bytes(len(data)))
+    target = target_for(tmp_path, nextcloud_server, target_verify_read_back=False)
+
+    async def verify_both() -> str:
+        try:
+            proof = await target.verify("2024/05/IMG_0001.JPG", size=len(data), sha256=sha)
+            with pytest.raises(VerificationFailed):
+                await target.verify("2024/05/IMG_0002.JPG", size=len(data), sha256=sha)
+            return proof.method
+        finally:
+            await target.close()
+
+    assert run(verify_both()) == "size+stored-checksum"
+    assert nextcloud_server.faults.count("GET") == 0

@@ -1,0 +1,51 @@
+"""Spool retention: home copies go only after verification and the retention period."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+from app.clock import iso, now
+from app.db import Database
+from app.spool import Spool
+from app.spool_retention import sweep_spool
+from app.state import NewItem, State
+
+
+def stored_item(state: State, spool: Spool, content: bytes) -> str:
+    sha = hashlib.sha256(content).hexdigest()
+    writer = spool.open_writer()
+    writer.write(content)
+    assert writer.finish() == sha
+    spool.commit(writer, sha)
+    taken = iso(now())
+    state.record_received(
+        NewItem(sha, len(content), "IMG.JPG", "photo", taken, taken, "client", "IMG.JPG", None)
+    )
+    return sha
+
+
+def test_sweep_removes_only_verified_copies_past_the_retention_period(tmp_path: Path) -> None:
+    """Unverified and recently verified copies stay; a copy verified long enough ago goes."""
+    db = Database(tmp_path / "db.sqlite")
+    state = State(db)
+    spool = Spool(tmp_path / "spool", min_free_bytes=0)
+    spool.prepare()
+    pending = stored_item(state, spool, b"not relayed yet")
+    recent = stored_item(state, spool, b"verified today")
+    old = stored_item(state, spool, b"verified long ago")
+    for sha in (recent, old):
+        state.mark_verified(sha, "IMG.JPG", "size+sha256-readback", "verified")
+    long_ago = iso(now() - timedelta(days=31))
+    db.call(
+        lambda c: c.execute("UPDATE items SET verified_at = ? WHERE sha256 = ?", (long_ago, old))
+    )
+
+    assert asyncio.run(sweep_spool(state, spool, 30)) == 1
+
+    assert spool.has(pending) and spool.has(recent) and not spool.has(old)
+    assert [e.event for e in state.journal_for(old)][-1] == "spool.removed"
+    assert asyncio.run(sweep_spool(state, spool, 30)) == 0
+    db.close()
