@@ -302,5 +302,19 @@ def shortcuts_build(output: Path) -> None:
         click.echo(f"Wrote {path}")
 
 
+@main.command()
+@data_dir_option
+@click.option("--strict", is_flag=True, help="Exit non-zero on warnings too (for monitoring).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(data_dir: Path | None, strict: bool, as_json: bool) -> None:
+    """Check the setup and say what is wrong and how to fix it (exit 1 on a problem)."""
+    import asyncio
+
+    from app.doctor import diagnose, print_report
+
+    checks = asyncio.run(diagnose(data_dir))
+    sys.exit(print_report(checks, strict=strict, as_json=as_json))
+
+
 if __name__ == "__main__":
     main()

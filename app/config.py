@@ -88,6 +88,62 @@ class Settings(BaseSettings):
         "info", description="How much the service logs."
     )
 
+    # -- status page, live events and metrics (issue 5) --
+    device_quiet_days: int = Field(
+        7,
+        ge=1,
+        description="The status page and `photo-relay doctor` warn when an active device has "
+        "not been in touch for this many days.",
+    )
+    session_hours: float = Field(
+        168.0, gt=0, description="How long a login to the status page lasts, in hours."
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve `/metrics` without a token (for a Prometheus on your LAN). Off: "
+        "scrape it with `Authorization: Bearer <admin token>`.",
+    )
+    events_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often the service looks for journal entries written by another "
+        "process (`photo-relay import`, `retry`), so the page and the relay see them.",
+    )
+    events_queue_size: int = Field(
+        256,
+        ge=8,
+        description="Events buffered for each live page or WebSocket client; a client that "
+        "falls further behind skips ahead and is sent a fresh snapshot.",
+    )
+
+    # -- the bundled Apple Shortcuts (app/shortcut.py, app/backup.py) ----------------------
+    shortcut_batch_size: int = Field(
+        20,
+        ge=1,
+        le=500,
+        description="Photos the backup shortcut looks at per batch (one request checks them, "
+        "then one upload per new photo). Small batches fit Shortcuts' memory limits.",
+    )
+    shortcut_max_batches: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Batches per backup run; the next run carries on where this one stopped.",
+    )
+    shortcut_overlap_days: float = Field(
+        14.0,
+        ge=0,
+        description="Each backup run looks again at photos taken this many days before where "
+        "the last run stopped, to catch photos saved later with an older date.",
+    )
+    shortcut_sweep_days: float = Field(
+        7.0,
+        ge=0,
+        description="Every this many days the backup runs also walk the whole library again "
+        "(checking names, dates and sizes, not sending bytes) to catch photos with any older "
+        "date. 0: on every run.",
+    )
+
     # -- remote targets (WebDAV / NextCloud relay, issue 3) --------------------------------
     target_url: str | None = Field(
         None,
@@ -142,62 +198,6 @@ class Settings(BaseSettings):
         description="An upload whose body sends nothing for this long is refused with 408 "
         "and its partial file deleted (a stalled or malicious client cannot hold a "
         "connection and a temp file for ever).",
-    )
-
-    # -- status page, live events and metrics (issue 5) --
-    device_quiet_days: int = Field(
-        7,
-        ge=1,
-        description="The status page warns when an active device has sent nothing for this "
-        "many days.",
-    )
-    session_hours: float = Field(
-        168.0, gt=0, description="How long a login to the status page lasts, in hours."
-    )
-    metrics_public: bool = Field(
-        False,
-        description="Serve `/metrics` without a token (for a Prometheus on your LAN). Off: "
-        "scrape it with `Authorization: Bearer <admin token>`.",
-    )
-    events_poll_seconds: float = Field(
-        2.0,
-        gt=0,
-        description="How often the service looks for journal entries written by another "
-        "process (`photo-relay import`, `retry`), so the page and the relay see them.",
-    )
-    events_queue_size: int = Field(
-        256,
-        ge=8,
-        description="Events buffered for each live page or WebSocket client; a client that "
-        "falls further behind skips ahead and is sent a fresh snapshot.",
-    )
-
-    # -- the bundled Apple Shortcuts (app/shortcut.py, app/backup.py) ----------------------
-    shortcut_batch_size: int = Field(
-        20,
-        ge=1,
-        le=500,
-        description="Photos the backup shortcut looks at per batch (one request checks them, "
-        "then one upload per new photo). Small batches fit Shortcuts' memory limits.",
-    )
-    shortcut_max_batches: int = Field(
-        10,
-        ge=1,
-        le=1000,
-        description="Batches per backup run; the next run carries on where this one stopped.",
-    )
-    shortcut_overlap_days: float = Field(
-        14.0,
-        ge=0,
-        description="Each backup run looks again at photos taken this many days before where "
-        "the last run stopped, to catch photos saved later with an older date.",
-    )
-    shortcut_sweep_days: float = Field(
-        7.0,
-        ge=0,
-        description="Every this many days the backup runs also walk the whole library again "
-        "(checking names, dates and sizes, not sending bytes) to catch photos with any older "
-        "date. 0: on every run.",
     )
 
     @field_validator("path_template")

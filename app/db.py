@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-__all__ = ["Database"]
+__all__ = ["MIGRATIONS", "Database", "open_read_only", "quick_check", "schema_version"]
 
 T = TypeVar("T")
 
@@ -138,6 +138,28 @@ def _m003_chunked_uploads() -> str:
 
 # Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [_m001_initial, _m002_backup_runs, _m003_chunked_uploads]
+
+
+# -- read-only inspection, for `photo-relay doctor` (never migrates, never creates) -------
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can read `path` but never create, migrate or change it."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """How many migrations the database has had (compare with `len(MIGRATIONS)`)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def quick_check(conn: sqlite3.Connection) -> list[str]:
+    """SQLite's own consistency check; an empty list means the file is sound."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(20)")]
+    return [] if problems == ["ok"] else problems
 
 
 class Database:

@@ -11,6 +11,7 @@ __all__ = [
     "CheckRequest",
     "CheckResult",
     "DeviceInfo",
+    "HealthCheck",
     "ItemState",
     "JournalEntry",
     "Receipt",
@@ -67,6 +68,15 @@ class DeviceInfo(BaseModel):
     revoked: bool
 
 
+class HealthCheck(BaseModel):
+    """One finding of `photo-relay doctor` (and of the status report): what, how bad, the fix."""
+
+    name: str = Field(description="What was checked, e.g. `database` or `device my-iphone`.")
+    status: Literal["ok", "warn", "fail"]
+    message: str = Field(description="What was found, in plain words.")
+    fix: str | None = Field(None, description="What to do about it; None when all is well.")
+
+
 class StatusReport(BaseModel):
     counts: dict[ItemState, int]
     total_items: int
@@ -77,3 +87,6 @@ class StatusReport(BaseModel):
     last_error: JournalEntry | None
     relay: dict[str, str | None]
     target: str
+    checks: list[HealthCheck] = Field(
+        default_factory=list, description="The doctor's checks that need no probe (see doctor)."
+    )

@@ -18,7 +18,7 @@ from app.errors import Conflict, NotFound
 from app.naming import name_key
 from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
 
-__all__ = ["Device", "NewItem", "State"]
+__all__ = ["Device", "NewItem", "State", "read_devices", "read_newest_record_at"]
 
 STATES: tuple[ItemState, ...] = ("received", "relaying", "retry", "verified", "failed")
 
@@ -481,3 +481,30 @@ class State:
             return int(row[0] or 0)
 
         return self.db.call(read)
+
+
+# -- reads on a bare connection, shared by State and `photo-relay doctor` ---------------
+
+
+def read_devices(conn: sqlite3.Connection) -> list[DeviceInfo]:
+    """Every device, revoked ones too, by name."""
+    rows = conn.execute("SELECT * FROM devices ORDER BY name").fetchall()
+    return [
+        DeviceInfo(
+            name=r["name"],
+            created_at=r["created_at"],
+            last_seen_at=r["last_seen_at"],
+            revoked=r["revoked_at"] is not None,
+        )
+        for r in rows
+    ]
+
+
+def read_newest_record_at(conn: sqlite3.Connection) -> str | None:
+    """The latest moment the service wrote down (journal, receipts, device contact)."""
+    row = conn.execute(
+        "SELECT MAX(at) FROM (SELECT MAX(at) AS at FROM journal"
+        " UNION ALL SELECT MAX(received_at) FROM items"
+        " UNION ALL SELECT MAX(last_seen_at) FROM devices)"
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None

@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter
 
 from app.api.deps import AdminDep, ServicesDep
+from app.doctor import status_checks
 from app.receipts import DeviceInfo, StatusReport
 
 __all__ = ["router"]
@@ -34,6 +35,7 @@ async def read_status(services: ServicesDep) -> StatusReport:
             "paused_until": relay.paused_until.isoformat() if relay.paused_until else None,
         },
         target=services.target.describe(),
+        checks=await status_checks(services),
     )
 
 

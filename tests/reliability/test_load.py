@@ -2,7 +2,7 @@
 
 The issue asks for 2,000 uploads of 1–10 MB; that is ~11 GB through the spool and the
 library, too slow for CI on 2 cores. CI runs a scaled version (RELIABILITY_LOAD_UPLOADS,
-default 240 uploads of 0.1–1 MB); the full size runs by hand with
+default 500 uploads of 0.1–2 MB); the full size runs by hand with
     RELIABILITY_LOAD_UPLOADS=2000 RELIABILITY_LOAD_MIN_BYTES=1000000 \
     RELIABILITY_LOAD_MAX_BYTES=10000000 .venv/bin/pytest -m reliability -s \
     tests/reliability/test_load.py
@@ -32,9 +32,9 @@ from tests.reliability.harness import (
 
 pytestmark = pytest.mark.reliability
 
-UPLOADS = int(os.environ.get("RELIABILITY_LOAD_UPLOADS", "240"))
+UPLOADS = int(os.environ.get("RELIABILITY_LOAD_UPLOADS", "500"))
 MIN_BYTES = int(os.environ.get("RELIABILITY_LOAD_MIN_BYTES", "100000"))
-MAX_BYTES = int(os.environ.get("RELIABILITY_LOAD_MAX_BYTES", "1000000"))
+MAX_BYTES = int(os.environ.get("RELIABILITY_LOAD_MAX_BYTES", "2000000"))
 CLIENTS = 8
 DUPLICATE_SHARE = 0.2
 # RSS may grow this much between the first and the last quarter of the run (caches, pools);
