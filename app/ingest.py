@@ -108,6 +108,10 @@ class PendingWrite:
         await asyncio.to_thread(self.writer.discard)
 
 
+# How often a body of unknown length re-checks the spool's free-space reserve.
+RESERVE_CHECK_BYTES = 4 * 1024 * 1024
+
+
 class Ingest:
     """Receives files for the API and the CLI's import alike."""
 
@@ -134,10 +138,16 @@ class Ingest:
         await self.check_room(declared_size)
         writer = await asyncio.to_thread(self.spool.open_writer)
         pending = PendingWrite(writer, self.settings.max_upload_bytes)
+        unchecked = 0
         try:
             async for chunk in chunks:
                 await pending.feed(chunk)
                 crashpoints.reached("ingest.body_started")
+                unchecked += len(chunk)
+                if declared_size is None and unchecked >= RESERVE_CHECK_BYTES:
+                    # No length was declared, so the reserve could not be checked up front.
+                    unchecked = 0
+                    await asyncio.to_thread(self.spool.ensure_room, 0)
             return await pending.drain()
         except BaseException:
             await pending.abort()

@@ -4,7 +4,7 @@ The issue asks for 2,000 uploads of 1–10 MB; that is ~11 GB through the spool 
 library, too slow for CI on 2 cores. CI runs a scaled version (RELIABILITY_LOAD_UPLOADS,
 default 500 uploads of 0.1–2 MB); the full size runs by hand with
     RELIABILITY_LOAD_UPLOADS=2000 RELIABILITY_LOAD_MIN_BYTES=1000000 \
-    RELIABILITY_LOAD_MAX_BYTES=10000000 .venv/bin/pytest -m reliability -s \
+    RELIABILITY_LOAD_MAX_BYTES=10000000 .venv/bin/pytest -m reliability -s --timeout=3600 \
     tests/reliability/test_load.py
 and both results are in docs/RELIABILITY.md. The service is a real subprocess, so its RSS
 (from /proc) is the service's alone.

@@ -200,3 +200,12 @@ def test_service_binds_to_loopback_unless_told_otherwise(tmp_path: Path) -> None
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_readme_says_how_to_put_it_behind_https() -> None:
+    """The README points to a guide that has an HTTPS section (written with the deploy docs)."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    assert "HTTPS" in readme and "docs/RUN-AT-HOME.md" in readme
+    guide = (root / "docs" / "RUN-AT-HOME.md").read_text()
+    assert "## HTTPS on a home network" in guide
