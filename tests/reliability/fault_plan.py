@@ -78,9 +78,18 @@ class Slow:
     def __init__(self, inner: WsgiApp, *, method: str, seconds: float) -> None:
         self.inner, self.method, self.seconds = inner, method, seconds
         self.delayed = 0
+        self.in_flight = 0
+        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ["REQUEST_METHOD"] == self.method:
+        if environ["REQUEST_METHOD"] != self.method:
+            return self.inner(environ, start_response)
+        with self._lock:
             self.delayed += 1
+            self.in_flight += 1
+        try:
             time.sleep(self.seconds)
-        return self.inner(environ, start_response)
+            return self.inner(environ, start_response)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
