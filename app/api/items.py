@@ -23,15 +23,16 @@ async def _receipt_or_404(services: ServicesDep, sha256: str) -> Receipt:
     return receipt
 
 
-@router.api_route(
-    "/v1/items/{sha256}",
-    methods=["GET", "HEAD"],
-    dependencies=[ReaderDep],
-    response_model=Receipt,
-)
+@router.get("/v1/items/{sha256}", dependencies=[ReaderDep], response_model=Receipt)
 async def read_item(sha256: str, services: ServicesDep) -> Receipt:
     """The receipt of a file we received, or 404."""
     return await _receipt_or_404(services, sha256)
+
+
+@router.head("/v1/items/{sha256}", dependencies=[ReaderDep])
+async def read_item_head(sha256: str, services: ServicesDep) -> None:
+    """200 if the file was received, else 404 (no body either way)."""
+    await _receipt_or_404(services, sha256)
 
 
 @router.get(
