@@ -15,7 +15,7 @@ from app.api.deps import DeviceDep, ServicesDep
 from app.errors import UnprocessableContent
 from app.form_upload import FormUpload, boundary_of
 from app.hashing import is_sha256_hex
-from app.ingest import ClientMeta, Sealed, parse_captured_at, too_large
+from app.ingest import ClientMeta, Sealed, parse_captured_at
 from app.receipts import Receipt
 
 __all__ = ["router"]
@@ -134,10 +134,7 @@ async def create_uploads(
     """
     boundary = boundary_of(request.headers.get("content-type"))
     limit = services.settings.max_upload_bytes
-    length = declared_length(request)
-    if length is not None and length > limit + FORM_OVERHEAD:
-        raise too_large(limit)
-    await services.ingest.check_room(length)
+    await services.ingest.check_room(declared_length(request), framing=FORM_OVERHEAD)
     form = FormUpload(boundary, services.spool.open_writer, limit)
     await form.read(request.stream())
     try:
