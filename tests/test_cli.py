@@ -199,3 +199,13 @@ def test_an_invalid_setting_is_reported_by_name(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "PHOTO_RELAY_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_device_needs_a_visible_name(tmp_path: Path) -> None:
+    """A blank name, or one with control characters, is refused before any token is made."""
+    for name in ("", "   ", "my\tphone"):
+        result = photo_relay("device", "add", name, data_dir=tmp_path)
+        assert result.returncode == 2, result.stdout
+        assert result.stdout == ""
+        assert "visible name" in result.stderr
+    assert not (tmp_path / "photo-relay.db").exists()
