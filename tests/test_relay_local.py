@@ -162,3 +162,19 @@ def test_a_destination_problem_is_retried_until_it_works(service: Service) -> No
     assert receipt["last_error"] is None
     assert any(e["event"] == "relay.retry_scheduled" for e in journal)
     assert (service.library / "2024/07/IMG_0008.JPG").read_bytes() == data
+
+
+def test_same_name_sent_back_to_back_still_gives_each_photo_its_own_file(
+    service: Service,
+) -> None:
+    """Two IMG_0009.JPG queued together are copied one after the other, never clobbered."""
+    first, second = samples.jpeg(DAY, seed=90), samples.jpeg(DAY, seed=91)
+    with service.device() as client:
+        assert put_blob(client, first, name="IMG_0009.JPG").status_code == 201
+        assert put_blob(client, second, name="IMG_0009.JPG").status_code == 201
+        one = wait_verified(client, sha256_hex(first))
+        two = wait_verified(client, sha256_hex(second))
+    assert one["remote_path"] == "2024/07/IMG_0009.JPG"
+    assert two["remote_path"] == f"2024/07/IMG_0009 ({sha256_hex(second)[:8]}).JPG"
+    assert (service.library / one["remote_path"]).read_bytes() == first
+    assert (service.library / two["remote_path"]).read_bytes() == second

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -11,6 +12,7 @@ import pytest
 from tests import samples
 from tests.conftest import Service
 from tests.on_disk import item_rows, nothing_kept, spool_objects, spool_temp_files
+from tests.servers import wait_for
 from tests.uploads import put_blob, sha256_hex, wait_verified
 
 # Fields a repeat must answer with unchanged; state and attempts move with the relay.
@@ -177,3 +179,23 @@ def test_twenty_concurrent_puts_of_the_same_content_store_it_once(service: Servi
     with service.device() as client:
         wait_verified(client, sha)
     assert [p.read_bytes() == data for p in service.library.rglob("*.JPG")] == [True]
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_nothing(service: Service) -> None:
+    """Closing the connection after 2 of 8 declared MiB removes the partial file."""
+    sha = sha256_hex(b"never completed")
+    with socket.create_connection(("127.0.0.1", service.settings.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"PUT /v1/blobs/{sha} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {service.device_token}\r\n"
+                f"Content-Length: {8 * 1024 * 1024}\r\n\r\n"
+            ).encode()
+        )
+        sock.sendall(bytes(2 * 1024 * 1024))
+        wait_for(
+            lambda: spool_temp_files(service.settings), what="the partial upload to be spooled"
+        )
+    wait_for(lambda: nothing_kept(service.settings), what="the partial upload to be removed")
+    with service.device() as client:
+        assert client.get(f"/v1/items/{sha}").status_code == 404
