@@ -178,3 +178,16 @@ def test_same_name_sent_back_to_back_still_gives_each_photo_its_own_file(
     assert two["remote_path"] == f"2024/07/IMG_0009 ({sha256_hex(second)[:8]}).JPG"
     assert (service.library / one["remote_path"]).read_bytes() == first
     assert (service.library / two["remote_path"]).read_bytes() == second
+
+
+def test_a_folder_with_the_photo_s_name_counts_as_taken(service: Service) -> None:
+    """A folder called IMG_0010.JPG is left alone and the photo gets the alternative name."""
+    folder = service.library / "2024/07/IMG_0010.JPG"
+    folder.mkdir(parents=True)
+    data = samples.jpeg(DAY, seed=92)
+    with service.device() as client:
+        put_blob(client, data, name="IMG_0010.JPG")
+        receipt = wait_verified(client, sha256_hex(data), timeout=10)
+    assert receipt["remote_path"] == f"2024/07/IMG_0010 ({sha256_hex(data)[:8]}).JPG"
+    assert receipt["attempts"] == 1
+    assert folder.is_dir()

@@ -114,6 +114,8 @@ class LocalTarget:
                 digest, actual_size = sha256_file(full)
             except FileNotFoundError as exc:
                 raise VerificationFailed(f"{path} is missing from the library.") from exc
+            except IsADirectoryError as exc:
+                raise VerificationFailed(f"{path} is a folder, not this file.") from exc
             if actual_size != size or digest != sha256:
                 raise VerificationFailed(f"{path} holds different content.")
             # A crash between linking a copy into place and removing its temp name leaves
