@@ -152,13 +152,19 @@ def serving(args: list[str], *, cwd: Path, env: dict[str, str], port: int) -> It
 def test_serve_takes_flags_and_says_where_photos_land(tmp_path: Path) -> None:
     """--data-dir/--host/--port win over the environment; the banner says what to do next."""
     port = find_free_port()
-    env = clean_env(PHOTO_RELAY_PORT=str(find_free_port()), PHOTO_RELAY_DATA_DIR="ignored")
+    env = clean_env(
+        PHOTO_RELAY_PORT=str(find_free_port()),
+        PHOTO_RELAY_DATA_DIR="ignored",
+        PHOTO_RELAY_HOST="0.0.0.0",
+    )
     data_dir = tmp_path / "my data"
     flags = ["--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
     with serving(flags, cwd=tmp_path, env=env, port=port) as output:
         banner = output.read_text()
     assert f"Photos will land in the folder {data_dir.resolve() / 'library'}" in banner
     assert f"http://127.0.0.1:{port}" in banner
+    assert "0.0.0.0" not in banner.split("set --host 0.0.0.0")[0]
+    assert "Only this computer can reach it" in banner
     assert "photo-relay device add" in banner
     assert "photo-relay admin-token" in banner
     assert (data_dir / "photo-relay.db").exists()
