@@ -7,6 +7,7 @@ content already in place counts as done.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -191,3 +192,28 @@ def test_a_folder_with_the_photo_s_name_counts_as_taken(service: Service) -> Non
     assert receipt["remote_path"] == f"2024/07/IMG_0010 ({sha256_hex(data)[:8]}).JPG"
     assert receipt["attempts"] == 1
     assert folder.is_dir()
+
+
+def test_failed_items_are_put_back_by_the_admin_retry(
+    start_service: Callable[..., Service],
+) -> None:
+    """After the last attempt an item is failed; POST /v1/items/retry requeues it to success."""
+    service = start_service(relay_max_attempts=2)
+    blocker = service.library / "2024"
+    blocker.write_bytes(b"in the way")
+    data = samples.jpeg(DAY, seed=93)
+    sha = sha256_hex(data)
+    with service.device() as client, service.admin() as admin:
+        put_blob(client, data, name="IMG_0011.JPG")
+        failed = wait_for(
+            lambda: (r := client.get(f"/v1/items/{sha}").json())["state"] == "failed" and r,
+            what="the item to fail",
+        )
+        assert failed["attempts"] == 2 and failed["last_error"]
+        assert admin.get("/v1/status").json()["counts"]["failed"] == 1
+        assert events(client, sha)[-1]["event"] == "relay.failed"
+        blocker.unlink()
+        assert admin.post("/v1/items/retry").json() == {"requeued": 1}
+        receipt = wait_verified(client, sha)
+    assert receipt["remote_path"] == "2024/07/IMG_0011.JPG"
+    assert (service.library / "2024/07/IMG_0011.JPG").read_bytes() == data
