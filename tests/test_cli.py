@@ -183,7 +183,6 @@ def test_serve_reads_the_environment_over_a_dot_env_file(tmp_path: Path) -> None
     env_port, file_port = find_free_port(), find_free_port()
     (tmp_path / ".env").write_text(
         f"PHOTO_RELAY_DATA_DIR=from-dot-env\nPHOTO_RELAY_PORT={file_port}\n"
-        "PHOTO_RELAY_PATH_TEMPLATE={year}/{name}\n"
     )
     env = clean_env(PHOTO_RELAY_PORT=str(env_port))
     with serving([], cwd=tmp_path, env=env, port=env_port) as output:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import httpx
 
+from tests.conftest import sha256_hex
 from tests.servers import wait_for
 
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+__all__ = ["post_form", "put_blob", "sha256_hex", "wait_verified"]
 
 
 def put_blob(
