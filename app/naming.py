@@ -97,7 +97,9 @@ def remote_path(
     segments = [_safe_segment(part.format(**fields)) for part in template.split("/")]
     path = "/".join(s for s in segments if s)
     normalised = posixpath.normpath(path)
-    if not path or normalised.startswith(("/", "..")) or normalised != path:
+    # A segment such as "..phone" is a fine name; only ".." itself climbs out.
+    climbs = normalised == ".." or normalised.startswith(("/", "../"))
+    if not path or climbs or normalised != path:
         raise ConfigurationError(f"The path template gives an unsafe path: {path!r}.")
     return path
 

@@ -52,6 +52,19 @@ def retry_delay(attempt: int, *, base: float, cap: float) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+def capture_instant(captured_at: str, captured_local: datetime, zone: ZoneInfo | None) -> datetime:
+    """When the file was taken, as an instant (for the copy's modification time).
+
+    A capture time with an offset (EXIF with its offset, QuickTime, most clients) is exact;
+    the wall-clock `captured_local` would be off by that offset. A bare wall-clock time is
+    read in the configured zone, or this machine's.
+    """
+    taken = datetime.fromisoformat(captured_at)
+    if taken.tzinfo is not None:
+        return taken
+    return captured_local.replace(tzinfo=zone) if zone else captured_local
+
+
 @dataclass
 class RelayStatus:
     state: str = "starting"  # running | paused | stopped
@@ -226,7 +239,7 @@ class Relay:
         folder, _, _ = receipt.planned_path.rpartition("/")
         await self.target.ensure_folder(folder)
         taken = {name_key(n): n for n in await self.target.list_names(folder)}
-        captured = captured_local.replace(tzinfo=self._zone) if self._zone else captured_local
+        captured = capture_instant(receipt.captured_at, captured_local, self._zone)
         for candidate in alternative_paths(receipt.planned_path, sha):
             base = candidate.rpartition("/")[2]
             existing = taken.get(name_key(base))
