@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from app.credentials import load_credentials
 from app.errors import ConfigurationError, TargetError, TargetUnavailable
+from app.progress import report_sent
 from app.targets.base import Verification
 from app.targets.chunk_progress import ChunkedUpload
 from app.targets.dav_replies import TooLarge, require
@@ -181,6 +182,7 @@ class NextcloudTarget(DavTarget):
         folder = f"{uploads}/{upload.upload_id}"
         chunk = upload.chunk_size
         count = -(-size // chunk)
+        report_sent(min(size, done * chunk))  # resumed: those parts are already there
         for number in range(done + 1, count + 1):
             offset = (number - 1) * chunk
             length = min(chunk, size - offset)

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from app import __version__
 from app.config import Settings
 from app.errors import ConfigurationError, NameTaken, TargetUnavailable, VerificationFailed
+from app.progress import report_sent
 from app.targets.base import Verification
 from app.targets.chunk_progress import ChunkProgress
 from app.targets.dav_replies import failure_for, require, transport_errors
@@ -84,7 +85,11 @@ def temp_path(path: str, sha256: str) -> str:
 
 
 async def file_stream(source: Path, offset: int, length: int) -> AsyncIterator[bytes]:
-    """`length` bytes of `source` from `offset`, a block at a time (never the whole file)."""
+    """`length` bytes of `source` from `offset`, a block at a time (never the whole file).
+
+    Each block is reported to the status page's progress (`report_sent`) once the client
+    asks for the next one, i.e. after the block went out.
+    """
     async with await anyio.open_file(source, "rb") as handle:
         await handle.seek(offset)
         left = length
@@ -94,6 +99,7 @@ async def file_stream(source: Path, offset: int, length: int) -> AsyncIterator[b
                 raise OSError(f"{source} is shorter than expected")
             left -= len(block)
             yield block
+            report_sent(len(block))
 
 
 class DavTarget:
