@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -246,6 +247,20 @@ class DavTarget:
                 f"There is no WebDAV folder at {endpoint.root_url}/. Check "
                 "PHOTO_RELAY_TARGET_URL and PHOTO_RELAY_TARGET_USER."
             )
+
+    async def server_time(self) -> datetime | None:
+        """The server's clock, from the `Date` header of a cheap request; None if unknown.
+
+        `photo-relay doctor` compares it with ours (doctor.destination.ServerClock).
+        """
+        try:
+            response = await self.send("OPTIONS", self._root_relative_url(""), "asking the time")
+        except TargetUnavailable:
+            return None
+        try:
+            return parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            return None
 
     async def close(self) -> None:
         clients = [*self._retired, *([self._client] if self._client else [])]
