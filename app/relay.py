@@ -25,6 +25,8 @@ from app.errors import (
     TargetAuthFailed,
     TargetError,
     TargetFull,
+    TargetMaintenance,
+    TargetUnavailable,
     VerificationFailed,
 )
 from app.naming import alternative_paths, name_key
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # How long a pause for a full destination lasts before the relay looks again.
 FULL_RECHECK = timedelta(minutes=5)
+# How long a maintenance pause lasts when the server does not say (Retry-After).
+MAINTENANCE_RECHECK = timedelta(minutes=1)
 # How often an idle or paused relay looks for work queued by another process
 # (`photo-relay retry` from the command line): one small database read.
 POLL_SECONDS = 2.0
@@ -163,7 +167,7 @@ class Relay:
         sha = receipt.sha256
         try:
             await self._deliver(receipt, datetime.fromisoformat(captured_local))
-        except (TargetAuthFailed, TargetFull) as exc:
+        except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
             await asyncio.to_thread(self.state.release, sha, exc.message)
             self.pause(exc)
         except asyncio.CancelledError:
@@ -179,11 +183,17 @@ class Relay:
             else:
                 log.exception("relay.unexpected_error sha256=%s", sha)
                 message = f"Unexpected error while copying: {exc!r}."
-            await self._schedule_retry(receipt, message)
+            wait = exc.retry_after if isinstance(exc, TargetUnavailable) else None
+            await self._schedule_retry(receipt, message, wait)
 
     def pause(self, exc: TargetError) -> None:
-        """Stop relaying: for 5 minutes when the target is full, else until `retry`/resume."""
+        """Stop relaying: for 5 minutes when the target is full, for as long as the server
+        asks (at most relay_retry_max_seconds) in maintenance, else until `retry`/resume."""
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
+        if isinstance(exc, TargetMaintenance):
+            asked = exc.retry_after or MAINTENANCE_RECHECK.total_seconds()
+            wait = min(asked, self.settings.relay_retry_max_seconds)
+            until = now() + timedelta(seconds=wait)
         if self.status.state != "paused":
             log.warning("relay.paused reason=%s", exc.message)
             self._paused_at_event = self.state.journal_relay(
@@ -205,7 +215,9 @@ class Relay:
         except OSError:
             log.exception("spool.sweep_failed")
 
-    async def _schedule_retry(self, receipt: Receipt, message: str) -> None:
+    async def _schedule_retry(
+        self, receipt: Receipt, message: str, retry_after: float | None = None
+    ) -> None:
         if receipt.attempts >= self.settings.relay_max_attempts:
             await asyncio.to_thread(self.state.mark_failed, receipt.sha256, message)
             log.warning("relay.failed sha256=%s reason=%s", receipt.sha256, message)
@@ -215,6 +227,8 @@ class Relay:
             base=self.settings.relay_retry_base_seconds,
             cap=self.settings.relay_retry_max_seconds,
         )
+        if retry_after is not None:  # the server said when: not earlier, within our cap
+            delay = min(max(delay, retry_after), self.settings.relay_retry_max_seconds)
         at = now() + timedelta(seconds=delay)
         await asyncio.to_thread(self.state.mark_retry, receipt.sha256, message, at)
         log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)

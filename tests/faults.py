@@ -33,6 +33,8 @@ class Fault:
     methods: set[str] = field(default_factory=set)  # empty: every method
     path_contains: str = ""
     times: int | None = None  # None: until removed
+    message: str | None = None  # the Sabre <s:message> of a "status" reply
+    headers: dict[str, str] = field(default_factory=dict)  # extra reply headers (Retry-After)
     fired: int = 0
     released: threading.Event = field(default_factory=threading.Event)  # for "hold"
 
@@ -149,13 +151,14 @@ class FaultLayer:
             body = (
                 '<?xml version="1.0" encoding="utf-8"?>\n<d:error xmlns:d="DAV:" '
                 'xmlns:s="http://sabredav.org/ns"><s:exception>Fault</s:exception>'
-                f"<s:message>injected {fault.status}</s:message></d:error>"
+                f"<s:message>{fault.message or f'injected {fault.status}'}</s:message></d:error>"
             ).encode()
             start_response(
                 f"{fault.status} {reason}",
                 [
                     ("Content-Type", "application/xml; charset=utf-8"),
                     ("Content-Length", str(len(body))),
+                    *fault.headers.items(),
                 ],
             )
             return [body]

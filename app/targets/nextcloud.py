@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 from pydantic import ValidationError
 
 from app.credentials import load_credentials
@@ -23,7 +25,7 @@ from app.errors import ConfigurationError, TargetError, TargetUnavailable
 from app.progress import report_sent
 from app.targets.base import Verification
 from app.targets.chunk_progress import ChunkedUpload
-from app.targets.dav_replies import TooLarge, require
+from app.targets.dav_replies import TooLarge, maintenance, require
 from app.targets.webdav import (
     DavEndpoint,
     DavTarget,
@@ -98,6 +100,39 @@ class NextcloudTarget(DavTarget):
             login=login,
             password=password,
             uploads_url=f"{server}/remote.php/dav/uploads/{uid}",
+        )
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        action: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """DavTarget.send; a 503 while status.php says "maintenance" is a maintenance pause.
+
+        NextCloud's own 503 names maintenance in its body (dav_replies knows that one); a
+        proxy in front may answer a bare 503 instead, so status.php is asked.
+        """
+        response = await super().send(
+            method, url, action, headers=headers, content=content, timeout=timeout
+        )
+        if response.status_code == 503 and await self._in_maintenance():
+            raise maintenance(response, self.server, action)
+        return response
+
+    async def _in_maintenance(self) -> bool:
+        server = self.endpoint().root_url.split("/remote.php/")[0]
+        try:
+            response = await self._http().get(f"{server}/status.php")
+            status = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return False
+        return isinstance(status, dict) and bool(
+            status.get("maintenance") or status.get("needsDbUpgrade")
         )
 
     def upload_headers(self, sha256: str, captured: datetime) -> dict[str, str]:
