@@ -29,13 +29,13 @@ from app.errors import (
     TargetUnavailable,
     VerificationFailed,
 )
-from app.naming import alternative_paths, name_key
+from app.naming import alternative_paths, conform_path, name_key
 from app.progress import ProgressBoard
 from app.receipts import Receipt
 from app.spool import Spool
 from app.spool_retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.state import State
-from app.targets.base import Target, Verification
+from app.targets.base import NamingTarget, Target, Verification
 
 __all__ = ["Relay", "RelayStatus", "retry_delay"]
 
@@ -237,11 +237,14 @@ class Relay:
         """Copy one item, choosing a free name, and mark it verified."""
         sha, size = receipt.sha256, receipt.size
         source = self.spool.path_for(sha)
-        folder, _, _ = receipt.planned_path.rpartition("/")
+        rules = await self.target.name_rules() if isinstance(self.target, NamingTarget) else None
+        planned = conform_path(receipt.planned_path, rules)
+        folder, _, _ = planned.rpartition("/")
         await self.target.ensure_folder(folder)
         taken = {name_key(n): n for n in await self.target.list_names(folder)}
         captured = captured_local.replace(tzinfo=self._zone) if self._zone else captured_local
-        for candidate in alternative_paths(receipt.planned_path, sha):
+        for alternative in alternative_paths(planned, sha):
+            candidate = conform_path(alternative, rules)
             base = candidate.rpartition("/")[2]
             existing = taken.get(name_key(base))
             if existing is None:
@@ -254,12 +257,12 @@ class Relay:
                     existing = base  # appeared since we listed: look at it like any other
                 else:
                     proof = proof or await self.target.verify(candidate, size=size, sha256=sha)
-                    await self._verified(receipt, proof, "copied")
+                    await self._verified(receipt, proof, "copied", planned)
                     return
             existing_path = f"{folder}/{existing}" if folder else existing
             if await self._holds_our_content(existing_path, size, sha):
                 proof = await self.target.verify(existing_path, size=size, sha256=sha)
-                await self._verified(receipt, proof, "found already there")
+                await self._verified(receipt, proof, "found already there", planned)
                 return
             await asyncio.to_thread(
                 self.state.journal,
@@ -276,12 +279,16 @@ class Relay:
             return False
         return True
 
-    async def _verified(self, receipt: Receipt, proof: Verification, how: str) -> None:
+    async def _verified(
+        self, receipt: Receipt, proof: Verification, how: str, planned: str
+    ) -> None:
         note = (
             ""
-            if proof.path == receipt.planned_path
-            else (f" (named so because {receipt.planned_path} was taken by another file)")
+            if proof.path == planned
+            else (f" (named so because {planned} was taken by another file)")
         )
+        if planned != receipt.planned_path:
+            note += f" ({receipt.planned_path} renamed to follow the server's rules for names)"
         message = (
             f"Saved to {self.target.describe()} as {proof.path}{note}; {how}, "
             f"verified by {proof.method}."

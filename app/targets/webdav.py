@@ -232,12 +232,17 @@ class DavTarget:
         own = unicodedata.normalize("NFC", unquote(urlsplit(url).path)).rstrip("/")
         return [e for e in parse_multistatus(response.content, self.server) if e.path != own]
 
+    async def ready(self) -> None:
+        """Learn what the server needs before the first request (plain WebDAV: nothing)."""
+
     # -- the Target interface ----------------------------------------------------------
 
     async def check(self) -> None:
         """Configuration and credentials; an unreachable server is normal (we retry later)."""
         endpoint = self.endpoint()
         try:
+            await self.ready()
+            endpoint = self.endpoint()
             root = await self.stat(self._root_relative_url(""), "looking at the top folder")
         except TargetUnavailable as exc:
             log.warning("target.unreachable reason=%s", exc.message)
@@ -254,6 +259,7 @@ class DavTarget:
         `photo-relay doctor` compares it with ours (doctor.destination.ServerClock).
         """
         try:
+            await self.ready()
             response = await self.send("OPTIONS", self._root_relative_url(""), "asking the time")
         except TargetUnavailable:
             return None
@@ -269,6 +275,7 @@ class DavTarget:
             await client.aclose()
 
     async def ensure_folder(self, folder: str) -> None:
+        await self.ready()
         parts = [*self.endpoint().base, *(p for p in folder.split("/") if p)]
         for depth in range(1, len(parts) + 1):
             relative = "/".join(parts[:depth])
@@ -290,12 +297,14 @@ class DavTarget:
             self._folders.add(relative)
 
     async def list_names(self, folder: str) -> list[str]:
+        await self.ready()
         entries = await self.listing(self.url(folder), f"listing /{folder}")
         return [e.name for e in entries or [] if not e.name.startswith(TEMP_PREFIX)]
 
     async def put_new(
         self, path: str, source: Path, *, size: int, sha256: str, captured: datetime
     ) -> Verification | None:
+        await self.ready()
         final_url = self.url(path)
         # Some servers ignore Overwrite/If-None-Match: look before writing anything.
         if await self.stat(final_url, f"looking at {path}") is not None:
@@ -314,6 +323,7 @@ class DavTarget:
 
     async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
         """Read-only proof for a file found at `path` (it may not be ours: nothing is changed)."""
+        await self.ready()
         url = self.url(path)
         entry = await self.stat(url, f"looking at {path}")
         if entry is None or entry.is_collection:
@@ -332,6 +342,7 @@ class DavTarget:
         )
 
     async def delete(self, path: str) -> None:
+        await self.ready()
         await self.call("DELETE", self.url(path), {200, 204, 404}, f"removing {path}")
 
     # -- steps, overridable by server kind ---------------------------------------------
