@@ -29,6 +29,7 @@ from app.errors import (
     TargetUnavailable,
     VerificationFailed,
 )
+from app.folder_listings import FolderListings
 from app.naming import alternative_paths, conform_path, name_key
 from app.progress import ProgressBoard
 from app.receipts import Receipt
@@ -87,6 +88,7 @@ class Relay:
         self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
         self._paused_at_event = 0
         self._next_sweep = now()
+        self._listings = FolderListings(target.list_names)
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
@@ -135,6 +137,8 @@ class Relay:
             )
             for receipt, captured_local in claimed:
                 self._start(receipt, captured_local)
+        if not self._in_flight:
+            self._listings.clear()  # idle: the pass is over, list folders afresh next time
         due = await asyncio.to_thread(self.state.next_due_at)
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
@@ -241,7 +245,7 @@ class Relay:
         planned = conform_path(receipt.planned_path, rules)
         folder, _, _ = planned.rpartition("/")
         await self.target.ensure_folder(folder)
-        taken = {name_key(n): n for n in await self.target.list_names(folder)}
+        taken = await self._listings.taken(folder)
         captured = captured_local.replace(tzinfo=self._zone) if self._zone else captured_local
         for alternative in alternative_paths(planned, sha):
             candidate = conform_path(alternative, rules)
@@ -255,7 +259,9 @@ class Relay:
                         )
                 except NameTaken:
                     existing = base  # appeared since we listed: look at it like any other
+                    self._listings.add(folder, base)
                 else:
+                    self._listings.add(folder, base)
                     proof = proof or await self.target.verify(candidate, size=size, sha256=sha)
                     await self._verified(receipt, proof, "copied", planned)
                     return
