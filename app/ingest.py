@@ -23,6 +23,7 @@ from app.media import probe
 from app.naming import remote_path, safe_name
 from app.receipts import Receipt
 from app.spool import Spool, SpoolWriter
+from app.spool_retention import drop_repeat_copy
 from app.state import Device, NewItem, State
 
 __all__ = ["ClientMeta", "Ingest", "parse_captured_at", "too_large"]
@@ -181,6 +182,8 @@ class Ingest:
         receipt, created = await asyncio.to_thread(self.state.record_received, item)
         if created:
             self.on_new()
+        else:
+            await drop_repeat_copy(self.state, self.spool, sha256)
         return receipt, created
 
     async def commit(
