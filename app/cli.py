@@ -111,6 +111,10 @@ def device() -> None:
 @friendly_errors
 def device_add(name: str, data_dir: Path | None) -> None:
     """Create a device and print its token (shown only this once)."""
+    if not name.strip() or not name.isprintable():
+        raise click.BadParameter(
+            "give the device a visible name, e.g. my-iphone", param_hint="NAME"
+        )
     _, state = open_state(data_dir)
     token = new_token("prd")
     state.add_device(name.strip(), hash_token(token))

@@ -7,11 +7,16 @@ environment anywhere else. Each field's description is what the README's table s
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
+from app.naming import remote_path
 
 __all__ = ["Settings"]
 
@@ -205,6 +210,34 @@ class Settings(BaseSettings):
     def _template_names_a_file(cls, value: str) -> str:
         if "{name}" not in value and "{stem}" not in value and "{sha8}" not in value:
             raise ValueError("path_template must contain {name}, {stem} or {sha8}")
+        # Fill it in once now, so a typo stops the start instead of failing every upload.
+        try:
+            remote_path(
+                value,
+                captured_local=datetime(2000, 1, 1),
+                name="IMG_0001.HEIC",
+                sha256="0" * 64,
+                kind="photo",
+                device="phone",
+            )
+        except ConfigurationError as exc:
+            raise ValueError(exc.message) from None
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError) as exc:
+            raise ValueError(
+                f"path_template cannot be filled in ({exc}); write fields like {{year}}"
+            ) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+                ) from None
         return value
 
     @property

@@ -13,6 +13,7 @@ PhotoRelayError
 │   └── InsufficientStorage   507 the spool has no room
 └── TargetError               the destination failed; the relay decides what happens next
     ├── TargetUnavailable     transient (down, timeout, 5xx, 423, 429): back off, retry
+    │   └── TargetMaintenance server in maintenance: pause, attempts not counted
     ├── TargetAuthFailed      credentials refused: pause the relay, never hammer
     ├── TargetFull            destination out of space: pause the relay
     ├── NameTaken             the path exists; the relay looks before it picks another
@@ -35,6 +36,7 @@ __all__ = [
     "TargetAuthFailed",
     "TargetError",
     "TargetFull",
+    "TargetMaintenance",
     "TargetUnavailable",
     "Unauthorized",
     "UnprocessableContent",
@@ -104,6 +106,15 @@ class TargetError(PhotoRelayError):
 
 class TargetUnavailable(TargetError):
     """Down, slow, locked or overloaded: the same request may work later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        # Seconds the server asked us to wait (Retry-After on 429/503); None if it did not say.
+        self.retry_after = retry_after
+
+
+class TargetMaintenance(TargetUnavailable):
+    """The server is in maintenance mode: wait (as a pause) without using up attempts."""
 
 
 class TargetAuthFailed(TargetError):

@@ -24,6 +24,7 @@ from app.media import probe
 from app.naming import remote_path, safe_name
 from app.receipts import Receipt
 from app.spool import Spool, SpoolWriter
+from app.spool_retention import drop_repeat_copy
 from app.state import Device, NewItem, State
 
 __all__ = ["ClientMeta", "Ingest", "parse_captured_at", "too_large"]
@@ -124,10 +125,14 @@ class Ingest:
         self.on_new = on_new
         self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
 
-    async def check_room(self, declared_size: int | None) -> None:
-        """Refuse early what cannot fit: over the size limit, or more than the disk has."""
+    async def check_room(self, declared_size: int | None, *, framing: int = 0) -> None:
+        """Refuse early what cannot fit: over the size limit, or more than the disk has.
+
+        `framing` is what a body may carry besides the file (a form's boundaries and text
+        fields), so that a file of exactly the limit still fits in a form.
+        """
         limit = self.settings.max_upload_bytes
-        if declared_size is not None and declared_size > limit:
+        if declared_size is not None and declared_size > limit + framing:
             raise too_large(limit)
         await asyncio.to_thread(self.spool.ensure_room, declared_size or 0)
 
@@ -192,6 +197,8 @@ class Ingest:
         crashpoints.reached("ingest.after_record")
         if created:
             self.on_new()
+        else:
+            await drop_repeat_copy(self.state, self.spool, sha256)
         return receipt, created
 
     async def commit(

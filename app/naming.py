@@ -12,17 +12,71 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 from app.errors import ConfigurationError
 
-__all__ = ["MAX_NAME_BYTES", "alternative_paths", "name_key", "remote_path", "safe_name"]
+__all__ = [
+    "MAX_NAME_BYTES",
+    "NameRules",
+    "alternative_paths",
+    "conform_path",
+    "name_key",
+    "remote_path",
+    "safe_name",
+]
 
 MAX_NAME_BYTES = 250  # NextCloud's file cache column; also fine for every local filesystem
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
 # Extensions that servers treat as their own temp files and refuse.
 _RESERVED_EXTENSIONS = {"part", "filepart"}
+
+
+@dataclass(frozen=True)
+class NameRules:
+    """A server's own rules for names (NextCloud >= 30 publishes them as capabilities).
+
+    Names, basenames and extensions compare case-insensitively, as NextCloud does.
+    """
+
+    names: tuple[str, ...] = ()  # whole names, e.g. ".htaccess"
+    basenames: tuple[str, ...] = ()  # the part before the first dot, e.g. "con"
+    characters: tuple[str, ...] = ()  # e.g. ":" or "?"
+    extensions: tuple[str, ...] = ()  # endings, e.g. ".part"
+
+
+def conform_name(name: str, rules: NameRules) -> str:
+    """`name` changed as little as possible to pass `rules`; the same input, the same output.
+
+    Forbidden characters become `_`; a forbidden basename gets `_` appended to it (CON.jpg
+    -> CON_.jpg); a forbidden ending or whole name gets `_` at the end.
+    """
+    for character in rules.characters:
+        if character and character != "_":
+            name = name.replace(character, "_")
+    dot = name.find(".", 1)
+    base = name if dot < 0 else name[:dot]
+    if base.lower() in {b.lower() for b in rules.basenames}:
+        name = f"{base}_{name[len(base) :]}"
+    lowered = name.lower()
+    if any(e and lowered.endswith(e.lower()) for e in rules.extensions):
+        name += "_"
+    if name.lower() in {n.lower() for n in rules.names}:
+        name += "_"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        stem, ext = _split_extension(name)
+        suffix = f".{ext}" if ext else ""
+        name = _truncate_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))) + suffix
+    return name
+
+
+def conform_path(path: str, rules: NameRules | None) -> str:
+    """Every segment of `path` conformed to `rules` (None: the server has none)."""
+    if rules is None or rules == NameRules():
+        return path
+    return "/".join(conform_name(segment, rules) for segment in path.split("/"))
 
 
 def name_key(name: str) -> str:
@@ -97,7 +151,9 @@ def remote_path(
     segments = [_safe_segment(part.format(**fields)) for part in template.split("/")]
     path = "/".join(s for s in segments if s)
     normalised = posixpath.normpath(path)
-    if not path or normalised.startswith(("/", "..")) or normalised != path:
+    # A segment such as "..phone" is a fine name; only ".." itself climbs out.
+    climbs = normalised == ".." or normalised.startswith(("/", "../"))
+    if not path or climbs or normalised != path:
         raise ConfigurationError(f"The path template gives an unsafe path: {path!r}.")
     return path
 

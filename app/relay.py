@@ -26,15 +26,18 @@ from app.errors import (
     TargetAuthFailed,
     TargetError,
     TargetFull,
+    TargetMaintenance,
+    TargetUnavailable,
     VerificationFailed,
 )
-from app.naming import alternative_paths, name_key
+from app.folder_listings import FolderListings
+from app.naming import alternative_paths, conform_path, name_key
 from app.progress import ProgressBoard
 from app.receipts import Receipt
 from app.spool import Spool
 from app.spool_retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.state import State
-from app.targets.base import Target, Verification
+from app.targets.base import NamingTarget, Target, Verification
 
 __all__ = ["Relay", "RelayStatus", "retry_delay"]
 
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 
 # How long a pause for a full destination lasts before the relay looks again.
 FULL_RECHECK = timedelta(minutes=5)
+# How long a maintenance pause lasts when the server does not say (Retry-After).
+MAINTENANCE_RECHECK = timedelta(minutes=1)
 # How often an idle or paused relay looks for work queued by another process
 # (`photo-relay retry` from the command line): one small database read.
 POLL_SECONDS = 2.0
@@ -51,6 +56,19 @@ def retry_delay(attempt: int, *, base: float, cap: float) -> float:
     """Exponential back-off with jitter: about base·2^(attempt-1), at most `cap` seconds."""
     ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
     return random.uniform(ceiling / 2, ceiling)
+
+
+def capture_instant(captured_at: str, captured_local: datetime, zone: ZoneInfo | None) -> datetime:
+    """When the file was taken, as an instant (for the copy's modification time).
+
+    A capture time with an offset (EXIF with its offset, QuickTime, most clients) is exact;
+    the wall-clock `captured_local` would be off by that offset. A bare wall-clock time is
+    read in the configured zone, or this machine's.
+    """
+    taken = datetime.fromisoformat(captured_at)
+    if taken.tzinfo is not None:
+        return taken
+    return captured_local.replace(tzinfo=zone) if zone else captured_local
 
 
 @dataclass
@@ -84,6 +102,7 @@ class Relay:
         self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
         self._paused_at_event = 0
         self._next_sweep = now()
+        self._listings = FolderListings(target.list_names)
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
@@ -132,6 +151,8 @@ class Relay:
             )
             for receipt, captured_local in claimed:
                 self._start(receipt, captured_local)
+        if not self._in_flight:
+            self._listings.clear()  # idle: the pass is over, list folders afresh next time
         due = await asyncio.to_thread(self.state.next_due_at)
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
@@ -164,7 +185,7 @@ class Relay:
         sha = receipt.sha256
         try:
             await self._deliver(receipt, datetime.fromisoformat(captured_local))
-        except (TargetAuthFailed, TargetFull) as exc:
+        except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
             await asyncio.to_thread(self.state.release, sha, exc.message)
             self.pause(exc)
         except asyncio.CancelledError:
@@ -180,11 +201,17 @@ class Relay:
             else:
                 log.exception("relay.unexpected_error sha256=%s", sha)
                 message = f"Unexpected error while copying: {exc!r}."
-            await self._schedule_retry(receipt, message)
+            wait = exc.retry_after if isinstance(exc, TargetUnavailable) else None
+            await self._schedule_retry(receipt, message, wait)
 
     def pause(self, exc: TargetError) -> None:
-        """Stop relaying: for 5 minutes when the target is full, else until `retry`/resume."""
+        """Stop relaying: for 5 minutes when the target is full, for as long as the server
+        asks (at most relay_retry_max_seconds) in maintenance, else until `retry`/resume."""
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
+        if isinstance(exc, TargetMaintenance):
+            asked = exc.retry_after or MAINTENANCE_RECHECK.total_seconds()
+            wait = min(asked, self.settings.relay_retry_max_seconds)
+            until = now() + timedelta(seconds=wait)
         if self.status.state != "paused":
             log.warning("relay.paused reason=%s", exc.message)
             self._paused_at_event = self.state.journal_relay(
@@ -206,7 +233,9 @@ class Relay:
         except OSError:
             log.exception("spool.sweep_failed")
 
-    async def _schedule_retry(self, receipt: Receipt, message: str) -> None:
+    async def _schedule_retry(
+        self, receipt: Receipt, message: str, retry_after: float | None = None
+    ) -> None:
         if receipt.attempts >= self.settings.relay_max_attempts:
             await asyncio.to_thread(self.state.mark_failed, receipt.sha256, message)
             log.warning("relay.failed sha256=%s reason=%s", receipt.sha256, message)
@@ -216,6 +245,8 @@ class Relay:
             base=self.settings.relay_retry_base_seconds,
             cap=self.settings.relay_retry_max_seconds,
         )
+        if retry_after is not None:  # the server said when: not earlier, within our cap
+            delay = min(max(delay, retry_after), self.settings.relay_retry_max_seconds)
         at = now() + timedelta(seconds=delay)
         await asyncio.to_thread(self.state.mark_retry, receipt.sha256, message, at)
         log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)
@@ -225,11 +256,14 @@ class Relay:
         sha, size = receipt.sha256, receipt.size
         crashpoints.reached("relay.after_claim")
         source = self.spool.path_for(sha)
-        folder, _, _ = receipt.planned_path.rpartition("/")
+        rules = await self.target.name_rules() if isinstance(self.target, NamingTarget) else None
+        planned = conform_path(receipt.planned_path, rules)
+        folder, _, _ = planned.rpartition("/")
         await self.target.ensure_folder(folder)
-        taken = {name_key(n): n for n in await self.target.list_names(folder)}
-        captured = captured_local.replace(tzinfo=self._zone) if self._zone else captured_local
-        for candidate in alternative_paths(receipt.planned_path, sha):
+        taken = await self._listings.taken(folder)
+        captured = capture_instant(receipt.captured_at, captured_local, self._zone)
+        for alternative in alternative_paths(planned, sha):
+            candidate = conform_path(alternative, rules)
             base = candidate.rpartition("/")[2]
             existing = taken.get(name_key(base))
             if existing is None:
@@ -240,14 +274,16 @@ class Relay:
                         )
                 except NameTaken:
                     existing = base  # appeared since we listed: look at it like any other
+                    self._listings.add(folder, base)
                 else:
+                    self._listings.add(folder, base)
                     proof = proof or await self.target.verify(candidate, size=size, sha256=sha)
-                    await self._verified(receipt, proof, "copied")
+                    await self._verified(receipt, proof, "copied", planned)
                     return
             existing_path = f"{folder}/{existing}" if folder else existing
             if await self._holds_our_content(existing_path, size, sha):
                 proof = await self.target.verify(existing_path, size=size, sha256=sha)
-                await self._verified(receipt, proof, "found already there")
+                await self._verified(receipt, proof, "found already there", planned)
                 return
             await asyncio.to_thread(
                 self.state.journal,
@@ -264,13 +300,17 @@ class Relay:
             return False
         return True
 
-    async def _verified(self, receipt: Receipt, proof: Verification, how: str) -> None:
+    async def _verified(
+        self, receipt: Receipt, proof: Verification, how: str, planned: str
+    ) -> None:
         crashpoints.reached("relay.before_mark_verified")
         note = (
             ""
-            if proof.path == receipt.planned_path
-            else (f" (named so because {receipt.planned_path} was taken by another file)")
+            if proof.path == planned
+            else (f" (named so because {planned} was taken by another file)")
         )
+        if planned != receipt.planned_path:
+            note += f" ({receipt.planned_path} renamed to follow the server's rules for names)"
         message = (
             f"Saved to {self.target.describe()} as {proof.path}{note}; {how}, "
             f"verified by {proof.method}."

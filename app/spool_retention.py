@@ -2,7 +2,8 @@
 
 It is kept for `spool_retention_days` after verification (0: removed at once), so a copy
 lost or damaged at the destination can still be restored from home for a while. The
-relay runs the sweep now and then; each removal is journalled.
+relay runs the sweep now and then; each removal is journalled. A photo sent again after
+its home copy was removed is not kept again: its copy at the destination is verified.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from app.clock import now
 from app.spool import Spool
 from app.state import State
 
-__all__ = ["SWEEP_INTERVAL", "remove_spool_copy", "sweep_spool"]
+__all__ = ["SWEEP_INTERVAL", "drop_repeat_copy", "remove_spool_copy", "sweep_spool"]
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +46,22 @@ async def sweep_spool(state: State, spool: Spool, days: float) -> int:
         for sha256 in due:
             await remove_spool_copy(state, spool, sha256, days)
             removed += 1
+
+
+async def drop_repeat_copy(state: State, spool: Spool, sha256: str) -> None:
+    """Content received again after retention removed its home copy: remove the new one.
+
+    The sweep only looks at copies it has not removed yet, so without this the repeat
+    would stay in the spool forever.
+    """
+    if await asyncio.to_thread(state.spool_removed_at, sha256) is None:
+        return
+    await asyncio.to_thread(spool.remove, sha256)
+    await asyncio.to_thread(
+        state.journal,
+        sha256,
+        "spool.removed",
+        "The copy received again was removed at once: this photo is already verified at the "
+        "destination and its retention period at home is over.",
+    )
+    log.info("spool.repeat_removed sha256=%s", sha256)

@@ -466,6 +466,17 @@ class State:
 
         return self.db.call(mark)
 
+    def spool_removed_at(self, sha256: str) -> str | None:
+        """When retention removed this item's home copy; None while it is kept."""
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT spool_removed_at FROM items WHERE sha256 = ?", (sha256,)
+            ).fetchone()
+            return row["spool_removed_at"] if row is not None else None
+
+        return self.db.call(read)
+
     def journal_relay(self, event: str, message: str) -> int:
         """A journal entry about the relay as a whole (paused, resume requested); its id."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -26,14 +27,37 @@ def tokens_match(given: str, expected: str) -> bool:
 
 
 def ensure_admin_token(path: Path) -> str:
-    """Read the admin token from `path`, creating it (mode 0600) on first use."""
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+    """Read the admin token from `path`, creating it (mode 0600) on first use.
+
+    A new token is written and fsynced under a temp name, then linked into place: a link
+    never replaces a file, so when the service and `photo-relay admin-token` start
+    together both end up with the one token that won, and no reader ever sees the file
+    half-written. An empty file (left by an older version's crash) is replaced.
+    """
+    existing = _read_token(path)
+    if existing:
+        return existing
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = new_token("pra")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    return token
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(new_token("pra") + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if existing is None:
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)
+        else:
+            os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return _read_token(path) or ensure_admin_token(path)
+
+
+def _read_token(path: Path) -> str | None:
+    """The token in `path`; "" if the file is empty, None if there is none."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +94,24 @@ def service(settings: Settings) -> Iterator[Service]:
     try:
         yield Service(server, settings, token)
     finally:
+        server.stop()
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Starts photo-relay with settings overrides (and a device 'phone'); stopped after."""
+    running: list[ThreadedService] = []
+
+    def start(**overrides: object) -> Service:
+        settings = make_settings(tmp_path, **overrides)
+        token = add_device(settings.data_dir, "phone")
+        server = ThreadedService(settings)
+        server.start()
+        running.append(server)
+        return Service(server, settings, token)
+
+    yield start
+    for server in running:
         server.stop()
 
 

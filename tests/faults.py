@@ -5,7 +5,8 @@ can: hold a request until the test releases it (to kill the client meanwhile), a
 status (503, 423, 507, 401, 429, ...) with a Sabre-style error body, drop the
 connection in the middle of the request body, answer 201 but store nothing, store a
 truncated file but answer 201, or answer 200 with an error page. `ignore_preconditions`
-makes the server behave like those that ignore `If-None-Match: *` and `Overwrite: F`.
+makes the server behave like those that ignore `If-None-Match: *` and `Overwrite: F`;
+`clock_skew` makes every reply's `Date` header that far off the real time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any, Literal
 
 __all__ = ["Fault", "FaultLayer"]
@@ -30,6 +33,8 @@ class Fault:
     methods: set[str] = field(default_factory=set)  # empty: every method
     path_contains: str = ""
     times: int | None = None  # None: until removed
+    message: str | None = None  # the Sabre <s:message> of a "status" reply
+    headers: dict[str, str] = field(default_factory=dict)  # extra reply headers (Retry-After)
     fired: int = 0
     released: threading.Event = field(default_factory=threading.Event)  # for "hold"
 
@@ -51,6 +56,17 @@ def _drain(environ: dict[str, Any], limit: int | None = None) -> int:
         left -= len(block)
         read += len(block)
     return read
+
+
+def _dated(start_response: StartResponse, moment: datetime) -> StartResponse:
+    """A start_response that sends `moment` as the Date header (cheroot keeps a given one)."""
+
+    def respond(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+        kept = [(k, v) for k, v in headers if k.lower() != "date"]
+        date = format_datetime(moment, usegmt=True)
+        return start_response(status, [*kept, ("Date", date)], *rest)
+
+    return respond
 
 
 class _Truncated:
@@ -79,6 +95,7 @@ class FaultLayer:
         self.requests: list[tuple[str, str]] = []
         self.headers: list[dict[str, str]] = []  # the HTTP_* / CONTENT_* of each request
         self.ignore_preconditions = False
+        self.clock_skew: timedelta | None = None
         self._lock = threading.Lock()
 
     def add(self, fault: Fault) -> Fault:
@@ -110,6 +127,8 @@ class FaultLayer:
         return None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.clock_skew is not None:
+            start_response = _dated(start_response, datetime.now(UTC) + self.clock_skew)
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
         seen = {k: str(v) for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_"))}
@@ -132,13 +151,14 @@ class FaultLayer:
             body = (
                 '<?xml version="1.0" encoding="utf-8"?>\n<d:error xmlns:d="DAV:" '
                 'xmlns:s="http://sabredav.org/ns"><s:exception>Fault</s:exception>'
-                f"<s:message>injected {fault.status}</s:message></d:error>"
+                f"<s:message>{fault.message or f'injected {fault.status}'}</s:message></d:error>"
             ).encode()
             start_response(
                 f"{fault.status} {reason}",
                 [
                     ("Content-Type", "application/xml; charset=utf-8"),
                     ("Content-Length", str(len(body))),
+                    *fault.headers.items(),
                 ],
             )
             return [body]

@@ -17,7 +17,11 @@ Models:
 - A fault knob for tests: the next `poll_failures` polls answer 503 (a proxy hiccup).
 Everything else goes to the optional `inner` WSGI app (e.g. WsgiDAV at
 /remote.php/dav/files/<uid>/); `/remote.php/` requests first need valid Basic credentials,
-else a Sabre-style 401 (XML body, `WWW-Authenticate: Basic realm="Nextcloud"`).
+else a Sabre-style 401 (XML body, `WWW-Authenticate: Basic realm="Nextcloud"`). As in
+NextCloud, a login name (an e-mail address) is resolved to the user: the inner app sees
+Basic credentials for the uid, and every reply carries `X-User-Id`.
+- Forbidden names (NC >= 30, `forbidden_*` in capabilities, settable per test): a PUT, MKCOL
+  or MOVE destination under /remote.php/dav/files/ whose last name breaks a rule gets 400.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cheroot import wsgi
 
@@ -102,6 +106,10 @@ class NextcloudOcs:
         self.flows: list[LoginFlowRecord] = []
         self.failed_logins = 0
         self.poll_failures = 0
+        self.forbidden_filenames = [".htaccess"]
+        self.forbidden_basenames: list[str] = []
+        self.forbidden_characters: list[str] = []
+        self.forbidden_extensions = [".part", ".filepart"]
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -158,11 +166,61 @@ class NextcloudOcs:
             return self._reply(start_response, "200 OK", page, "text/html")
         if path.startswith("/ocs/v1.php/cloud/"):
             return self._ocs(environ, start_response, path.removeprefix("/ocs/v1.php/cloud/"))
-        if path.startswith("/remote.php/") and not isinstance(self._authenticate(environ), User):
-            return self._sabre_401(start_response)
+        if path.startswith("/remote.php/"):
+            user = self._authenticate(environ)
+            if not isinstance(user, User):
+                return self._sabre_401(start_response)
+            return self._as_user(user, environ, start_response)
         if self.inner is not None:
             return self.inner(environ, start_response)
         return self._reply(start_response, "404 Not Found", "Not found", "text/plain")
+
+    def _as_user(
+        self, user: User, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Any:
+        """Hand a DAV request on as the uid, refusing forbidden names first."""
+        refused = self._forbidden_name(environ)
+        if refused is not None:
+            body = (
+                '<?xml version="1.0" encoding="utf-8"?>\n<d:error xmlns:d="DAV:" '
+                'xmlns:s="http://sabredav.org/ns"><s:exception>OCA\\DAV\\Connector\\Sabre'
+                f"\\Exception\\InvalidPath</s:exception><s:message>{refused}</s:message></d:error>"
+            )
+            return self._reply(start_response, "400 Bad Request", body, "application/xml")
+        password = base64.b64decode(environ["HTTP_AUTHORIZATION"][6:]).decode().partition(":")[2]
+        credentials = base64.b64encode(f"{user.uid}:{password}".encode()).decode()
+        environ["HTTP_AUTHORIZATION"] = f"Basic {credentials}"
+
+        def with_user_id(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            return start_response(status, [*headers, ("X-User-Id", user.uid)], *rest)
+
+        if self.inner is None:
+            return self._reply(with_user_id, "404 Not Found", "Not found", "text/plain")
+        return self.inner(environ, with_user_id)
+
+    def _forbidden_name(self, environ: dict[str, Any]) -> str | None:
+        """Why the name a write would create is refused (FilenameValidator), or None."""
+        method = environ["REQUEST_METHOD"]
+        if method == "MOVE":
+            target = urlsplit(environ.get("HTTP_DESTINATION", "")).path
+        elif method in ("PUT", "MKCOL"):
+            target = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        else:
+            return None
+        if "/remote.php/dav/files/" not in target:
+            return None
+        name = unquote(target.rstrip("/").rpartition("/")[2])
+        lowered = name.lower()
+        if lowered in (n.lower() for n in self.forbidden_filenames):
+            return f'"{name}" is a forbidden file or folder name.'
+        if lowered.partition(".")[0] in (n.lower() for n in self.forbidden_basenames):
+            return f'"{name}" has a forbidden file or folder name.'
+        for character in self.forbidden_characters:
+            if character in name:
+                return f'"{character}" is not allowed inside a file or folder name.'
+        if any(lowered.endswith(e.lower()) for e in self.forbidden_extensions):
+            return f'"{name}" has a forbidden file type.'
+        return None
 
     def _status(self) -> dict[str, Any]:
         return {
@@ -291,10 +349,10 @@ class NextcloudOcs:
                 "files": {
                     "bigfilechunking": True,
                     "chunked_upload": {"max_size": 104857600, "max_parallel_count": 5},
-                    "forbidden_filenames": [".htaccess"],
-                    "forbidden_filename_basenames": [],
-                    "forbidden_filename_characters": [],
-                    "forbidden_filename_extensions": [".part", ".filepart"],
+                    "forbidden_filenames": self.forbidden_filenames,
+                    "forbidden_filename_basenames": self.forbidden_basenames,
+                    "forbidden_filename_characters": self.forbidden_characters,
+                    "forbidden_filename_extensions": self.forbidden_extensions,
                 },
             },
         }

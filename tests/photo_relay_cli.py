@@ -27,10 +27,12 @@ def start_cli(data_dir: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def run_cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    data_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
-        env=cli_env(data_dir),
+        env={**cli_env(data_dir), **(env or {})},
         input=stdin,
         capture_output=True,
         text=True,

@@ -363,4 +363,4 @@ def test_without_read_back_our_stored_checksum_recognises_our_copy(
             await target.close()
 
     assert run(verify_both()) == "size+stored-checksum"
-    assert nextcloud_server.faults.count("GET") == 0
+    assert nextcloud_server.faults.count("GET", "/remote.php/") == 0  # no file read back

@@ -12,6 +12,10 @@ from app.db import Database
 from app.spool import Spool
 from app.spool_retention import sweep_spool
 from app.state import NewItem, State
+from tests import samples
+from tests.servers import wait_for
+from tests.test_nextcloud_relay import FOLDER, remote_settings, running, send, wait_verified
+from tests.webdav_server import DavServer
 
 
 def stored_item(state: State, spool: Spool, content: bytes) -> str:
@@ -49,3 +53,25 @@ def test_sweep_removes_only_verified_copies_past_the_retention_period(tmp_path: 
     assert [e.event for e in state.journal_for(old)][-1] == "spool.removed"
     assert asyncio.run(sweep_spool(state, spool, 30)) == 0
     db.close()
+
+
+def test_a_photo_sent_again_after_its_home_copy_went_is_not_kept_again(
+    tmp_path: Path, webdav_server: DavServer
+) -> None:
+    """Retention removed the home copy; the same photo uploaded again is dropped at once."""
+    data = samples.jpeg(seed=52)
+    settings = remote_settings(tmp_path, webdav_server, spool_retention_days=0)
+    with running(settings) as service:
+        with service.device() as client:
+            sha = send(client, data, "IMG_0001.JPG")
+        wait_verified(service, sha)
+        spool = service.server.app_services.spool
+        wait_for(lambda: not spool.has(sha), what="the spool copy to go")
+        with service.device() as client:
+            again = client.post("/v1/uploads", files={"file": ("IMG_0001.JPG", data)})
+            assert again.status_code == 200, again.text
+            assert again.json()["items"][0]["state"] == "verified"
+            assert not spool.has(sha), "the repeated copy stayed in the spool"
+            events = [e["event"] for e in client.get(f"/v1/items/{sha}/journal").json()]
+        assert events[-2:] == ["item.duplicate", "spool.removed"]
+        assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}

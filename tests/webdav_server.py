@@ -2,7 +2,9 @@
 
 Files are served at `/remote.php/dav/files/<user>/` from a folder on disk, with Basic auth.
 `nextcloud=True` puts the NextCloud layer (tests/nextcloud_dav.py) in front: chunked upload
-v2, X-OC-Mtime, X-Hash, OC-Checksum, PATCH X-Recalculate-Hash. The fault layer
+v2, X-OC-Mtime, X-Hash, OC-Checksum, PATCH X-Recalculate-Hash. `ocs=True` stacks the
+OCS/login layer (tests/nextcloud_ocs.py) on top: status.php, capabilities, /cloud/user, and
+a login name (e.g. an e-mail address) that differs from the user id in DAV URLs. The fault layer
 (tests/faults.py) is always outermost, so tests can break any request and count them all.
 The server can be stopped and started again on the same port ("the target is down").
 """
@@ -19,6 +21,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from tests.faults import FaultLayer
 from tests.nextcloud_dav import NextcloudLayer
+from tests.nextcloud_ocs import NextcloudOcs
 from tests.servers import find_free_port, wait_for
 
 __all__ = ["DavServer"]
@@ -28,9 +31,17 @@ class DavServer:
     """WsgiDAV (+ optional NextCloud layer) behind a fault layer, in a background thread."""
 
     def __init__(
-        self, root: Path, *, user: str = "alice", password: str = "app-password-1", nextcloud: bool
+        self,
+        root: Path,
+        *,
+        user: str = "alice",
+        password: str = "app-password-1",
+        nextcloud: bool,
+        ocs: bool = False,
+        login: str | None = None,
     ) -> None:
         self.user, self.password = user, password
+        self.login = login or user  # what the person types; `user` is the uid
         self.files_dir = root / "files"
         self.uploads_dir = root / "uploads"
         self.files_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +81,11 @@ class DavServer:
                 password=password,
             )
             app = self.nextcloud
+        self.ocs: NextcloudOcs | None = None
+        if ocs:
+            self.ocs = NextcloudOcs(app)
+            self.ocs.add_user(self.login, uid=user, app_password=password)
+            app = self.ocs
         self.faults = FaultLayer(app)
         self._server: wsgi.Server | None = None
         self._thread: threading.Thread | None = None

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import urllib.parse
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from python_multipart.multipart import parse_options_header
 
 from app.api.deps import DeviceDep, ServicesDep
 from app.body_timeout import idle_limited
 from app.errors import UnprocessableContent
 from app.form_upload import FormUpload, boundary_of
 from app.hashing import is_sha256_hex
-from app.ingest import ClientMeta, Sealed, parse_captured_at, too_large
+from app.ingest import ClientMeta, Sealed, parse_captured_at
 from app.receipts import Receipt
 
 __all__ = ["router"]
@@ -48,17 +48,27 @@ def checked_hash(value: str) -> str:
 
 
 def filename_from_disposition(header: str | None) -> str | None:
-    """The file name of a `Content-Disposition: attachment; filename=...` header."""
+    """The file name of a `Content-Disposition: attachment; filename=...` header.
+
+    The stdlib's email parser reads the header because it decodes the RFC 5987
+    `filename*=UTF-8''...` form (python-multipart's parser drops it: multipart forbids it).
+    RFC 6266 prefers `filename*` when both are given. A plain `filename` in raw UTF-8
+    reaches us decoded as latin-1, so it is turned back into bytes and read as UTF-8.
+    """
     if not header:
         return None
-    _, options = parse_options_header(header)
-    extended = options.get(b"filename*")
-    if extended:
-        charset, _, rest = extended.decode("latin-1").partition("'")
-        _, _, quoted = rest.partition("'")
-        return urllib.parse.unquote(quoted, encoding=charset or "utf-8", errors="replace")
-    plain = options.get(b"filename")
-    return plain.decode("utf-8", "replace") if plain else None
+    message = Message()
+    message["Content-Disposition"] = header
+    plain: str | None = None
+    for key, value in message.get_params([], header="content-disposition")[1:]:
+        if key != "filename":
+            continue
+        if isinstance(value, tuple):
+            return collapse_rfc2231_value(value, errors="replace") or None
+        plain = value
+    if not plain:
+        return None
+    return plain.encode("latin-1", "replace").decode("utf-8", "replace")
 
 
 def declared_length(request: Request) -> int | None:
@@ -126,10 +136,7 @@ async def create_uploads(
     """
     boundary = boundary_of(request.headers.get("content-type"))
     limit = services.settings.max_upload_bytes
-    length = declared_length(request)
-    if length is not None and length > limit + FORM_OVERHEAD:
-        raise too_large(limit)
-    await services.ingest.check_room(length)
+    await services.ingest.check_room(declared_length(request), framing=FORM_OVERHEAD)
     form = FormUpload(boundary, services.spool.open_writer, limit)
     await form.read(idle_limited(request.stream(), services.settings.upload_idle_timeout_seconds))
     try:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["RemoteFile", "Target", "Verification"]
+from app.naming import NameRules
+
+__all__ = ["NamingTarget", "RemoteFile", "Target", "Verification"]
 
 
 @dataclass(frozen=True)
@@ -74,4 +76,13 @@ class Target(Protocol):
 
     async def delete(self, path: str) -> None:
         """Remove a file photo-relay itself made for a check (the probe); never a photo."""
+        ...
+
+
+@runtime_checkable
+class NamingTarget(Protocol):
+    """A target whose server has its own rules for names (NextCloud's forbidden names)."""
+
+    async def name_rules(self) -> NameRules:
+        """The rules to apply when naming; may ask the server once."""
         ...

@@ -3,7 +3,8 @@
 Server quirks live here. Only the success codes the protocol documents count (a 200 with
 an error page is a failure); every other reply or broken connection becomes a `TargetError`
 that tells the relay what to do: retry later (423, 429, 5xx, timeouts, dropped
-connections), pause everything (401/403 credentials, 507 full), or look at the name (412).
+connections; no earlier than a Retry-After on 429/503 says), pause everything (401/403
+credentials, 507 full, 503 maintenance mode), or look at the name (412).
 """
 
 from __future__ import annotations
@@ -11,14 +12,25 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
 
 import httpx
 
-from app.errors import NameTaken, TargetAuthFailed, TargetError, TargetFull, TargetUnavailable
+from app.clock import now
+from app.errors import (
+    NameTaken,
+    TargetAuthFailed,
+    TargetError,
+    TargetFull,
+    TargetMaintenance,
+    TargetUnavailable,
+)
 
-__all__ = ["TooLarge", "failure_for", "require", "transport_errors"]
+__all__ = ["TooLarge", "failure_for", "maintenance", "require", "retry_after", "transport_errors"]
 
 _SABRE_MESSAGE = re.compile(r"<s:message>(.*?)</s:message>", re.S)
+# Sabre's messages for NextCloud's maintenance mode and a pending upgrade (MaintenancePlugin).
+_MAINTENANCE_MESSAGES = ("System in maintenance mode", "Upgrade needed")
 
 
 class TooLarge(TargetUnavailable):
@@ -32,6 +44,28 @@ def _reason(response: httpx.Response) -> str:
     if found:
         return found.group(1).strip()[:200]
     return response.reason_phrase or "no reason given"
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the Retry-After header asks for (delta-seconds or an HTTP date); None if absent."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - now()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def maintenance(response: httpx.Response, server: str, action: str) -> TargetMaintenance:
+    return TargetMaintenance(
+        f"{server} is in maintenance mode (HTTP {response.status_code} while {action}); "
+        "photo-relay waits and carries on when it is back, without counting this as a "
+        "failed attempt.",
+        retry_after=retry_after(response),
+    )
 
 
 def failure_for(response: httpx.Response, action: str, server: str) -> TargetError:
@@ -54,7 +88,10 @@ def failure_for(response: httpx.Response, action: str, server: str) -> TargetErr
         return NameTaken(f"Something already exists there ({detail}).")
     if code == 413:
         return TooLarge(f"{server} refuses a file this large ({detail}).")
-    return TargetUnavailable(f"{server} did not accept the request ({detail}).")
+    if code == 503 and _reason(response).startswith(_MAINTENANCE_MESSAGES):
+        return maintenance(response, server, action)
+    wait = retry_after(response) if code in (429, 503) else None
+    return TargetUnavailable(f"{server} did not accept the request ({detail}).", retry_after=wait)
 
 
 def require(response: httpx.Response, ok: set[int], action: str, server: str) -> httpx.Response:

@@ -80,8 +80,7 @@ class LocalTarget:
         self, path: str, source: Path, *, size: int, sha256: str, captured: datetime
     ) -> Verification | None:
         final = self._full(path)
-        # One temp name per content: a retry after a crash reuses (and replaces) its own temp.
-        temp = final.parent / f"{TEMP_PREFIX}{sha256[:16]}.tmp"
+        temp = _temp_for(final, sha256)
         await anyio.to_thread.run_sync(self._copy_and_link, source, temp, final, sha256, captured)
         return Verification(path=path, method="sha256-reread")
 
@@ -116,8 +115,13 @@ class LocalTarget:
                 digest, actual_size = sha256_file(full)
             except FileNotFoundError as exc:
                 raise VerificationFailed(f"{path} is missing from the library.") from exc
+            except IsADirectoryError as exc:
+                raise VerificationFailed(f"{path} is a folder, not this file.") from exc
             if actual_size != size or digest != sha256:
                 raise VerificationFailed(f"{path} holds different content.")
+            # A crash between linking a copy into place and removing its temp name leaves
+            # that temp behind; once the content is proven in place it is only clutter.
+            _temp_for(full, sha256).unlink(missing_ok=True)
             return Verification(path=path, method="sha256-reread")
 
         return await anyio.to_thread.run_sync(check)
@@ -125,6 +129,11 @@ class LocalTarget:
     async def delete(self, path: str) -> None:
         full = self._full(path)
         await anyio.to_thread.run_sync(lambda: full.unlink(missing_ok=True))
+
+
+def _temp_for(final: Path, sha256: str) -> Path:
+    # One temp name per content: a retry after a crash reuses (and replaces) its own temp.
+    return final.parent / f"{TEMP_PREFIX}{sha256[:16]}.tmp"
 
 
 def _copy_hashing(source: Path, temp: Path) -> str:

@@ -5,24 +5,31 @@ On top of the WebDAV target it sends the capture time (`X-OC-Mtime`), our checks
 hash or with `PATCH X-Recalculate-Hash`; and it sends files over the size threshold with
 chunked upload v2, whose progress is kept in the database so a dropped connection or a
 restart resumes after the last complete chunk. Servers without the chunking endpoint (or
-a 413 on a single PUT) are handled here too.
+a 413 on a single PUT) are handled here too. Before its first request it asks the server
+(OCS) for the user id behind a login set by environment (an e-mail login is not the uid
+DAV URLs need) and for its forbidden-name rules, which the relay applies when naming.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 from pydantic import ValidationError
 
 from app.credentials import load_credentials
-from app.errors import ConfigurationError, TargetError, TargetUnavailable
+from app.errors import ConfigurationError, TargetError, TargetMaintenance, TargetUnavailable
+from app.naming import NameRules
+from app.nextcloud_api import Capabilities, NextcloudApi
+from app.progress import report_sent
 from app.targets.base import Verification
 from app.targets.chunk_progress import ChunkedUpload
-from app.targets.dav_replies import TooLarge, require
+from app.targets.dav_replies import TooLarge, maintenance, require
 from app.targets.webdav import (
     DavEndpoint,
     DavTarget,
@@ -42,6 +49,15 @@ MOVE_SECONDS_PER_GIB = 180.0
 MOVE_MAX_SECONDS = 1800.0
 
 
+def name_rules_from(capabilities: Capabilities) -> NameRules:
+    return NameRules(
+        names=capabilities.forbidden_filenames,
+        basenames=capabilities.forbidden_basenames,
+        characters=capabilities.forbidden_characters,
+        extensions=capabilities.forbidden_extensions,
+    )
+
+
 class ChunkingUnavailable(TargetError):
     """The server has no chunked-upload endpoint; send the file in one piece."""
 
@@ -54,6 +70,8 @@ class NextcloudTarget(DavTarget):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._chunking: bool | None = None  # None: not tried yet
         self._recalculate: bool | None = None
+        self._user_id: str | None = None  # looked up for a login set by environment
+        self._rules: NameRules | None = None  # None: not asked yet
 
     def resolve_endpoint(self) -> DavEndpoint:
         settings = self.settings
@@ -81,7 +99,8 @@ class NextcloudTarget(DavTarget):
                 raise ConfigurationError(
                     "PHOTO_RELAY_TARGET_PASSWORD is set but PHOTO_RELAY_TARGET_USER is not."
                 )
-            login = user_id = settings.target_user
+            login = settings.target_user
+            user_id = self._user_id or login  # `ready` looks the real uid up
             password = settings.target_password
         elif stored is not None:
             login, user_id, password = stored.login_name, stored.user_id, stored.app_password
@@ -97,6 +116,91 @@ class NextcloudTarget(DavTarget):
             login=login,
             password=password,
             uploads_url=f"{server}/remote.php/dav/uploads/{uid}",
+        )
+
+    async def ready(self) -> None:
+        """Once per connection: the uid for a login from the environment, and name rules."""
+        if self._rules is not None:
+            return
+        endpoint = self.endpoint()
+        from_env = self.settings.target_password is not None
+        server = endpoint.root_url.split("/remote.php/")[0]
+        try:
+            user_id, rules = await self._ask_server(server, endpoint, from_env)
+        except TargetUnavailable as exc:
+            if await self._in_maintenance():
+                raise TargetMaintenance(
+                    "NextCloud is in maintenance mode; photo-relay waits and carries on when "
+                    "it is back, without counting this as a failed attempt."
+                ) from exc
+            raise
+        if user_id is not None and user_id != endpoint.login:
+            log.info("target.user_id_differs_from_login user_id=%s", user_id)
+            self._user_id, self._endpoint = user_id, None
+        self._rules = rules
+
+    async def _ask_server(
+        self, server: str, endpoint: DavEndpoint, from_env: bool
+    ) -> tuple[str | None, NameRules]:
+        """(the user id if looked up, the forbidden-name rules) from NextCloud's OCS API."""
+        async with NextcloudApi(
+            server,
+            login_name=endpoint.login,
+            app_password=endpoint.password,
+            timeout=self.settings.target_timeout_seconds,
+        ) as api:
+            if from_env:
+                try:
+                    user_id = await api.current_user_id()
+                except ConfigurationError:  # NextCloud-compatible without OCS: no rules either
+                    log.info("target.no_ocs login_used_as_uid=true")
+                    return None, NameRules()
+            else:
+                user_id = None
+            try:
+                return user_id, name_rules_from(await api.capabilities())
+            except ConfigurationError:
+                return user_id, NameRules()
+
+    async def name_rules(self) -> NameRules:
+        await self.ready()
+        return self._rules or NameRules()
+
+    def _forget_connection(self) -> None:
+        super()._forget_connection()
+        self._rules = self._user_id = None  # the credentials may change: ask again
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        action: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """DavTarget.send; a 503 while status.php says "maintenance" is a maintenance pause.
+
+        NextCloud's own 503 names maintenance in its body (dav_replies knows that one); a
+        proxy in front may answer a bare 503 instead, so status.php is asked.
+        """
+        response = await super().send(
+            method, url, action, headers=headers, content=content, timeout=timeout
+        )
+        if response.status_code == 503 and await self._in_maintenance():
+            raise maintenance(response, self.server, action)
+        return response
+
+    async def _in_maintenance(self) -> bool:
+        server = self.endpoint().root_url.split("/remote.php/")[0]
+        try:
+            response = await self._http().get(f"{server}/status.php")
+            status = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return False
+        return isinstance(status, dict) and bool(
+            status.get("maintenance") or status.get("needsDbUpgrade")
         )
 
     def upload_headers(self, sha256: str, captured: datetime) -> dict[str, str]:
@@ -181,6 +285,7 @@ class NextcloudTarget(DavTarget):
         folder = f"{uploads}/{upload.upload_id}"
         chunk = upload.chunk_size
         count = -(-size // chunk)
+        report_sent(min(size, done * chunk))  # resumed: those parts are already there
         for number in range(done + 1, count + 1):
             offset = (number - 1) * chunk
             length = min(chunk, size - offset)

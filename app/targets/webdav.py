@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -26,6 +27,7 @@ from pydantic import SecretStr
 from app import __version__
 from app.config import Settings
 from app.errors import ConfigurationError, NameTaken, TargetUnavailable, VerificationFailed
+from app.progress import report_sent
 from app.targets.base import Verification
 from app.targets.chunk_progress import ChunkProgress
 from app.targets.dav_replies import failure_for, require, transport_errors
@@ -84,7 +86,11 @@ def temp_path(path: str, sha256: str) -> str:
 
 
 async def file_stream(source: Path, offset: int, length: int) -> AsyncIterator[bytes]:
-    """`length` bytes of `source` from `offset`, a block at a time (never the whole file)."""
+    """`length` bytes of `source` from `offset`, a block at a time (never the whole file).
+
+    Each block is reported to the status page's progress (`report_sent`) once the client
+    asks for the next one, i.e. after the block went out.
+    """
     async with await anyio.open_file(source, "rb") as handle:
         await handle.seek(offset)
         left = length
@@ -94,6 +100,7 @@ async def file_stream(source: Path, offset: int, length: int) -> AsyncIterator[b
                 raise OSError(f"{source} is shorter than expected")
             left -= len(block)
             yield block
+            report_sent(len(block))
 
 
 class DavTarget:
@@ -225,12 +232,17 @@ class DavTarget:
         own = unicodedata.normalize("NFC", unquote(urlsplit(url).path)).rstrip("/")
         return [e for e in parse_multistatus(response.content, self.server) if e.path != own]
 
+    async def ready(self) -> None:
+        """Learn what the server needs before the first request (plain WebDAV: nothing)."""
+
     # -- the Target interface ----------------------------------------------------------
 
     async def check(self) -> None:
         """Configuration and credentials; an unreachable server is normal (we retry later)."""
         endpoint = self.endpoint()
         try:
+            await self.ready()
+            endpoint = self.endpoint()
             root = await self.stat(self._root_relative_url(""), "looking at the top folder")
         except TargetUnavailable as exc:
             log.warning("target.unreachable reason=%s", exc.message)
@@ -241,6 +253,21 @@ class DavTarget:
                 "PHOTO_RELAY_TARGET_URL and PHOTO_RELAY_TARGET_USER."
             )
 
+    async def server_time(self) -> datetime | None:
+        """The server's clock, from the `Date` header of a cheap request; None if unknown.
+
+        `photo-relay doctor` compares it with ours (doctor.destination.ServerClock).
+        """
+        try:
+            await self.ready()
+            response = await self.send("OPTIONS", self._root_relative_url(""), "asking the time")
+        except TargetUnavailable:
+            return None
+        try:
+            return parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            return None
+
     async def close(self) -> None:
         clients = [*self._retired, *([self._client] if self._client else [])]
         self._client, self._retired = None, []
@@ -248,6 +275,7 @@ class DavTarget:
             await client.aclose()
 
     async def ensure_folder(self, folder: str) -> None:
+        await self.ready()
         parts = [*self.endpoint().base, *(p for p in folder.split("/") if p)]
         for depth in range(1, len(parts) + 1):
             relative = "/".join(parts[:depth])
@@ -269,12 +297,14 @@ class DavTarget:
             self._folders.add(relative)
 
     async def list_names(self, folder: str) -> list[str]:
+        await self.ready()
         entries = await self.listing(self.url(folder), f"listing /{folder}")
         return [e.name for e in entries or [] if not e.name.startswith(TEMP_PREFIX)]
 
     async def put_new(
         self, path: str, source: Path, *, size: int, sha256: str, captured: datetime
     ) -> Verification | None:
+        await self.ready()
         final_url = self.url(path)
         # Some servers ignore Overwrite/If-None-Match: look before writing anything.
         if await self.stat(final_url, f"looking at {path}") is not None:
@@ -293,6 +323,7 @@ class DavTarget:
 
     async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
         """Read-only proof for a file found at `path` (it may not be ours: nothing is changed)."""
+        await self.ready()
         url = self.url(path)
         entry = await self.stat(url, f"looking at {path}")
         if entry is None or entry.is_collection:
@@ -311,6 +342,7 @@ class DavTarget:
         )
 
     async def delete(self, path: str) -> None:
+        await self.ready()
         await self.call("DELETE", self.url(path), {200, 204, 404}, f"removing {path}")
 
     # -- steps, overridable by server kind ---------------------------------------------
