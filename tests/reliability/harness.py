@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,7 +219,3 @@ def files_key(remote_path: str, files: dict[str, bytes]) -> str:
     matches = [key for key in files if key == remote_path or key.endswith("/" + remote_path)]
     assert len(matches) == 1, f"{remote_path} not found once at the destination: {matches}"
     return matches[0]
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
