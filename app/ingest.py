@@ -90,7 +90,8 @@ class PendingWrite:
             await self._in_flight
             self._in_flight = None
         if self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
+            # The filled buffer itself goes to the worker (no copy); a new one fills meanwhile.
+            data, self._buffer = self._buffer, bytearray()
             self._in_flight = asyncio.ensure_future(asyncio.to_thread(self.writer.write, data))
 
     async def drain(self) -> SpoolWriter:

@@ -47,7 +47,7 @@ class SpoolWriter:
         self.size = 0
         self._closed = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self._digest.update(data)
         view = memoryview(data)
         try:

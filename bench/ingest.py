@@ -79,8 +79,18 @@ def local_loop(files: list[Path], out_dir: Path) -> Run:
 Send = Callable[[Connection, Path], Response]
 
 
-def send_all(port: int, files: list[Path], send: Send, clients: int, server_pid: int) -> Run:
-    """Send every file with `clients` keep-alive connections pulling from one queue."""
+def send_all(
+    port: int,
+    files: list[Path],
+    send: Send,
+    clients: int,
+    server_pid: int,
+    expect: dict[Path, str] | None = None,
+) -> Run:
+    """Send every file with `clients` keep-alive connections pulling from one queue.
+
+    With `expect`, each reply must name the file's SHA-256 (the receipt of our service).
+    """
     todo: queue.Queue[Path] = queue.Queue()
     for path in files:
         todo.put(path)
@@ -96,6 +106,9 @@ def send_all(port: int, files: list[Path], send: Send, clients: int, server_pid:
                 response = send(conn, path)
                 if response.status not in (200, 201, 204):
                     problems.append(f"{path.name}: {response.status} {response.body[:300]!r}")
+                    return
+                if expect is not None and expect[path].encode() not in response.body:
+                    problems.append(f"{path.name}: the receipt names another hash")
                     return
 
     threads = [threading.Thread(target=worker) for _ in range(min(clients, len(files)))]
@@ -173,50 +186,44 @@ def measure_webdav(workdir: Path, figures: Figures, name: str, files: list[Path]
         webdav.remove()
 
 
-def round_steps(workdir: Path, data: Dataset, figures: Figures) -> list[Callable[[], None]]:
+def round_steps(
+    workdir: Path, data: Dataset, figures: Figures, only: str = ""
+) -> list[Callable[[], None]]:
+    """Every measurement of one round, each as a step; `only` keeps some figures by name."""
     big, photos = [data.big], data.photos
 
-    def loop_big() -> None:
-        figures.add("big.loop", local_loop(big, workdir / "loop"))
-        os.sync()
+    def loop(name: str, files: list[Path]) -> Callable[[], None]:
+        def step() -> None:
+            figures.add(name, local_loop(files, workdir / "loop"))
+            os.sync()
 
-    def loop_photos() -> None:
-        figures.add("photos.loop", local_loop(photos, workdir / "loop"))
-        os.sync()
+        return step
 
-    return [
-        loop_big,
-        lambda: measure_webdav(workdir, figures, "big.webdav", big, 1),
-        lambda: measure_ours(
-            workdir,
-            figures,
-            "big.put",
-            lambda s: send_all(s.port, big, put_ours(data, s), 1, s.pid),
-        ),
-        lambda: measure_ours(
-            workdir,
-            figures,
-            "big.multipart",
-            lambda s: send_all(s.port, big, multipart_ours(s), 1, s.pid),
-        ),
-        lambda: measure_ours(
+    def webdav(name: str, files: list[Path], clients: int) -> Callable[[], None]:
+        return lambda: measure_webdav(workdir, figures, name, files, clients)
+
+    def ours(name: str, files: list[Path], how: str, clients: int) -> Callable[[], None]:
+        def run(service: RelayService) -> Run:
+            send = put_ours(data, service) if how == "put" else multipart_ours(service)
+            return send_all(service.port, files, send, clients, service.pid, data.sha256)
+
+        return lambda: measure_ours(workdir, figures, name, run)
+
+    steps: dict[str, Callable[[], None]] = {
+        "big.loop": loop("big.loop", big),
+        "big.webdav": webdav("big.webdav", big, 1),
+        "big.put": ours("big.put", big, "put", 1),
+        "big.multipart": ours("big.multipart", big, "multipart", 1),
+        "big.put_httpx": lambda: measure_ours(
             workdir, figures, "big.put_httpx", lambda s: httpx_put_ours(data, s, data.big)
         ),
-        loop_photos,
-        lambda: measure_webdav(workdir, figures, "photos.webdav", photos, CLIENTS),
-        lambda: measure_ours(
-            workdir,
-            figures,
-            "photos.put",
-            lambda s: send_all(s.port, photos, put_ours(data, s), CLIENTS, s.pid),
-        ),
-        lambda: measure_ours(
-            workdir,
-            figures,
-            "photos.multipart",
-            lambda s: send_all(s.port, photos, multipart_ours(s), CLIENTS, s.pid),
-        ),
-    ]
+        "photos.loop": loop("photos.loop", photos),
+        "photos.webdav": webdav("photos.webdav", photos, CLIENTS),
+        "photos.put": ours("photos.put", photos, "put", CLIENTS),
+        "photos.multipart": ours("photos.multipart", photos, "multipart", CLIENTS),
+    }
+    wanted = set(only.split(",")) if only else set(steps)
+    return [step for name, step in steps.items() if name in wanted]
 
 
 # -- the report -------------------------------------------------------------------------
@@ -280,7 +287,7 @@ def render(figures: Figures, data: Dataset, machine: str, rounds: int) -> str:
         cpu = median([r.server_cpu for r in runs])
         ratio_text = goal_text = met = ""
         goal = goals.get(name)
-        if goal is not None:
+        if goal is not None and goal.anchor in figures.runs:
             anchor_runs = figures.runs[goal.anchor]
             ratios = [
                 rate(name, mine, data) / rate(goal.anchor, theirs, data)
@@ -325,6 +332,9 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--photos", type=int, default=300)
     parser.add_argument("--no-write", action="store_true", help="print, do not edit the doc")
+    parser.add_argument(
+        "--only", default="", help="comma-separated figure names (e.g. big.put), for A/B checks"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="photo-relay-bench-"))
     try:
@@ -338,7 +348,7 @@ def main() -> None:
         figures = Figures()
         for number in range(args.rounds):
             print(f"round {number + 1} of {args.rounds}", flush=True)
-            steps = round_steps(workdir, data, figures)
+            steps = round_steps(workdir, data, figures, args.only)
             shift = number % len(steps)
             for step in steps[shift:] + steps[:shift]:
                 step()
