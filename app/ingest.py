@@ -19,7 +19,6 @@ from app.clock import now
 from app.config import Settings
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
-from app.media import probe
 from app.naming import remote_path, safe_name
 from app.receipts import Receipt
 from app.spool import Spool, SpoolWriter
@@ -199,6 +198,9 @@ class Ingest:
         self, stored: Path, sha256: str, size: int, meta: ClientMeta, device: Device | None
     ) -> NewItem:
         """Read the file's metadata and plan where it goes."""
+        # Imported on first use: Pillow and pillow-heif were a third of the start-up time.
+        from app.media import probe
+
         info = probe(stored)
         if meta.captured_at is not None:
             captured, source = meta.captured_at, "client"
