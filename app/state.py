@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.clock import iso, now
@@ -19,6 +19,9 @@ from app.naming import name_key
 from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
 
 __all__ = ["Device", "NewItem", "State"]
+
+# How stale a device's last_seen_at may be: finer would cost a write per request.
+LAST_SEEN_PRECISION = timedelta(minutes=1)
 
 STATES: tuple[ItemState, ...] = ("received", "relaying", "retry", "verified", "failed")
 
@@ -132,7 +135,11 @@ class State:
         self.db.call(revoke)
 
     def device_for_token_hash(self, token_hash: str) -> Device | None:
-        """The active device holding this token, marking it as seen now."""
+        """The active device holding this token, marking it as seen now.
+
+        "Now" is kept to the minute: a device seen less than a minute ago is not written
+        again, so a burst of uploads does not pay a database write and flush for each.
+        """
 
         def find(conn: sqlite3.Connection) -> Device | None:
             row = conn.execute(
@@ -142,8 +149,11 @@ class State:
             ).fetchone()
             if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
                 return None
+            seen = now()
             conn.execute(
-                "UPDATE devices SET last_seen_at = ? WHERE id = ?", (iso(now()), row["id"])
+                "UPDATE devices SET last_seen_at = ? "
+                "WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
+                (iso(seen), row["id"], iso(seen - LAST_SEEN_PRECISION)),
             )
             return Device(row["id"], row["name"])
 
