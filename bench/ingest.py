@@ -180,8 +180,13 @@ def measure_webdav(workdir: Path, figures: Figures, name: str, files: list[Path]
     webdav = WebDavService(workdir)
     try:
         webdav.start()
-        figures.add(name, send_all(webdav.port, files, put_webdav, clients, webdav.pid))
-        os.sync()  # WsgiDAV does not fsync; its writes must not spill into the next figure
+        run = send_all(webdav.port, files, put_webdav, clients, webdav.pid)
+        figures.add(name, run)
+        # WsgiDAV does not fsync: its data is on disk only after this (which also keeps it
+        # from spilling into the next figure). Shown apart, as a like-for-like reference.
+        started = time.perf_counter()
+        os.sync()
+        figures.add(name + "_on_disk", Run(run.seconds + time.perf_counter() - started))
     finally:
         webdav.remove()
 
@@ -246,11 +251,13 @@ GOALS = [
 LABELS = {
     "big.loop": "Local loop: read + SHA-256 + write + fsync (the limit)",
     "big.webdav": "WsgiDAV, plain PUT (no fsync)",
+    "big.webdav_on_disk": "WsgiDAV, PUT until on disk (PUT, then sync; reference)",
     "big.put": "photo-relay PUT /v1/blobs/{sha}",
     "big.multipart": "photo-relay multipart POST /v1/uploads",
     "big.put_httpx": "photo-relay PUT, sent by httpx (client check)",
     "photos.loop": "Local loop, serial (the limit for one writer)",
     "photos.webdav": "WsgiDAV, plain PUT, 4 clients (no fsync)",
+    "photos.webdav_on_disk": "WsgiDAV, 4 clients, until on disk (then sync; reference)",
     "photos.put": "photo-relay PUT, 4 clients",
     "photos.multipart": "photo-relay multipart, 4 clients",
 }
