@@ -111,19 +111,7 @@ class State:
         return self.db.call(add)
 
     def list_devices(self) -> list[DeviceInfo]:
-        def read(conn: sqlite3.Connection) -> list[DeviceInfo]:
-            rows = conn.execute("SELECT * FROM devices ORDER BY name").fetchall()
-            return [
-                DeviceInfo(
-                    name=r["name"],
-                    created_at=r["created_at"],
-                    last_seen_at=r["last_seen_at"],
-                    revoked=r["revoked_at"] is not None,
-                )
-                for r in rows
-            ]
-
-        return self.db.call(read)
+        return self.db.call(read_devices)
 
     def revoke_device(self, name: str) -> None:
         def revoke(conn: sqlite3.Connection) -> None:
