@@ -345,7 +345,8 @@ class State:
                 sha256,
                 "relay.failed",
                 f"{error} Gave up after repeated attempts; the file is still safe in the "
-                "spool. Retry it with `photo-relay retry` once the cause is fixed.",
+                "spool. Once the cause is fixed, retry it on the status page or with "
+                "`photo-relay retry`.",
             )
 
         self.db.call(mark)
