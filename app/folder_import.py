@@ -10,14 +10,13 @@ rows from other processes) and its relay starts copying them.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from app.errors import PhotoRelayError
-from app.hashing import CHUNK_SIZE
+from app.hashing import CHUNK_SIZE, sha256_file
 from app.ingest import ClientMeta, Ingest
 
 __all__ = ["FolderImport", "ImportResult", "find_files", "hash_files"]
@@ -47,25 +46,13 @@ def find_files(root: Path) -> list[Path]:
     return found
 
 
-def hash_file(path: Path, advance: Advance) -> tuple[str, int]:
-    """(SHA-256, size), reading in chunks and reporting each one."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-            size += len(chunk)
-            advance(len(chunk))
-    return digest.hexdigest(), size
-
-
 def hash_files(
     files: Iterable[Path], advance: Advance, problems: list[tuple[Path, str]]
 ) -> dict[Path, str]:
     hashes = {}
     for path in files:
         try:
-            hashes[path] = hash_file(path, advance)[0]
+            hashes[path] = sha256_file(path, advance)[0]
         except OSError as exc:
             problems.append((path, f"could not be read: {exc.strerror or exc}"))
     return hashes

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
@@ -26,6 +27,9 @@ __all__ = ["FormFile", "FormUpload", "boundary_of"]
 
 DESCRIBING_FIELDS = ("name", "captured_at", "sha256")
 MAX_FIELD_BYTES = 64 * 1024
+# File data the parser hands over in pieces at least this big is written without copying;
+# smaller pieces (around a boundary split between two buffers) are gathered first.
+SMALL_PIECE = 64 * 1024
 
 
 def malformed(detail: str) -> BadRequest:
@@ -104,11 +108,12 @@ class FormUpload:
                 if len(buffer) >= CHUNK_SIZE:
                     if in_flight is not None:
                         await in_flight
-                    data, buffer = bytes(buffer), bytearray()
+                    # The filled buffer itself goes to the parser (no copy).
+                    data, buffer = buffer, bytearray()
                     in_flight = asyncio.ensure_future(asyncio.to_thread(self._feed, data))
             if in_flight is not None:
                 await in_flight
-            await asyncio.to_thread(self._feed, bytes(buffer))
+            await asyncio.to_thread(self._feed, buffer)
             await asyncio.to_thread(self._finish)
         except BaseException:
             if in_flight is not None:
@@ -122,9 +127,10 @@ class FormUpload:
         if self._part.file is not None:
             self._part.file.writer.discard()
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytearray) -> None:
         try:
-            self._parser.write(data)
+            # The parser only finds, slices and indexes, which a bytearray supports.
+            self._parser.write(cast(bytes, data))
         except MultipartParseError as exc:
             raise malformed(str(exc) or "bad framing") from None
 
@@ -172,18 +178,22 @@ class FormUpload:
             if len(part.text) > MAX_FIELD_BYTES:
                 raise malformed(f"the text field {part.field_name!r} is over 64 KiB")
             return
-        part.buffer += data[start:end]
-        if part.file.writer.size + len(part.buffer) > self._limit:
+        if part.file.writer.size + len(part.buffer) + end - start > self._limit:
             raise too_large(self._limit)
+        piece = memoryview(data)[start:end]
+        if not part.buffer and len(piece) >= SMALL_PIECE:
+            part.file.writer.write(piece)  # the usual case: most of a fed buffer, not copied
+            return
+        part.buffer += piece
         if len(part.buffer) >= CHUNK_SIZE:
-            part.file.writer.write(bytes(part.buffer))
-            part.buffer.clear()
+            part.file.writer.write(part.buffer)
+            part.buffer = bytearray()
 
     def _on_part_end(self) -> None:
         part = self._part
         if part.file is not None:
             if part.buffer:
-                part.file.writer.write(bytes(part.buffer))
+                part.file.writer.write(part.buffer)
             self.files.append(part.file)
             self._part = _Part()
         elif part.field_name in self.fields:

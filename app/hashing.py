@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["CHUNK_SIZE", "is_sha256_hex", "sha256_file"]
@@ -19,12 +20,14 @@ def is_sha256_hex(value: str) -> bool:
     return _SHA256_HEX.fullmatch(value) is not None
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    """Return (hex digest, size) of a file, read in chunks."""
+def sha256_file(path: Path, advance: Callable[[int], object] | None = None) -> tuple[str, int]:
+    """Return (hex digest, size) of a file, read in chunks; `advance(n)` after each one."""
     digest = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_SIZE):
             digest.update(chunk)
             size += len(chunk)
+            if advance is not None:
+                advance(len(chunk))
     return digest.hexdigest(), size

@@ -20,7 +20,6 @@ from app.clock import now
 from app.config import Settings
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
-from app.media import probe
 from app.naming import remote_path, safe_name
 from app.receipts import Receipt
 from app.spool import Spool, SpoolWriter
@@ -94,7 +93,8 @@ class PendingWrite:
             await self._in_flight
             self._in_flight = None
         if self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
+            # The filled buffer itself goes to the worker (no copy); a new one fills meanwhile.
+            data, self._buffer = self._buffer, bytearray()
             self._in_flight = asyncio.ensure_future(asyncio.to_thread(self.writer.write, data))
 
     async def drain(self) -> SpoolWriter:
@@ -222,6 +222,9 @@ class Ingest:
         self, stored: Path, sha256: str, size: int, meta: ClientMeta, device: Device | None
     ) -> NewItem:
         """Read the file's metadata and plan where it goes."""
+        # Imported on first use: Pillow and pillow-heif were a third of the start-up time.
+        from app.media import probe
+
         info = probe(stored)
         if meta.captured_at is not None:
             captured, source = meta.captured_at, "client"

@@ -7,9 +7,10 @@ same transaction, so the journal can never disagree with the item it describes.
 from __future__ import annotations
 
 import hmac
+import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.clock import iso, now
@@ -19,6 +20,9 @@ from app.naming import name_key
 from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
 
 __all__ = ["Device", "NewItem", "State", "read_devices", "read_newest_record_at"]
+
+# How stale a device's last_seen_at may be: finer would cost a write per request.
+LAST_SEEN_PRECISION = timedelta(minutes=1)
 
 STATES: tuple[ItemState, ...] = ("received", "relaying", "retry", "verified", "failed")
 
@@ -107,19 +111,7 @@ class State:
         return self.db.call(add)
 
     def list_devices(self) -> list[DeviceInfo]:
-        def read(conn: sqlite3.Connection) -> list[DeviceInfo]:
-            rows = conn.execute("SELECT * FROM devices ORDER BY name").fetchall()
-            return [
-                DeviceInfo(
-                    name=r["name"],
-                    created_at=r["created_at"],
-                    last_seen_at=r["last_seen_at"],
-                    revoked=r["revoked_at"] is not None,
-                )
-                for r in rows
-            ]
-
-        return self.db.call(read)
+        return self.db.call(read_devices)
 
     def revoke_device(self, name: str) -> None:
         def revoke(conn: sqlite3.Connection) -> None:
@@ -134,7 +126,11 @@ class State:
         self.db.call(revoke)
 
     def device_for_token_hash(self, token_hash: str) -> Device | None:
-        """The active device holding this token, marking it as seen now."""
+        """The active device holding this token, marking it as seen now.
+
+        "Now" is kept to the minute: a device seen less than a minute ago is not written
+        again, so a burst of uploads does not pay a database write and flush for each.
+        """
 
         def find(conn: sqlite3.Connection) -> Device | None:
             row = conn.execute(
@@ -144,8 +140,11 @@ class State:
             ).fetchone()
             if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
                 return None
+            seen = now()
             conn.execute(
-                "UPDATE devices SET last_seen_at = ? WHERE id = ?", (iso(now()), row["id"])
+                "UPDATE devices SET last_seen_at = ? "
+                "WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
+                (iso(seen), row["id"], iso(seen - LAST_SEEN_PRECISION)),
             )
             return Device(row["id"], row["name"])
 
@@ -209,16 +208,13 @@ class State:
         """The state of each hash we hold; hashes we do not hold are left out."""
 
         def read(conn: sqlite3.Connection) -> dict[str, ItemState]:
-            known: dict[str, ItemState] = {}
-            unique = list(dict.fromkeys(hashes))
-            for start in range(0, len(unique), 500):
-                batch = unique[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                for row in conn.execute(
-                    f"SELECT sha256, state FROM items WHERE sha256 IN ({marks})", batch
-                ):
-                    known[row["sha256"]] = row["state"]
-            return known
+            # One statement for the whole list (json_each), not one per batch of 500.
+            rows = conn.execute(
+                "SELECT items.sha256, items.state FROM json_each(?) AS asked "
+                "JOIN items ON items.sha256 = asked.value",
+                (json.dumps(list(dict.fromkeys(hashes))),),
+            )
+            return {row[0]: row[1] for row in rows}
 
         return self.db.call(read)
 
@@ -349,7 +345,8 @@ class State:
                 sha256,
                 "relay.failed",
                 f"{error} Gave up after repeated attempts; the file is still safe in the "
-                "spool. Retry it with `photo-relay retry` once the cause is fixed.",
+                "spool. Once the cause is fixed, retry it on the status page or with "
+                "`photo-relay retry`.",
             )
 
         self.db.call(mark)

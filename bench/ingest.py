@@ -1,0 +1,374 @@
+"""Ingest throughput, side by side in one run: `.venv/bin/python -m bench.ingest`.
+
+Sends a 1 GiB file and 300 photos of 4 MiB (4 concurrent clients) over loopback to
+photo-relay by PUT /v1/blobs/{sha} and by multipart POST /v1/uploads, and compares them in
+each round with their anchors: a plain Python loop that reads, SHA-256s, writes and fsyncs
+the same bytes, and a plain WebDAV PUT of the same files to WsgiDAV. Every measurement
+starts a fresh server; the order rotates between rounds; the figures (medians, every
+run's value, and the per-round ratios) go into docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench.client import Connection, Response, multipart_body
+from bench.dataset import Dataset, MiB, make_dataset
+from bench.machine import describe
+from bench.report import median, samples, write_section
+from bench.rig import RelayService, WebDavService, cpu_seconds
+
+CLIENTS = 4
+
+
+@dataclass
+class Run:
+    """One timed measurement: wall seconds, and CPU seconds of server and client."""
+
+    seconds: float
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+
+@dataclass
+class Figures:
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+
+    def add(self, name: str, run: Run) -> None:
+        self.runs.setdefault(name, []).append(run)
+        print(f"  {name:<28} {run.seconds:7.2f} s  (server CPU {run.server_cpu:.1f} s)")
+
+
+# -- the anchors ------------------------------------------------------------------------
+
+
+def local_loop(files: list[Path], out_dir: Path) -> Run:
+    """The limit: read, SHA-256, write, fsync each file, serially, in plain Python."""
+    out_dir.mkdir()
+    cpu, started = time.process_time(), time.perf_counter()
+    for source in files:
+        digest = hashlib.sha256()
+        with source.open("rb") as src, (out_dir / source.name).open("wb") as dst:
+            while chunk := src.read(MiB):
+                digest.update(chunk)
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        digest.hexdigest()
+    seconds = time.perf_counter() - started
+    run = Run(seconds, server_cpu=time.process_time() - cpu)
+    shutil.rmtree(out_dir)
+    return run
+
+
+# -- sending ----------------------------------------------------------------------------
+
+Send = Callable[[Connection, Path], Response]
+
+
+def send_all(
+    port: int,
+    files: list[Path],
+    send: Send,
+    clients: int,
+    server_pid: int,
+    expect: dict[Path, str] | None = None,
+) -> Run:
+    """Send every file with `clients` keep-alive connections pulling from one queue.
+
+    With `expect`, each reply must name the file's SHA-256 (the receipt of our service).
+    """
+    todo: queue.Queue[Path] = queue.Queue()
+    for path in files:
+        todo.put(path)
+    problems: list[str] = []
+
+    def worker() -> None:
+        with Connection(port) as conn:
+            while True:
+                try:
+                    path = todo.get_nowait()
+                except queue.Empty:
+                    return
+                response = send(conn, path)
+                if response.status not in (200, 201, 204):
+                    problems.append(f"{path.name}: {response.status} {response.body[:300]!r}")
+                    return
+                if expect is not None and expect[path].encode() not in response.body:
+                    problems.append(f"{path.name}: the receipt names another hash")
+                    return
+
+    threads = [threading.Thread(target=worker) for _ in range(min(clients, len(files)))]
+    server_cpu, client_cpu = cpu_seconds(server_pid), time.process_time()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if problems:
+        raise RuntimeError("uploads failed: " + "; ".join(problems))
+    return Run(seconds, cpu_seconds(server_pid) - server_cpu, time.process_time() - client_cpu)
+
+
+def put_ours(data: Dataset, service: RelayService) -> Send:
+    def send(conn: Connection, path: Path) -> Response:
+        headers = {
+            **service.auth,
+            "Content-Disposition": f'attachment; filename="{path.name}"',
+            "Content-Type": "application/octet-stream",
+        }
+        return conn.request("PUT", f"/v1/blobs/{data.sha256[path]}", headers, [path])
+
+    return send
+
+
+def multipart_ours(service: RelayService) -> Send:
+    def send(conn: Connection, path: Path) -> Response:
+        body, content_type = multipart_body(path)
+        headers = {**service.auth, "Content-Type": content_type}
+        return conn.request("POST", "/v1/uploads", headers, body)
+
+    return send
+
+
+def put_webdav(conn: Connection, path: Path) -> Response:
+    headers = {"Content-Type": "application/octet-stream"}
+    return conn.request("PUT", f"/{path.name}", headers, [path])
+
+
+def httpx_put_ours(data: Dataset, service: RelayService, path: Path) -> Run:
+    """The same PUT sent by httpx streaming the file object: a check on our own client."""
+    url = f"http://127.0.0.1:{service.port}/v1/blobs/{data.sha256[path]}"
+    server_cpu, client_cpu = cpu_seconds(service.pid), time.process_time()
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        response = httpx.put(url, content=handle, headers=service.auth, timeout=600)
+    seconds = time.perf_counter() - started
+    if response.status_code != 201:
+        raise RuntimeError(f"httpx PUT failed: {response.status_code} {response.text[:300]}")
+    return Run(seconds, cpu_seconds(service.pid) - server_cpu, time.process_time() - client_cpu)
+
+
+# -- one round --------------------------------------------------------------------------
+
+
+def measure_ours(workdir: Path, figures: Figures, name: str, run: Callable[[RelayService], Run]):
+    service = RelayService(workdir)
+    try:
+        service.start()
+        figures.add(name, run(service))
+    finally:
+        service.remove()
+        os.sync()  # what one measurement left dirty in the page cache is not the next one's
+
+
+def measure_webdav(workdir: Path, figures: Figures, name: str, files: list[Path], clients: int):
+    webdav = WebDavService(workdir)
+    try:
+        webdav.start()
+        run = send_all(webdav.port, files, put_webdav, clients, webdav.pid)
+        figures.add(name, run)
+        # WsgiDAV does not fsync: its data is on disk only after this (which also keeps it
+        # from spilling into the next figure). Shown apart, as a like-for-like reference.
+        started = time.perf_counter()
+        os.sync()
+        figures.add(name + "_on_disk", Run(run.seconds + time.perf_counter() - started))
+    finally:
+        webdav.remove()
+
+
+def round_steps(
+    workdir: Path, data: Dataset, figures: Figures, only: str = ""
+) -> list[Callable[[], None]]:
+    """Every measurement of one round, each as a step; `only` keeps some figures by name."""
+    big, photos = [data.big], data.photos
+
+    def loop(name: str, files: list[Path]) -> Callable[[], None]:
+        def step() -> None:
+            figures.add(name, local_loop(files, workdir / "loop"))
+            os.sync()
+
+        return step
+
+    def webdav(name: str, files: list[Path], clients: int) -> Callable[[], None]:
+        return lambda: measure_webdav(workdir, figures, name, files, clients)
+
+    def ours(name: str, files: list[Path], how: str, clients: int) -> Callable[[], None]:
+        def run(service: RelayService) -> Run:
+            send = put_ours(data, service) if how == "put" else multipart_ours(service)
+            return send_all(service.port, files, send, clients, service.pid, data.sha256)
+
+        return lambda: measure_ours(workdir, figures, name, run)
+
+    steps: dict[str, Callable[[], None]] = {
+        "big.loop": loop("big.loop", big),
+        "big.webdav": webdav("big.webdav", big, 1),
+        "big.put": ours("big.put", big, "put", 1),
+        "big.multipart": ours("big.multipart", big, "multipart", 1),
+        "big.put_httpx": lambda: measure_ours(
+            workdir, figures, "big.put_httpx", lambda s: httpx_put_ours(data, s, data.big)
+        ),
+        "photos.loop": loop("photos.loop", photos),
+        "photos.webdav": webdav("photos.webdav", photos, CLIENTS),
+        "photos.put": ours("photos.put", photos, "put", CLIENTS),
+        "photos.multipart": ours("photos.multipart", photos, "multipart", CLIENTS),
+    }
+    wanted = set(only.split(",")) if only else set(steps)
+    return [step for name, step in steps.items() if name in wanted]
+
+
+# -- the report -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Goal:
+    figure: str
+    anchor: str
+    at_least: float
+
+
+GOALS = [
+    Goal("big.put", "big.loop", 1.0),
+    Goal("big.multipart", "big.put", 0.8),
+    Goal("photos.put", "photos.webdav", 1.5),
+    Goal("photos.multipart", "photos.webdav", 1.5),
+]
+
+LABELS = {
+    "big.loop": "Local loop: read + SHA-256 + write + fsync (the limit)",
+    "big.webdav": "WsgiDAV, plain PUT (no fsync)",
+    "big.webdav_on_disk": "WsgiDAV, PUT until on disk (PUT, then sync; reference)",
+    "big.put": "photo-relay PUT /v1/blobs/{sha}",
+    "big.multipart": "photo-relay multipart POST /v1/uploads",
+    "big.put_httpx": "photo-relay PUT, sent by httpx (client check)",
+    "photos.loop": "Local loop, serial (the limit for one writer)",
+    "photos.webdav": "WsgiDAV, plain PUT, 4 clients (no fsync)",
+    "photos.webdav_on_disk": "WsgiDAV, 4 clients, until on disk (then sync; reference)",
+    "photos.put": "photo-relay PUT, 4 clients",
+    "photos.multipart": "photo-relay multipart, 4 clients",
+}
+
+
+ANCHOR_NAMES = {
+    "big.loop": "local loop",
+    "big.put": "our PUT",
+    "photos.webdav": "WsgiDAV",
+}
+
+
+def rate(name: str, run: Run, data: Dataset) -> float:
+    """MiB/s for the big file, photos/s for the photos."""
+    if name.startswith("big."):
+        return data.big.stat().st_size / MiB / run.seconds
+    return len(data.photos) / run.seconds
+
+
+def render(figures: Figures, data: Dataset, machine: str, rounds: int) -> str:
+    unit = {"big": "MiB/s", "photos": "photos/s"}
+    rows = [
+        "| Figure | Median | Every run | CPU s/run (server; loop: its own) "
+        "| Ratio to anchor (median of rounds) "
+        "| Goal | Met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    goals = {g.figure: g for g in GOALS}
+    for name, label in LABELS.items():
+        runs = figures.runs.get(name, [])
+        if not runs:
+            continue
+        rates = [rate(name, r, data) for r in runs]
+        kind = name.split(".")[0]
+        cpu_text = (
+            "—" if name.endswith("_on_disk") else f"{median([r.server_cpu for r in runs]):.1f}"
+        )
+        ratio_text = goal_text = met = ""
+        goal = goals.get(name)
+        if goal is not None and goal.anchor in figures.runs:
+            anchor_runs = figures.runs[goal.anchor]
+            ratios = [
+                rate(name, mine, data) / rate(goal.anchor, theirs, data)
+                for mine, theirs in zip(runs, anchor_runs, strict=False)
+            ]
+            ratio = median(ratios)
+            ratio_text = f"{ratio:.2f} × {ANCHOR_NAMES[goal.anchor]}"
+            ratio_text += f" ({samples(ratios, '{:.2f}')})"
+            goal_text = f"≥ {goal.at_least:.1f}"
+            met = "yes" if ratio >= goal.at_least else "**no**"
+        rows.append(
+            f"| {label} | {median(rates):.0f} {unit[kind]} | {samples(rates)} | {cpu_text} "
+            f"| {ratio_text} | {goal_text} | {met} |"
+        )
+    client = figures.runs.get("photos.put", [])
+    client_note = (
+        f"The bench's own client (raw sockets, bodies by sendfile) used a median "
+        f"{median([r.client_cpu for r in client]):.2f} CPU s for {len(data.photos)} photos; "
+        if client
+        else ""
+    )
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            f"Measured {when}, {rounds} rounds, on: {machine}.",
+            "",
+            f"1 GiB file: {data.big.stat().st_size / MiB:.0f} MiB, one client. Photos: "
+            f"{len(data.photos)} JPEGs of {data.photo_bytes // len(data.photos) // 1024} KiB, "
+            f"{CLIENTS} concurrent keep-alive clients.",
+            "",
+            *rows,
+            "",
+            client_note + "the httpx row shows what a common Python client reaches on the "
+            "same PUT.",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--photos", type=int, default=300)
+    parser.add_argument("--no-write", action="store_true", help="print, do not edit the doc")
+    parser.add_argument(
+        "--only", default="", help="comma-separated figure names (e.g. big.put), for A/B checks"
+    )
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="photo-relay-bench-"))
+    try:
+        print(f"making the files in {workdir} ...", flush=True)
+        data = make_dataset(
+            workdir / "files",
+            big_bytes=args.big_mib * MiB,
+            photos=args.photos,
+            photo_bytes=4 * MiB,
+        )
+        figures = Figures()
+        for number in range(args.rounds):
+            print(f"round {number + 1} of {args.rounds}", flush=True)
+            steps = round_steps(workdir, data, figures, args.only)
+            shift = number % len(steps)
+            for step in steps[shift:] + steps[:shift]:
+                step()
+        text = render(figures, data, describe(workdir), args.rounds)
+        print(text)
+        if not args.no_write:
+            write_section("ingest", text)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
