@@ -26,6 +26,11 @@ from bench.rig import BIN, RelayService, WebDavService, cpu_seconds
 RELAY_SCENARIOS = ["relay-photos", "relay-photos-readback", "relay-big", "relay-big-readback"]
 
 
+# Leaves where py-spy still sees a waiting thread as active (blocked in C with the GIL
+# released): worker pools waiting for work. Left out so the shares are of real work.
+WAITING = ("_worker thread.py:81", "Condition.wait ", "Runner.run runners.py:118")
+
+
 def summarise(collapsed: Path, top: int) -> str:
     own: collections.Counter[str] = collections.Counter()
     total: collections.Counter[str] = collections.Counter()
@@ -36,13 +41,13 @@ def summarise(collapsed: Path, top: int) -> str:
         frames = [
             f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") for f in stack.split(";")[1:]
         ]
-        if not frames:
+        if not frames or frames[-1].startswith(WAITING):
             continue
         samples += count
         own[frames[-1]] += count
         for frame in set(frames):
             total[frame] += count
-    lines = [f"{samples} samples (all threads, idle included)", "", "self:"]
+    lines = [f"{samples} samples (all threads, waiting workers left out)", "", "self:"]
     lines += [f"  {100 * c / samples:5.1f}%  {f}" for f, c in own.most_common(top)]
     lines += ["", "total:"]
     lines += [f"  {100 * c / samples:5.1f}%  {f}" for f, c in total.most_common(top)]
@@ -95,6 +100,8 @@ def profile_relay(workdir: Path, args: argparse.Namespace) -> None:
     finally:
         service.remove()
         webdav.remove()
+    if args.raw:
+        shutil.copy(out, args.raw)
     print(summarise(out, args.top))
 
 
@@ -108,6 +115,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=150)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--idle", action="store_true", help="include idle samples")
+    parser.add_argument("--raw", help="keep py-spy's collapsed stacks in this file (relay-*)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="photo-relay-profile-"))
     if args.scenario in RELAY_SCENARIOS:
