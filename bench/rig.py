@@ -8,6 +8,7 @@ figure is the ingest alone; the relay is measured on its own.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import socket
@@ -139,23 +140,34 @@ class RelayService(Subprocess):
 class WebDavService(Subprocess):
     """bench/webdav_server.py (WsgiDAV on cheroot) serving a fresh folder."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, count_requests: bool = False) -> None:
         self.root = workdir / f"webdav-{time.monotonic_ns()}"
         self.port = free_port()
+        self.counts_file = workdir / f"{self.root.name}-requests.json" if count_requests else None
 
     def start(self) -> None:
         self.root.mkdir(parents=True)
+        counts = [str(self.counts_file)] if self.counts_file else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.webdav_server", str(self.root), str(self.port)],
+            [sys.executable, "-m", "bench.webdav_server", str(self.root), str(self.port), *counts],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self.wait_ready(self.port, "OPTIONS", "/")
 
+    def request_counts(self) -> dict[str, int]:
+        """Requests by method, once the server has stopped (needs `count_requests`)."""
+        assert self.counts_file is not None
+        self.stop()
+        counts: dict[str, int] = json.loads(self.counts_file.read_text())
+        return counts
+
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.counts_file is not None:
+            self.counts_file.unlink(missing_ok=True)
 
 
 class RssSampler:

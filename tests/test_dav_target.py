@@ -364,3 +364,15 @@ def test_without_read_back_our_stored_checksum_recognises_our_copy(
 
     assert run(verify_both()) == "size+stored-checksum"
     assert nextcloud_server.faults.count("GET", "/remote.php/") == 0  # no file read back
+
+
+def test_read_back_proves_the_upload_without_a_propfind_of_it(
+    tmp_path: Path, webdav_server: DavServer
+) -> None:
+    """With read-back, the temp copy is proven by one GET (size and hash), not a PROPFIND too."""
+    file, data, sha = source(tmp_path, 7000)
+    proof = run(put(target_for(tmp_path, webdav_server), "2024/05/IMG_0001.JPG", file, sha))
+    assert proof.method == "size+sha256-readback"
+    assert webdav_server.faults.count("GET", ".photo-relay-upload-") == 1
+    assert webdav_server.faults.count("PROPFIND", ".photo-relay-upload-") == 0
+    assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}

@@ -65,6 +65,7 @@ class ChunkingUnavailable(TargetError):
 class NextcloudTarget(DavTarget):
     kind = "nextcloud"
     server = label = "NextCloud"
+    computes_digest = True  # PATCH X-Recalculate-Hash, before any read-back
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
