@@ -23,7 +23,7 @@ from app.errors import (
 from app.targets import open_target
 from app.targets.chunk_progress import ChunkProgress
 from app.targets.nextcloud import NextcloudTarget
-from app.targets.webdav import DavTarget
+from app.targets.webdav import DavTarget, temp_path
 from tests.conftest import remote_settings
 from tests.faults import Fault
 from tests.webdav_server import DavServer
@@ -35,6 +35,11 @@ FOLDER = "Photos/iPhone/2024/05"
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def upload_name(sha: str) -> str:
+    """The temporary name a file is uploaded under (requests for it, not the trial's)."""
+    return temp_path("IMG.JPG", sha)
 
 
 def source(tmp_path: Path, size: int, seed: int = 0) -> tuple[Path, bytes, str]:
@@ -71,10 +76,10 @@ def test_nextcloud_put_lands_with_capture_time_and_server_hash(
     stored = nextcloud_server.file(f"{FOLDER}/IMG_0001.JPG")
     assert stored.stat().st_mtime == CAPTURED.timestamp()
     assert proof.method == "size+x-hash-sha256"
-    assert proof.etag and proof.file_id
+    assert proof.file_id  # NextCloud keeps a file's id when it is moved into place
     assert nextcloud_server.nextcloud is not None
     assert nextcloud_server.nextcloud.checksums[f"{FOLDER}/IMG_0001.JPG"] == f"SHA256:{sha}"
-    assert nextcloud_server.faults.count("PUT") == 1
+    assert nextcloud_server.faults.count("PUT", upload_name(sha)) == 1
     assert nextcloud_server.faults.count("PUT", "uploads") == 0
 
 
@@ -155,8 +160,10 @@ def test_a_lying_or_broken_put_never_counts_and_leaves_nothing_visible(
     tmp_path: Path, webdav_server: DavServer, kind: str, error: Any
 ) -> None:
     """201-but-nothing, a truncated copy, 200 with an error page or a cut connection all fail."""
-    webdav_server.faults.add(Fault(kind, methods={"PUT"}, times=1))  # type: ignore[arg-type]
     file, data, sha = source(tmp_path, 20000)
+    webdav_server.faults.add(
+        Fault(kind, methods={"PUT"}, path_contains=upload_name(sha), times=1)  # type: ignore[arg-type]
+    )
     target = target_for(tmp_path, webdav_server)
     with pytest.raises(error):
         run(put(target, "2024/05/IMG_0001.JPG", file, sha))
@@ -250,15 +257,15 @@ def test_server_without_chunking_gets_one_streamed_put(
     run(put(target, "2024/05/VID.MOV", file, sha))
     assert webdav_server.all_files() == {f"{FOLDER}/VID.MOV": data}
     assert webdav_server.faults.count("MKCOL", "/uploads/") == 1
-    assert webdav_server.faults.count("PUT", "/files/") == 1
+    assert webdav_server.faults.count("PUT", upload_name(sha)) == 1
 
 
 def test_413_switches_to_chunked_upload(tmp_path: Path, nextcloud_server: DavServer) -> None:
     """A proxy refusing the body size (413) makes the target send the file in chunks."""
-    nextcloud_server.faults.add(
-        Fault("status", status=413, methods={"PUT"}, path_contains="/files/")
-    )
     file, data, sha = source(tmp_path, 300_000)
+    nextcloud_server.faults.add(
+        Fault("status", status=413, methods={"PUT"}, path_contains=upload_name(sha))
+    )
     target = target_for(tmp_path, nextcloud_server, target_chunk_bytes=100_000)
     run(put(target, "2024/05/IMG.JPG", file, sha))
     assert nextcloud_server.all_files() == {f"{FOLDER}/IMG.JPG": data}
@@ -333,8 +340,9 @@ def test_bodies_have_exact_length_and_move_has_none(
     )
     run(put(target, "2024/05/VID.MOV", file, sha))
     puts = [h for h in nextcloud_server.faults.headers if h["method"] == "PUT"]
-    assert [int(h["CONTENT_LENGTH"]) for h in puts] == [1 << 20, 1 << 20, 2_500_000 - (2 << 20)]
     assert not any("HTTP_TRANSFER_ENCODING" in h for h in puts)
+    puts = [h for h in puts if "/uploads/" in h["path"]]  # not the Overwrite trial's files
+    assert [int(h["CONTENT_LENGTH"]) for h in puts] == [1 << 20, 1 << 20, 2_500_000 - (2 << 20)]
     (assembly,) = [h for h in nextcloud_server.faults.headers if h["path"].endswith("/.file")]
     assert assembly.get("CONTENT_LENGTH", "") in ("", None)
     assert assembly["HTTP_OVERWRITE"] == "F"
@@ -376,3 +384,43 @@ def test_read_back_proves_the_upload_without_a_propfind_of_it(
     assert webdav_server.faults.count("GET", ".photo-relay-upload-") == 1
     assert webdav_server.faults.count("PROPFIND", ".photo-relay-upload-") == 0
     assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}
+
+
+def test_three_requests_per_file_where_the_server_refuses_to_overwrite(
+    tmp_path: Path, webdav_server: DavServer
+) -> None:
+    """Overwrite: F is tried once on our own files; then each file is PUT, checked, MOVEd."""
+    target = target_for(tmp_path, webdav_server, target_verify_read_back=False)
+    files = [source(tmp_path, 3000 + n, seed=n) for n in range(3)]
+
+    async def put_all() -> None:
+        try:
+            await target.ensure_folder("2024/05")
+            for n, (file, data, sha) in enumerate(files):
+                await target.put_new(
+                    f"2024/05/IMG_{n}.JPG", file, size=len(data), sha256=sha, captured=CAPTURED
+                )
+        finally:
+            await target.close()
+
+    run(put_all())
+    assert webdav_server.all_files() == {
+        f"{FOLDER}/IMG_{n}.JPG": data for n, (_, data, _) in enumerate(files)
+    }
+    assert webdav_server.faults.count("MOVE", "overwrite-trial") == 1  # learned once, not per file
+    assert webdav_server.faults.count("PUT", "overwrite-trial") == 2
+    faults = webdav_server.faults
+    per_photo = faults.count() - faults.count(None, "overwrite-trial") - faults.count("MKCOL")
+    assert per_photo == 3 * len(files)
+    assert webdav_server.faults.count("PROPFIND", "/IMG_") == 0  # no look before or after
+
+
+def test_a_server_ignoring_overwrite_gets_a_look_before_each_write(
+    tmp_path: Path, webdav_server: DavServer
+) -> None:
+    """Where the trial MOVE replaces its target, the final path is looked at before each PUT."""
+    webdav_server.faults.ignore_preconditions = True
+    file, data, sha = source(tmp_path, 3000)
+    run(put(target_for(tmp_path, webdav_server), "2024/05/IMG_0001.JPG", file, sha))
+    assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}  # trial files gone
+    assert webdav_server.faults.count("PROPFIND", "/IMG_0001.JPG") == 1

@@ -2,14 +2,18 @@
 
 A file is streamed (exact Content-Length, never chunked transfer encoding) to a temporary
 name beside its destination, checked there (size, then content by the server's hash or by
-reading it back), and only then MOVEd to its final name with `Overwrite: F`. Because some
-servers ignore `If-None-Match` and `Overwrite`, the final path is also looked at first, so
-an existing file is never touched even there. `DavTarget` is the shared machinery; the
-NextCloud target (nextcloud.py) adds that server's extensions on top of it.
+reading it back), and only then MOVEd to its final name with `Overwrite: F`: the MOVE is a
+rename on the server, so the copy that gets the name is the one that was proven. Some
+servers ignore `Overwrite`; once per connection the target tries it on two files of its
+own, and on such a server it also looks at the final path before writing, so an existing
+file is never touched even there. `DavTarget` is the shared machinery; the NextCloud
+target (nextcloud.py) adds that server's extensions on top of it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import unicodedata
@@ -26,18 +30,25 @@ from pydantic import SecretStr
 
 from app import __version__
 from app.config import Settings
-from app.errors import ConfigurationError, NameTaken, TargetUnavailable, VerificationFailed
+from app.errors import (
+    ConfigurationError,
+    NameTaken,
+    TargetError,
+    TargetUnavailable,
+    VerificationFailed,
+)
 from app.progress import report_sent
 from app.targets.base import Verification
 from app.targets.chunk_progress import ChunkProgress
 from app.targets.dav_replies import failure_for, require, transport_errors
 from app.targets.dav_xml import PROPFIND_BODY, DavEntry, parse_multistatus
 
-__all__ = ["TEMP_PREFIX", "DavEndpoint", "DavTarget", "UploadProof", "WebDavTarget"]
+__all__ = ["TEMP_PREFIX", "TRIAL_PREFIX", "DavEndpoint", "DavTarget", "UploadProof", "WebDavTarget"]
 
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".photo-relay-upload-"  # never `.part`: NextCloud refuses that extension
+TRIAL_PREFIX = f"{TEMP_PREFIX}overwrite-trial-"  # two files in the destination folder
 READ_SIZE = 1024 * 1024
 
 
@@ -118,6 +129,9 @@ class DavTarget:
         self._client: httpx.AsyncClient | None = None
         self._retired: list[httpx.AsyncClient] = []
         self._folders: set[str] = set()
+        # Whether MOVE with `Overwrite: F` refuses an existing destination; None: not tried.
+        self._refuses_overwrite: bool | None = None
+        self._overwrite_trial = asyncio.Lock()
 
     # -- configuration -----------------------------------------------------------------
 
@@ -307,20 +321,51 @@ class DavTarget:
     ) -> Verification | None:
         await self.ready()
         final_url = self.url(path)
-        # Some servers ignore Overwrite/If-None-Match: look before writing anything.
-        if await self.stat(final_url, f"looking at {path}") is not None:
+        # Where MOVE ignores Overwrite: F, look before writing anything (the relay's folder
+        # listing is older); where it is honoured, the MOVE itself refuses a taken name.
+        honoured = await self.refuses_overwrite()
+        if not honoured and await self.stat(final_url, f"looking at {path}") is not None:
             raise NameTaken(f"{path} already exists on {self.server}.")
         temp = temp_path(path, sha256)
         temp_url = self.url(temp)
         proof = await self.upload(temp_url, source, size=size, sha256=sha256, captured=captured)
         method = await self._check_copy(temp, temp_url, size=size, sha256=sha256, proof=proof)
-        await self._move_into_place(temp_url, final_url, path, size)
-        final = await self.stat(final_url, f"looking at {path}")
-        if final is None or final.size != size:
-            raise VerificationFailed(f"{path} is not complete on {self.server} after the move.")
+        moved = await self._move_into_place(temp_url, final_url, path, size)
         return Verification(
-            path=path, method=method, etag=final.etag, file_id=final.file_id or proof.file_id
+            path=path,
+            method=method,
+            etag=moved.headers.get("ETag") if moved else None,
+            file_id=(moved.headers.get("OC-FileId") if moved else None) or proof.file_id,
         )
+
+    async def refuses_overwrite(self) -> bool:
+        """Whether this server's MOVE keeps an existing destination under `Overwrite: F`.
+
+        Learned once per connection with two tiny files of our own in the destination
+        folder: a MOVE of one onto the other must answer 412. Their names are fixed, so a
+        trial cut short by a crash is cleaned up by the next one.
+        """
+        async with self._overwrite_trial:
+            if self._refuses_overwrite is None:
+                self._refuses_overwrite = await self._try_overwrite()
+                log.info("target.overwrite_f honoured=%s", self._refuses_overwrite)
+            return self._refuses_overwrite
+
+    async def _try_overwrite(self) -> bool:
+        first, second = (self.url(f"{TRIAL_PREFIX}{n}.tmp") for n in ("a", "b"))
+        action = "checking that the server refuses to overwrite on MOVE"
+        try:
+            for url, body in ((first, b"a"), (second, b"b")):
+                await self.call("PUT", url, {201, 204}, action, content=body)
+            headers = {"Destination": second, "Overwrite": "F"}
+            response = await self.send("MOVE", first, action, headers=headers)
+            if response.status_code not in (412, 201, 204):
+                raise failure_for(response, action, self.server)
+            return response.status_code == 412
+        finally:
+            for url in (first, second):
+                with contextlib.suppress(TargetError):  # the next trial removes a leftover
+                    await self.send("DELETE", url, "removing the overwrite check's files")
 
     async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
         """Read-only proof for a file found at `path` (it may not be ours: nothing is changed)."""
@@ -454,7 +499,10 @@ class DavTarget:
             raise VerificationFailed(f"The upload was not intact ({problem}); sending it again.")
         return method
 
-    async def _move_into_place(self, temp_url: str, final_url: str, path: str, size: int) -> None:
+    async def _move_into_place(
+        self, temp_url: str, final_url: str, path: str, size: int
+    ) -> httpx.Response | None:
+        """MOVE the proven temp copy to its name; its reply (None if it was lost in transit)."""
         action = f"moving the upload to {path}"
         headers = {"Destination": final_url, "Overwrite": "F"}
         try:
@@ -464,15 +512,15 @@ class DavTarget:
             landed = await self.stat(final_url, action)
             gone = await self.stat(temp_url, action) is None
             if landed is not None and landed.size == size and gone:
-                return
+                return None
             raise
         if response.status_code == 201:
-            return
+            return response
         if response.status_code == 204:
             # The server replaced something that appeared after we looked (a race we
             # cannot close on servers that ignore Overwrite: F); say so loudly.
             log.error("target.move_replaced path=%s", path)
-            return
+            return response
         if response.status_code == 412:
             await self.call("DELETE", temp_url, {200, 204, 404}, "removing the upload")
             raise NameTaken(f"{path} appeared on {self.server} while uploading.")
