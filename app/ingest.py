@@ -71,31 +71,39 @@ def too_large(limit: int) -> PayloadTooLarge:
 
 
 class PendingWrite:
-    """Writes buffers through a worker thread, one in flight while the next one fills."""
+    """Writes gathered pieces through a worker thread, one batch in flight while the next fills.
+
+    The received pieces are handed over as they are (a list, written with one `writev`):
+    gathering them into one buffer cost a quarter of the event loop's time (py-spy --gil,
+    4 MiB photos), because the buffer was copied each time it grew.
+    """
 
     def __init__(self, writer: SpoolWriter, limit: int) -> None:
         self.writer = writer
         self.limit = limit
         self.size = 0
-        self._buffer = bytearray()
+        self._pieces: list[bytes] = []
+        self._gathered = 0
         self._in_flight: asyncio.Future[None] | None = None
 
     async def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.limit:
             raise too_large(self.limit)
-        self._buffer += chunk
-        if len(self._buffer) >= CHUNK_SIZE:
+        self._pieces.append(chunk)
+        self._gathered += len(chunk)
+        if self._gathered >= CHUNK_SIZE or len(self._pieces) >= MAX_PIECES:
             await self._flush()
 
     async def _flush(self) -> None:
         if self._in_flight is not None:
             await self._in_flight
             self._in_flight = None
-        if self._buffer:
-            # The filled buffer itself goes to the worker (no copy); a new one fills meanwhile.
-            data, self._buffer = self._buffer, bytearray()
-            self._in_flight = asyncio.ensure_future(asyncio.to_thread(self.writer.write, data))
+        if self._pieces:
+            pieces, self._pieces, self._gathered = self._pieces, [], 0
+            self._in_flight = asyncio.ensure_future(
+                asyncio.to_thread(self.writer.write_pieces, pieces)
+            )
 
     async def drain(self) -> SpoolWriter:
         """Write what is left; the file is then complete but not yet fsynced."""
@@ -108,6 +116,10 @@ class PendingWrite:
             await asyncio.gather(self._in_flight, return_exceptions=True)
         await asyncio.to_thread(self.writer.discard)
 
+
+# A client sending tiny pieces gets them written every MAX_PIECES (one writev holds at most
+# 1024), so their count, and the memory they hold, stays bounded.
+MAX_PIECES = 512
 
 # How often a body of unknown length re-checks the spool's free-space reserve.
 RESERVE_CHECK_BYTES = 4 * 1024 * 1024
@@ -147,7 +159,8 @@ class Ingest:
         try:
             async for chunk in chunks:
                 await pending.feed(chunk)
-                crashpoints.reached("ingest.body_started")
+                if pending.size == len(chunk):
+                    crashpoints.reached("ingest.body_started")
                 unchecked += len(chunk)
                 if declared_size is None and unchecked >= RESERVE_CHECK_BYTES:
                     # No length was declared, so the reserve could not be checked up front.

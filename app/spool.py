@@ -15,18 +15,18 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.errors import InsufficientStorage
 
 __all__ = ["Spool", "SpoolWriter", "fsync_dir"]
 
-# Received data is handed to the disk every few MiB while the rest still arrives, so the
+# Received data is handed to the disk every MiB (a photo is a few) while the rest arrives, so the
 # fsync that seals a file has little left to write: the disk works during the transfer,
 # not after it. Linux's sync_file_range starts that write-back without waiting for it and
 # keeps the pages cached for the relay; elsewhere the final fsync does all the work.
-WRITEBACK_BYTES = 8 * 1024 * 1024
+WRITEBACK_BYTES = 1 * 1024 * 1024
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -52,6 +52,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], size: int) -> None:
+    written = os.writev(fd, pieces)
+    if written == size:
+        return
+    # A short write (rare on a regular file): the rest piece by piece.
+    rest = memoryview(b"".join(pieces))[written:]
+    while rest:
+        rest = rest[os.write(fd, rest) :]
+
+
 def _no_room(detail: str) -> InsufficientStorage:
     return InsufficientStorage(
         f"The photo-relay spool has no room for this file ({detail}). Free some disk space on "
@@ -71,18 +81,22 @@ class SpoolWriter:
         self._closed = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._digest.update(data)
-        view = memoryview(data)
+        self.write_pieces([data])
+
+    def write_pieces(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Hash and append `pieces` in order, with one system call for all of them."""
+        size = 0
+        for piece in pieces:
+            self._digest.update(piece)
+            size += len(piece)
         try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            _write_all(self._fd, pieces, size)
         except OSError as exc:
             self.discard()
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise _no_room("the disk is full") from exc
             raise
-        self.size += len(data)
+        self.size += size
         if _sync_file_range is not None and self.size - self._written_back >= WRITEBACK_BYTES:
             # Best effort: a failure here only leaves more for the fsync in `finish`.
             _sync_file_range(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import httpx
 import pytest
 
+from app.ingest import MAX_PIECES
 from tests import samples
 from tests.conftest import Service
 from tests.on_disk import item_rows, nothing_kept, spool_objects, spool_temp_files
@@ -199,3 +202,24 @@ def test_a_client_that_hangs_up_mid_body_leaves_nothing(service: Service) -> Non
     wait_for(lambda: nothing_kept(service.settings), what="the partial upload to be removed")
     with service.device() as client:
         assert client.get(f"/v1/items/{sha}").status_code == 404
+
+
+def test_a_body_in_thousands_of_tiny_pieces_is_stored_byte_identical(service: Service) -> None:
+    """A chunked body of thousands of 1-13 byte pieces (many writes' worth) arrives whole."""
+    data = samples.jpeg(datetime(2024, 5, 1, 9, 0), seed=7, padding=20_000)
+    pieces, offset = [], 0
+    for size in itertools.cycle(range(1, 14)):
+        if offset >= len(data):
+            break
+        pieces.append(data[offset : offset + size])
+        offset += size
+    assert len(pieces) > 4 * MAX_PIECES, "the sample is too small to need several writes"
+
+    def body() -> Iterator[bytes]:
+        yield from pieces
+
+    with service.device() as client:
+        response = client.put(f"/v1/blobs/{sha256_hex(data)}", content=body())
+    assert response.status_code == 201, response.text
+    (stored,) = spool_objects(service.settings)
+    assert stored.read_bytes() == data
