@@ -38,7 +38,7 @@ from pathlib import Path
 from app.config import Settings
 from bench.client import Connection, GeneratedStream
 from bench.dataset import Dataset, GeneratedFile, MiB, make_dataset
-from bench.ingest import CLIENTS, put_ours, send_all
+from bench.ingest import CLIENTS, put_ours, put_webdav, send_all
 from bench.machine import describe
 from bench.report import median, samples, write_section
 from bench.rig import RelayService, RssSampler, WebDavService, cpu_seconds, status_bytes
@@ -245,6 +245,22 @@ def rclone_run(workdir: Path, data: Dataset, files: list[Path]) -> Run:
         os.sync()
 
 
+def direct_put_run(workdir: Path, files: list[Path]) -> Run:
+    """The same files PUT straight into a fresh WsgiDAV folder, one request each, by the
+    bench's raw-socket client (almost no CPU) on PARALLEL connections: the most any copier
+    can reach with this server on this machine."""
+    webdav = WebDavService(workdir, count_requests=True)
+    try:
+        webdav.start()
+        dav_cpu = cpu_seconds(webdav.pid)
+        sent = send_all(webdav.port, files, put_webdav, PARALLEL, webdav.pid)
+        dav_cpu = cpu_seconds(webdav.pid) - dav_cpu
+        return Run(sent.seconds, sent.client_cpu, dav_cpu, webdav.request_counts())
+    finally:
+        webdav.remove()
+        os.sync()
+
+
 # -- memory during a 2 GiB relay ---------------------------------------------------------
 
 
@@ -297,12 +313,14 @@ def measure_memory(workdir: Path, size: int) -> Memory:
 # -- the report --------------------------------------------------------------------------
 
 LABELS = {
+    "photos.direct_put": "WsgiDAV's own limit: one plain PUT per file, no copier (reference)",
     "photos.relay": "photo-relay, read-back off (size-checked)",
     "photos.relay_readback": "photo-relay, read-back on (SHA-256 of the copy)",
     "photos.rclone": "rclone copy (the anchor)",
     "big.relay": "photo-relay, read-back off (size-checked)",
     "big.relay_readback": "photo-relay, read-back on (SHA-256 of the copy)",
     "big.rclone": "rclone copy (the anchor)",
+    "big.direct_put": "WsgiDAV's own limit: one plain PUT, no copier (reference)",
 }
 
 GOALS = {"photos.relay": 3.0, "photos.relay_readback": 1.5, "big.relay": 0.9}
@@ -417,9 +435,11 @@ def main() -> None:
             "photos.relay": lambda: relay_run(workdir, photos, read_back=False),
             "photos.relay_readback": lambda: relay_run(workdir, photos, read_back=True),
             "photos.rclone": lambda: rclone_run(workdir, data, data.photos),
+            "photos.direct_put": lambda: direct_put_run(workdir, data.photos),
             "big.relay": lambda: relay_run(workdir, big, read_back=False),
             "big.relay_readback": lambda: relay_run(workdir, big, read_back=True),
             "big.rclone": lambda: rclone_run(workdir, data, [data.big]),
+            "big.direct_put": lambda: direct_put_run(workdir, [data.big]),
         }
         wanted = [n for n in steps if not args.only or n in args.only.split(",")]
         memory: list[Memory] = []
