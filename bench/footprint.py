@@ -1,6 +1,7 @@
 """Memory, the check endpoint and start-up, in one run: `.venv/bin/python -m bench.footprint`.
 
-- start-up: from spawning `photo-relay serve` until /healthz answers (fresh data folder);
+- start-up: from spawning `photo-relay serve` until /healthz answers (fresh data folder;
+  `--only startup` measures just this);
 - memory: resident set of the service process idle, and its peak (sampled VmRSS and the
   kernel's VmHWM) while a 2 GiB file is uploaded by PUT and, on a fresh process, by
   multipart; the file is generated on the fly, so no 2 GiB source file is needed;
