@@ -3,106 +3,105 @@
 Counters (received, duplicates, verified, failed, bytes) and the relay latency histogram
 count what this service saw since it started, as Prometheus expects; the queue depth and
 the items per state are read from the database at each scrape, so they are right even
-after a restart. Each app has its own registry: no module-level state.
+after a restart. Each app has its own counts: no module-level state. The counts are
+plain numbers here; `app.metrics_text` turns them into Prometheus' text at a scrape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
 from app.events import Event
-from app.overview import PENDING, Overview
+from app.overview import Overview
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "COUNTERS", "LATENCY_BUCKETS", "Metrics", "Snapshot"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Each counter's name (exposed with `_total` and `_created`) and help, in scrape order.
+COUNTERS = {
+    "photo_relay_received": "New files received and stored.",
+    "photo_relay_duplicates": "Files received again (nothing new stored).",
+    "photo_relay_verified": "Files copied and verified at the destination.",
+    "photo_relay_failed": "Files given up on after every attempt.",
+    "photo_relay_retries": "Copy attempts that failed and were scheduled again.",
+    "photo_relay_received_bytes": "Bytes of new files received.",
+    "photo_relay_verified_bytes": "Bytes of files verified at the destination.",
+}
 
 # From receipt to verified copy: seconds on a LAN, hours when NextCloud was down.
 LATENCY_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
 
 
-class _StateCollector(Collector):
-    """Items per state and the queue depth, straight from the database."""
+@dataclass(frozen=True)
+class Snapshot:
+    """The counts at one moment, consistent with each other."""
 
-    def __init__(self, overview: Overview) -> None:
-        self.overview = overview
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts = self.overview.counts()
-        items = GaugeMetricFamily(
-            "photo_relay_items", "Files known to photo-relay, by state.", labels=["state"]
-        )
-        for state, count in counts.items():
-            items.add_metric([state], count)
-        yield items
-        yield GaugeMetricFamily(
-            "photo_relay_queue_depth",
-            "Files safe at home and not yet verified at the destination (not failed).",
-            value=sum(counts[s] for s in PENDING),
-        )
+    started: float  # Unix time the counting began (Prometheus' `_created`)
+    counters: dict[str, float]
+    latency_buckets: list[int]  # files per bucket (not cumulative); the last is +Inf
+    latency_sum: float
 
 
 class Metrics:
     """The service's metrics; `observe` takes events from the hub, `render` the scrape."""
 
     def __init__(self, overview: Overview) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.received = Counter(
-            "photo_relay_received", "New files received and stored.", registry=r
-        )
-        self.duplicates = Counter(
-            "photo_relay_duplicates", "Files received again (nothing new stored).", registry=r
-        )
-        self.verified = Counter(
-            "photo_relay_verified", "Files copied and verified at the destination.", registry=r
-        )
-        self.failed = Counter(
-            "photo_relay_failed", "Files given up on after every attempt.", registry=r
-        )
-        self.retries = Counter(
-            "photo_relay_retries", "Copy attempts that failed and were scheduled again.", registry=r
-        )
-        self.received_bytes = Counter(
-            "photo_relay_received_bytes", "Bytes of new files received.", registry=r
-        )
-        self.verified_bytes = Counter(
-            "photo_relay_verified_bytes", "Bytes of files verified at the destination.", registry=r
-        )
-        self.latency = Histogram(
-            "photo_relay_relay_latency_seconds",
-            "Time from receiving a file to its verified copy at the destination.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        r.register(_StateCollector(overview))
+        self.overview = overview
+        self.started = time.time()
+        # The scrape reads from a worker thread while the event loop counts.
+        self._lock = threading.Lock()
+        self._counters = dict.fromkeys(COUNTERS, 0.0)
+        self._latency_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self._latency_sum = 0.0
 
     def observe(self, event: Event) -> None:
         if event.get("type") != "journal":
             return
         kind, item = event.get("event"), event.get("item") or {}
         if kind == "item.received":
-            self.received.inc()
-            self.received_bytes.inc(item.get("size") or 0)
+            self._count("photo_relay_received")
+            self._count("photo_relay_received_bytes", item.get("size") or 0)
         elif kind == "item.duplicate":
-            self.duplicates.inc()
+            self._count("photo_relay_duplicates")
         elif kind == "relay.verified":
-            self.verified.inc()
-            self.verified_bytes.inc(item.get("size") or 0)
+            self._count("photo_relay_verified")
+            self._count("photo_relay_verified_bytes", item.get("size") or 0)
             if item.get("received_at") and item.get("verified_at"):
                 took = datetime.fromisoformat(item["verified_at"]) - datetime.fromisoformat(
                     item["received_at"]
                 )
-                self.latency.observe(max(took.total_seconds(), 0.0))
+                self._observe_latency(max(took.total_seconds(), 0.0))
         elif kind == "relay.failed":
-            self.failed.inc()
+            self._count("photo_relay_failed")
         elif kind == "relay.retry_scheduled":
-            self.retries.inc()
+            self._count("photo_relay_retries")
+
+    def _count(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            self._counters[name] += amount
+
+    def _observe_latency(self, seconds: float) -> None:
+        # A bucket holds the values up to and including its bound, as in Prometheus.
+        with self._lock:
+            self._latency_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            self._latency_sum += seconds
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(
+                self.started,
+                dict(self._counters),
+                list(self._latency_buckets),
+                self._latency_sum,
+            )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        # Imported at the first scrape, not at start-up: prometheus_client costs ~80 ms.
+        from app.metrics_text import render_text
+
+        return render_text(self.snapshot(), self.overview.counts())

@@ -9,23 +9,27 @@ served. Thumbnails are a cache: deleting the folder only costs the time to make 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import uuid
 from pathlib import Path
 
-import pillow_heif
-from PIL import Image, ImageOps
-
 __all__ = ["Thumbnails"]
 
 log = logging.getLogger(__name__)
 
-pillow_heif.register_heif_opener()
-
 EDGE = 320
 # Larger images are not decoded for a thumbnail (a decompression bomb, or a panorama).
 MAX_PIXELS = 120_000_000
+
+
+@functools.cache
+def register_heif() -> None:
+    """Let Pillow open HEIC files (once, on the first thumbnail)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 class Thumbnails:
@@ -44,6 +48,10 @@ class Thumbnails:
             return cached
         if not source.is_file():
             return None  # the spool copy is gone (removed after verification)
+        # Imported on the first thumbnail: Pillow and pillow-heif cost ~40 ms of start-up.
+        from PIL import Image
+
+        register_heif()
         try:
             return self._make(source, cached)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -51,6 +59,8 @@ class Thumbnails:
             return None
 
     def _make(self, source: Path, cached: Path) -> Path:
+        from PIL import Image, ImageOps
+
         with Image.open(source) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ValueError("image too large for a thumbnail")

@@ -1,6 +1,7 @@
 """Memory, the check endpoint and start-up, in one run: `.venv/bin/python -m bench.footprint`.
 
-- start-up: from spawning `photo-relay serve` until /healthz answers (fresh data folder);
+- start-up: from spawning `photo-relay serve` until /healthz answers (fresh data folder;
+  `--only startup` measures just this);
 - memory: resident set of the service process idle, and its peak (sampled VmRSS and the
   kernel's VmHWM) while a 2 GiB file is uploaded by PUT and, on a fresh process, by
   multipart; the file is generated on the fly, so no 2 GiB source file is needed;
@@ -201,14 +202,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big-mib", type=int, default=2048)
     parser.add_argument("--no-write", action="store_true", help="print, do not edit the doc")
+    parser.add_argument(
+        "--only", choices=["startup"], help="measure only this and print it (the doc is kept)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="photo-relay-bench-"))
     try:
-        big = GeneratedFile(args.big_mib * MiB, seed=3)
-        sha = big.sha256()
         startup = measure_startup(workdir, 2 * args.rounds + 1)
         print("start-up seconds:", samples(startup[0], "{:.3f}"), flush=True)
         print("start-up CPU seconds:", samples(startup[1], "{:.3f}"), flush=True)
+        if args.only == "startup":
+            print(f"median {median(startup[0]):.3f} s, CPU {median(startup[1]):.3f} s")
+            return
+        big = GeneratedFile(args.big_mib * MiB, seed=3)
+        sha = big.sha256()
         memory: dict[str, list[dict[str, float]]] = {"PUT": [], "multipart": []}
         for _ in range(args.rounds):
             memory["PUT"].append(measure_memory(workdir, big, sha, put_generated))

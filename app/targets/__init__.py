@@ -7,8 +7,6 @@ from app.db import Database
 from app.targets.base import RemoteFile, Target, Verification
 from app.targets.chunk_progress import ChunkProgress
 from app.targets.local import LocalTarget
-from app.targets.nextcloud import NextcloudTarget
-from app.targets.webdav import WebDavTarget
 
 __all__ = ["RemoteFile", "Target", "Verification", "open_target"]
 
@@ -18,8 +16,13 @@ def open_target(settings: Settings, db: Database | None = None) -> Target:
 
     With `db`, chunked uploads keep their progress there and survive a restart.
     """
+    # The network targets are imported only when chosen: httpx costs ~90 ms of start-up.
     if settings.target == "webdav":
+        from app.targets.webdav import WebDavTarget
+
         return WebDavTarget(settings, ChunkProgress(db))
     if settings.target == "nextcloud":
+        from app.targets.nextcloud import NextcloudTarget
+
         return NextcloudTarget(settings, ChunkProgress(db))
     return LocalTarget(settings.local_library_dir)

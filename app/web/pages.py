@@ -6,12 +6,12 @@ thumbnails, and the retry buttons. Server-rendered, so everything works without 
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from app.api.deps import ServicesDep
 from app.hashing import is_sha256_hex
@@ -20,13 +20,24 @@ from app.web import wording
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
 from app.web.sessions import COOKIE_NAME, SessionStore
 
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
 __all__ = ["STATIC_DIR", "router"]
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 
-templates = Jinja2Templates(directory=WEB_DIR / "templates")
-wording.install(templates.env)
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    # Made for the first page, not at start-up: importing Jinja2 costs ~35 ms.
+    from fastapi.templating import Jinja2Templates
+
+    made = Jinja2Templates(directory=WEB_DIR / "templates")
+    wording.install(made.env)
+    return made
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,7 +47,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request, name, {"request": request, **context}, status_code=status_code, headers=NO_STORE
     )
 

@@ -7,11 +7,13 @@ page say the same thing the same way.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment
-
 from app.clock import now
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = [
     "STATE_WORDS",
