@@ -77,7 +77,7 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
     """Start the service."""
     import uvicorn
 
-    from app.main import create_app
+    from app.main import WEBSOCKETS, create_app
     from app.targets import open_target
 
     settings = load_settings(data_dir=data_dir, host=host, port=port)
@@ -96,6 +96,7 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        ws=WEBSOCKETS,
         timeout_graceful_shutdown=10,
     )
 

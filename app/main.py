@@ -37,9 +37,14 @@ from app.web import pages
 from app.web.headers import SecurityHeaders
 from app.web.pages import STATIC_DIR
 
-__all__ = ["create_app"]
+__all__ = ["WEBSOCKETS", "create_app"]
 
 log = logging.getLogger("app")
+
+# uvicorn's WebSocket implementation for /v1/events, named rather than "auto": "auto" took
+# whatever happened to be installed, and a plain install had none (the live status page
+# then got 404s). `websockets` is a runtime dependency for this.
+WEBSOCKETS = "websockets-sansio"
 
 # An object no row points to is the trace of a crash between link and commit; it is only
 # removed once old enough that no other process (an import) can still be about to record it.

@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 
 from app.config import Settings
-from app.main import create_app
+from app.main import WEBSOCKETS, create_app
 
 __all__ = [
     "ServiceProcess",
@@ -64,7 +64,11 @@ class ThreadedService:
         self.settings = settings
         self.base_url = f"http://127.0.0.1:{settings.port}"
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            ws=WEBSOCKETS,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
