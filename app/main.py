@@ -46,6 +46,11 @@ log = logging.getLogger("app")
 # then got 404s). `websockets` is a runtime dependency for this.
 WEBSOCKETS = "websockets-sansio"
 
+# How long start-up waits for the destination's check. A server that accepts the connection
+# but does not answer (a NAS waking up) held the whole start for the target timeout (60 s
+# by default); after this the service starts anyway and the relay keeps trying.
+TARGET_CHECK_AT_START_SECONDS = 5.0
+
 # An object no row points to is the trace of a crash between link and commit; it is only
 # removed once old enough that no other process (an import) can still be about to record it.
 ORPHAN_AGE_SECONDS = 3600
@@ -89,7 +94,12 @@ async def open_services(settings: Settings) -> Services:
     ingest = Ingest(settings, spool, state, relay.wake)
     services = Services(settings, db, state, spool, target, relay, ingest, admin_token, monitoring)
     try:
-        await target.check()
+        await asyncio.wait_for(target.check(), TARGET_CHECK_AT_START_SECONDS)
+    except TimeoutError:
+        log.warning(
+            "target.slow_to_answer seconds=%s: starting anyway, the relay will keep trying",
+            TARGET_CHECK_AT_START_SECONDS,
+        )
     except ConfigurationError as exc:
         services.target_problem = exc.message
         log.error("target.problem %s", exc.message)
