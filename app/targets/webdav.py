@@ -4,7 +4,7 @@ A file is streamed (exact Content-Length, never chunked transfer encoding) to a 
 name beside its destination, checked there (size, then content by the server's hash or by
 reading it back), and only then MOVEd to its final name with `Overwrite: F`: the MOVE is a
 rename on the server, so the copy that gets the name is the one that was proven. Some
-servers ignore `Overwrite`; once per connection the target tries it on two files of its
+servers ignore `Overwrite`; once after each start the target tries it on two files of its
 own, and on such a server it also looks at the final path before writing, so an existing
 file is never touched even there. `DavTarget` is the shared machinery; the NextCloud
 target (nextcloud.py) adds that server's extensions on top of it.
@@ -341,7 +341,7 @@ class DavTarget:
     async def refuses_overwrite(self) -> bool:
         """Whether this server's MOVE keeps an existing destination under `Overwrite: F`.
 
-        Learned once per connection with two tiny files of our own in the destination
+        Learned once after each start, with two tiny files of our own in the destination
         folder: a MOVE of one onto the other must answer 412. Their names are fixed, so a
         trial cut short by a crash is cleaned up by the next one.
         """
