@@ -17,11 +17,17 @@ import filetype
 import pillow_heif
 from PIL import Image
 
-__all__ = ["Kind", "MediaInfo", "probe"]
+__all__ = ["Kind", "MediaInfo", "open_image", "probe"]
 
 log = logging.getLogger(__name__)
 
 pillow_heif.register_heif_opener()
+
+
+def open_image(path: Path) -> Image.Image:
+    """Pillow's `Image.open`, able to read HEIC too (pillow-heif is registered above)."""
+    return Image.open(path)
+
 
 _EXIF_IFD = 0x8769
 _DATE_TIME = 0x0132
@@ -74,7 +80,7 @@ def probe(path: Path) -> MediaInfo:
 
 def _exif_capture_time(path: Path) -> datetime | None:
     # Image.open reads headers only; pixels are never decoded here.
-    with Image.open(path) as image:
+    with open_image(path) as image:
         exif = image.getexif()
     sub = exif.get_ifd(_EXIF_IFD)
     for date_tag, offset_tag in (

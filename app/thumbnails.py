@@ -9,7 +9,6 @@ served. Thumbnails are a cache: deleting the folder only costs the time to make 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import uuid
@@ -22,14 +21,6 @@ log = logging.getLogger(__name__)
 EDGE = 320
 # Larger images are not decoded for a thumbnail (a decompression bomb, or a panorama).
 MAX_PIXELS = 120_000_000
-
-
-@functools.cache
-def register_heif() -> None:
-    """Let Pillow open HEIC files (once, on the first thumbnail)."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
 
 
 class Thumbnails:
@@ -51,7 +42,6 @@ class Thumbnails:
         # Imported on the first thumbnail: Pillow and pillow-heif cost ~40 ms of start-up.
         from PIL import Image
 
-        register_heif()
         try:
             return self._make(source, cached)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -59,9 +49,11 @@ class Thumbnails:
             return None
 
     def _make(self, source: Path, cached: Path) -> Path:
-        from PIL import Image, ImageOps
+        from PIL import ImageOps
 
-        with Image.open(source) as image:
+        from app.media import open_image  # Pillow with HEIC support
+
+        with open_image(source) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ValueError("image too large for a thumbnail")
             image.draft("RGB", (EDGE * 2, EDGE * 2))  # JPEG: decode at a reduced size
