@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -171,27 +170,14 @@ class NextcloudTarget(DavTarget):
         super()._forget_connection()
         self._rules = self._user_id = None  # the credentials may change: ask again
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        action: str,
-        *,
-        headers: dict[str, str] | None = None,
-        content: bytes | AsyncIterator[bytes] | None = None,
-        timeout: float | None = None,
-    ) -> httpx.Response:
-        """DavTarget.send; a 503 while status.php says "maintenance" is a maintenance pause.
+    async def inspect_reply(self, response: httpx.Response, action: str) -> None:
+        """A 503 while status.php says "maintenance" is a maintenance pause.
 
         NextCloud's own 503 names maintenance in its body (dav_replies knows that one); a
         proxy in front may answer a bare 503 instead, so status.php is asked.
         """
-        response = await super().send(
-            method, url, action, headers=headers, content=content, timeout=timeout
-        )
         if response.status_code == 503 and await self._in_maintenance():
             raise maintenance(response, self.server, action)
-        return response
 
     async def _in_maintenance(self) -> bool:
         server = self.endpoint().root_url.split("/remote.php/")[0]

@@ -208,7 +208,11 @@ class DavTarget:
             self._forget_connection()
         if response.status_code == 409:
             self._folders.clear()  # a parent we thought existed is gone: create it again
+        await self.inspect_reply(response, action)
         return response
+
+    async def inspect_reply(self, response: httpx.Response, action: str) -> None:
+        """A server kind's own reading of a reply, raising what it means (plain WebDAV: none)."""
 
     async def call(
         self, method: str, url: str, ok: set[int], action: str, **kwargs: object
