@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,9 +86,9 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
-@pytest.fixture
-def service(settings: Settings) -> Iterator[Service]:
-    """photo-relay with the local target, running in a thread, and one device 'phone'."""
+@contextmanager
+def running(settings: Settings) -> Iterator[Service]:
+    """photo-relay with `settings`, running in a thread, with one device 'phone'."""
     token = add_device(settings.data_dir, "phone")
     server = ThreadedService(settings)
     server.start()
@@ -98,21 +99,21 @@ def service(settings: Settings) -> Iterator[Service]:
 
 
 @pytest.fixture
+def service(settings: Settings) -> Iterator[Service]:
+    """photo-relay with the local target, running in a thread, and one device 'phone'."""
+    with running(settings) as started:
+        yield started
+
+
+@pytest.fixture
 def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """Starts photo-relay with settings overrides (and a device 'phone'); stopped after."""
-    running: list[ThreadedService] = []
+    with ExitStack() as stack:
 
-    def start(**overrides: object) -> Service:
-        settings = make_settings(tmp_path, **overrides)
-        token = add_device(settings.data_dir, "phone")
-        server = ThreadedService(settings)
-        server.start()
-        running.append(server)
-        return Service(server, settings, token)
+        def start(**overrides: object) -> Service:
+            return stack.enter_context(running(make_settings(tmp_path, **overrides)))
 
-    yield start
-    for server in running:
-        server.stop()
+        yield start
 
 
 # -- WebDAV / NextCloud servers (NextCloud relay) -------------------------------------------

@@ -12,8 +12,7 @@ import httpx
 
 from app.config import Settings
 from tests import samples
-from tests.conftest import Service, add_device, make_settings, sha256_hex
-from tests.servers import ThreadedService
+from tests.conftest import Service, make_settings, sha256_hex
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -53,17 +52,6 @@ def blocked_library_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {"target_folder": str(library), "relay_max_attempts": 1}
     values.update(overrides)
     return make_settings(tmp_path, **values)
-
-
-@contextmanager
-def running(settings: Settings) -> Iterator[Service]:
-    token = add_device(settings.data_dir, "phone")
-    server = ThreadedService(settings)
-    server.start()
-    try:
-        yield Service(server, settings, token)
-    finally:
-        server.stop()
 
 
 def photo_from_2024(seed: int = 0) -> bytes:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests import samples
-from tests.conftest import Service, sha256_hex
+from tests.conftest import Service, running, sha256_hex
 from tests.servers import wait_for
-from tests.status_support import blocked_library_settings, photo_from_2024, running, upload
+from tests.status_support import blocked_library_settings, photo_from_2024, upload
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

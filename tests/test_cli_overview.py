@@ -10,9 +10,8 @@ from click.testing import CliRunner
 
 from app.cli import main
 from tests import samples
-from tests.conftest import make_settings, sha256_hex
+from tests.conftest import make_settings, running, sha256_hex
 from tests.servers import wait_for
-from tests.status_support import running
 
 ENV = {"PHOTO_RELAY_MIN_FREE_BYTES": "0"}
 

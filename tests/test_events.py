@@ -14,9 +14,9 @@ from httpx_ws import WebSocketSession, WebSocketUpgradeError, connect_ws
 
 from app.events import EventHub
 from tests import samples
-from tests.conftest import Service, make_settings, sha256_hex
+from tests.conftest import Service, make_settings, running, sha256_hex
 from tests.servers import wait_for
-from tests.status_support import logged_in, running, upload
+from tests.status_support import logged_in, upload
 
 
 def receive_until(

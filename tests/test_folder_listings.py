@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests import samples
+from tests.conftest import running
 from tests.faults import Fault
 from tests.servers import wait_for
-from tests.test_nextcloud_relay import FOLDER, remote_settings, running, send, wait_verified
+from tests.test_nextcloud_relay import FOLDER, remote_settings, send, wait_verified
 from tests.webdav_server import DavServer
 
 

@@ -11,9 +11,10 @@ from pydantic import SecretStr
 from app.credentials import NextcloudCredentials, save_credentials
 from app.naming import NameRules, conform_path
 from tests import samples
+from tests.conftest import running
 from tests.photo_relay_cli import run_cli
 from tests.test_dav_target import put, run, source, target_for
-from tests.test_nextcloud_relay import FOLDER, remote_settings, running, send, wait_verified
+from tests.test_nextcloud_relay import FOLDER, remote_settings, send, wait_verified
 from tests.webdav_server import DavServer
 
 LOGIN = "alice@example.org"

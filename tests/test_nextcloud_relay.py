@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +11,13 @@ from click.testing import CliRunner
 from app.cli import main as cli
 from app.config import Settings
 from tests import samples
-from tests.conftest import Service, add_device, remote_settings, sha256_hex
+from tests.conftest import Service, remote_settings, running, sha256_hex
 from tests.faults import Fault
-from tests.servers import ThreadedService, wait_for
+from tests.servers import wait_for
 from tests.webdav_server import DavServer
 
 TAKEN = "2024-05-01T21:04:00+02:00"
 FOLDER = "Photos/iPhone/2024/05"
-
-
-@contextmanager
-def running(settings: Settings) -> Iterator[Service]:
-    token = add_device(settings.data_dir, "phone")
-    server = ThreadedService(settings)
-    server.start()
-    try:
-        yield Service(server, settings, token)
-    finally:
-        server.stop()
 
 
 def send(client: httpx.Client, data: bytes, name: str, captured: str = TAKEN) -> str:

@@ -11,10 +11,11 @@ import pytest
 
 from app.errors import TargetMaintenance, TargetUnavailable
 from tests import samples
+from tests.conftest import running
 from tests.faults import Fault
 from tests.servers import wait_for
 from tests.test_dav_target import put, run, source, target_for
-from tests.test_nextcloud_relay import receipt, remote_settings, running, send, wait_verified
+from tests.test_nextcloud_relay import receipt, remote_settings, send, wait_verified
 from tests.webdav_server import DavServer
 
 MAINTENANCE = "System in maintenance mode."

@@ -13,8 +13,9 @@ from app.spool import Spool
 from app.spool_retention import sweep_spool
 from app.state import NewItem, State
 from tests import samples
+from tests.conftest import running
 from tests.servers import wait_for
-from tests.test_nextcloud_relay import FOLDER, remote_settings, running, send, wait_verified
+from tests.test_nextcloud_relay import FOLDER, remote_settings, send, wait_verified
 from tests.webdav_server import DavServer
 
 

@@ -11,14 +11,13 @@ from PIL import Image
 from app.clock import iso, now
 from app.db import Database
 from tests import samples
-from tests.conftest import Service, make_settings, sha256_hex
+from tests.conftest import Service, make_settings, running, sha256_hex
 from tests.servers import wait_for
 from tests.status_support import (
     blocked_library_settings,
     csrf_token,
     logged_in,
     photo_from_2024,
-    running,
     upload,
 )
 
