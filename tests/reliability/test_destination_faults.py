@@ -114,7 +114,8 @@ def hidden_temp_files(server: DavServer) -> list[str]:
 def check_landed_once(
     server: DavServer, items: dict[str, bytes], running: Running, *, temps_allowed: bool = False
 ) -> None:
-    """Every item verified, its bytes at its remote path, once; no leftover temp files."""
+    """Once every item is verified: its bytes at its remote path, once; no leftover temp files."""
+    running.wait_states(list(items), lambda r: r["state"] == "verified")
     files = server.all_files()
     contents: dict[str, list[str]] = {}
     for path, data in files.items():
@@ -156,7 +157,6 @@ def test_transient_status_is_retried_until_relayed(
         assert "relay.retry_scheduled" in events
         assert str(status) in running.receipts([sha])[sha]["last_error"]
         nextcloud.faults.clear()
-        running.wait_states(list(items), lambda r: r["state"] == "verified")
         check_landed_once(nextcloud, items, running)
         tally.add("faults_injected", fault.fired)
         tally.add("items_checked", len(items))
@@ -190,7 +190,6 @@ def test_full_or_refused_pauses_relay_and_resumes_on_retry(
         nextcloud.faults.clear()
         with running.client(admin=True) as admin:
             assert admin.post("/v1/items/retry").status_code == 200  # the owner fixed it
-        running.wait_states(list(items), lambda r: r["state"] == "verified")
         check_landed_once(nextcloud, items, running)
         tally.add("faults_injected", fault.fired)
         tally.add("items_checked", len(items))
@@ -225,7 +224,6 @@ def test_lying_or_cut_uploads_are_caught_and_redone(
             "a copy was called verified while the server was lying"
         )
         nextcloud.faults.clear()
-        running.wait_states(list(items), lambda r: r["state"] == "verified")
         check_landed_once(nextcloud, items, running)
         tally.add("faults_injected", fault.fired)
         tally.add("items_checked", len(items))
@@ -244,7 +242,6 @@ def relay_through_slow_server(tmp_path: Path, nextcloud: DavServer, tally: Tally
         running.send(items)
         wait_for(lambda: saw_error(running, items), timeout=60, what="timeouts to show")
         slow.seconds = 0.2  # slow, but within the timeout
-        running.wait_states(list(items), lambda r: r["state"] == "verified")
         check_landed_once(nextcloud, items, running, temps_allowed=True)
         tally.add("faults_injected", slow.delayed)
         tally.add("items_checked", len(items))
@@ -284,7 +281,6 @@ def test_outage_delays_but_loses_nothing(tmp_path: Path, nextcloud: DavServer) -
         wait_for(lambda: saw_error(running, items), timeout=60, what="failed attempts")
         attempts = sum(r["attempts"] for r in running.receipts(list(items)).values())
         nextcloud.start()
-        running.wait_states(list(items), lambda r: r["state"] == "verified")
         check_landed_once(nextcloud, items, running)
         tally.add("attempts_during_outage", attempts)
         tally.add("items_checked", len(items))
