@@ -11,8 +11,7 @@ import httpx
 
 from app.shortcut import build_backup, build_share
 from tests import samples
-from tests.conftest import Service, add_device, make_settings, sha256_hex
-from tests.servers import ThreadedService
+from tests.conftest import Service, make_settings, running, sha256_hex
 from tests.shortcut_interpreter import Asset, Interrupted, Phone, run_shortcut
 
 HOME = "Home Sweet Home"
@@ -20,18 +19,12 @@ BERLIN = timezone(timedelta(hours=2))
 
 
 @contextmanager
-def running(tmp_path: Path, **overrides: object) -> Iterator[Service]:
+def small_batches(tmp_path: Path, **overrides: object) -> Iterator[Service]:
     """photo-relay with small batches, so a handful of photos spans several pages."""
     values: dict[str, object] = {"shortcut_batch_size": 2, "shortcut_max_batches": 50}
     values.update(overrides)
-    settings = make_settings(tmp_path, **values)
-    token = add_device(settings.data_dir, "phone")
-    server = ThreadedService(settings)
-    server.start()
-    try:
-        yield Service(server, settings, token)
-    finally:
-        server.stop()
+    with running(make_settings(tmp_path, **values)) as service:
+        yield service
 
 
 def days_ago(days: float, seed: int) -> datetime:
@@ -75,7 +68,7 @@ def last_notification(phone: Phone) -> tuple[str, str]:
 def test_first_run_sends_everything_and_second_run_no_bytes(tmp_path: Path) -> None:
     """Run 1 uploads the whole library once; run 2 checks again but uploads nothing."""
     roll = camera_roll(5)
-    with running(tmp_path) as service:
+    with small_batches(tmp_path) as service:
         first = Phone(HOME, roll)
         backup(service, first)
         assert sorted(first.uploads()) == sorted(a.filename for a in roll)
@@ -95,14 +88,14 @@ def test_first_run_sends_everything_and_second_run_no_bytes(tmp_path: Path) -> N
 def test_photo_saved_later_with_older_date_is_backed_up(tmp_path: Path) -> None:
     """A photo that appears after a run with an older capture date is still sent next run."""
     roll = camera_roll(4)
-    with running(tmp_path, shortcut_overlap_days=14, shortcut_sweep_days=7) as service:
+    with small_batches(tmp_path, shortcut_overlap_days=14, shortcut_sweep_days=7) as service:
         backup(service, Phone(HOME, roll))
         from_messages = photo(50, days_ago(6, 50))  # inside the overlap window
         years_old = photo(51, days_ago(800, 51))  # far older: only a sweep finds it
         later = Phone(HOME, [*roll, from_messages, years_old])
         backup(service, later)
         assert later.uploads() == [from_messages.filename]
-    with running(tmp_path / "sweeping", shortcut_sweep_days=0) as service:
+    with small_batches(tmp_path / "sweeping", shortcut_sweep_days=0) as service:
         backup(service, Phone(HOME, roll))
         later = Phone(HOME, [*roll, from_messages, years_old])
         backup(service, later)
@@ -113,7 +106,7 @@ def test_photo_saved_later_with_older_date_is_backed_up(tmp_path: Path) -> None:
 def test_cut_off_run_resumes_without_sending_anything_twice(tmp_path: Path) -> None:
     """A run that iOS ends after 3 uploads is continued by the next; no file goes twice."""
     roll = camera_roll(7)
-    with running(tmp_path) as service:
+    with small_batches(tmp_path) as service:
         cut = Phone(HOME, roll)
         try:
             backup(service, cut, cut_after_uploads=3)
@@ -134,7 +127,7 @@ def test_cut_off_run_resumes_without_sending_anything_twice(tmp_path: Path) -> N
 
 def test_on_another_wifi_nothing_is_sent(tmp_path: Path) -> None:
     """Away from home the shortcut stops before talking to the service at all."""
-    with running(tmp_path) as service:
+    with small_batches(tmp_path) as service:
         phone = Phone("Cafe Free Wi-Fi", camera_roll(3))
         backup(service, phone)
         assert phone.requests == [] and phone.notifications == []
@@ -146,7 +139,7 @@ def test_on_another_wifi_nothing_is_sent(tmp_path: Path) -> None:
 def test_server_error_mid_run_notifies_and_loses_nothing(tmp_path: Path) -> None:
     """A 507 on the third upload ends the run with the error; the next run sends the rest."""
     roll = camera_roll(6)
-    with running(tmp_path) as service:
+    with small_batches(tmp_path) as service:
         spool = service.server.app_services.spool
 
         def disk_fills_up(phone: Phone) -> None:
@@ -175,7 +168,7 @@ def test_server_error_mid_run_notifies_and_loses_nothing(tmp_path: Path) -> None
 def test_share_sheet_uploads_each_item_and_notifies(tmp_path: Path) -> None:
     """Shared items are each uploaded; the notification counts new and already safe."""
     roll = camera_roll(3)
-    with running(tmp_path) as service:
+    with small_batches(tmp_path) as service:
         answers = [service.base_url, service.device_token]
         first = Phone("anything")
         run_shortcut(build_share(), first, answers, shortcut_input=roll[:1])
@@ -189,7 +182,7 @@ def test_share_sheet_uploads_each_item_and_notifies(tmp_path: Path) -> None:
 
 def test_wrong_token_stops_before_sending(tmp_path: Path) -> None:
     """A revoked or mistyped token gives one notification saying what to check."""
-    with running(tmp_path) as service:
+    with small_batches(tmp_path) as service:
         phone = Phone(HOME, camera_roll(2))
         run_shortcut(build_backup(), phone, [service.base_url, "prd_wrong", HOME])
         title, body = last_notification(phone)
@@ -201,7 +194,7 @@ def test_wrong_token_stops_before_sending(tmp_path: Path) -> None:
 def test_runs_limited_to_few_batches_still_reach_every_photo(tmp_path: Path) -> None:
     """With 2 batches a run, each run carries on where the last stopped; overlap cannot stall."""
     roll = camera_roll(6)
-    with running(tmp_path, shortcut_max_batches=2) as service:
+    with small_batches(tmp_path, shortcut_max_batches=2) as service:
         sent: list[str] = []
         for _ in range(4):
             phone = Phone(HOME, roll)
