@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Service, add_device, make_settings
+from tests.conftest import Service, make_settings, running
 from tests.reliability.harness import Tally, blob, sha256_hex
-from tests.servers import ThreadedService, wait_for
+from tests.servers import wait_for
 
 pytestmark = pytest.mark.reliability
 
@@ -29,24 +29,21 @@ SENTINEL = blob(424242, 200_000)
 @pytest.fixture
 def guarded(tmp_path: Path) -> Iterator[Service]:
     """A service with a 1-second body idle timeout and one verified sentinel photo."""
-    settings = make_settings(tmp_path, upload_idle_timeout_seconds=1.0)
-    token = add_device(settings.data_dir, "phone")
-    server = ThreadedService(settings)
-    server.start()
-    service = Service(server, settings, token)
-    with service.device() as client:
-        reply = client.put(f"/v1/blobs/{sha256_hex(SENTINEL)}?name=SENTINEL.JPG", content=SENTINEL)
-        assert reply.status_code == 201
-        wait_for(
-            lambda: client.get(f"/v1/items/{sha256_hex(SENTINEL)}").json()["state"] == "verified",
-            what="the sentinel to be relayed",
-        )
-    before = sentinel_snapshot(service)
-    try:
+    with running(make_settings(tmp_path, upload_idle_timeout_seconds=1.0)) as service:
+        with service.device() as client:
+            reply = client.put(
+                f"/v1/blobs/{sha256_hex(SENTINEL)}?name=SENTINEL.JPG", content=SENTINEL
+            )
+            assert reply.status_code == 201
+            wait_for(
+                lambda: (
+                    client.get(f"/v1/items/{sha256_hex(SENTINEL)}").json()["state"] == "verified"
+                ),
+                what="the sentinel to be relayed",
+            )
+        before = sentinel_snapshot(service)
         yield service
         assert sentinel_snapshot(service) == before, "the barrage harmed a stored photo"
-    finally:
-        server.stop()
 
 
 def sentinel_snapshot(service: Service) -> tuple[Any, ...]:
