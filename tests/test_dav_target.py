@@ -23,7 +23,7 @@ from app.errors import (
 from app.targets import open_target
 from app.targets.chunk_progress import ChunkProgress
 from app.targets.nextcloud import NextcloudTarget
-from app.targets.webdav import DavTarget, temp_path
+from app.targets.webdav import READ_SIZE, DavTarget, file_stream, temp_path
 from tests.conftest import remote_settings
 from tests.faults import Fault
 from tests.webdav_server import DavServer
@@ -325,6 +325,43 @@ def test_wrong_password_fails_check_as_credentials(
     target = target_for(tmp_path, nextcloud_server, target_password="wrong")
     with pytest.raises(TargetAuthFailed):
         run(target.check())
+
+
+def test_file_stream_sends_the_asked_range_in_order(tmp_path: Path) -> None:
+    """A body is the asked byte range, block by block, each block at most READ_SIZE."""
+    file, data, _ = source(tmp_path, 3 * READ_SIZE)
+    offset, length = 5, 2 * READ_SIZE + READ_SIZE // 2 + 3
+
+    async def collect() -> list[bytes]:
+        return [block async for block in file_stream(file, offset, length)]
+
+    blocks = run(collect())
+    assert b"".join(blocks) == data[offset : offset + length]
+    assert all(0 < len(block) <= READ_SIZE for block in blocks)
+
+
+def test_file_stream_stopped_early_leaves_no_read_or_open_file(tmp_path: Path) -> None:
+    """A request that ends mid-body (server gone) must not leave a read running or the file open."""
+    file, _, _ = source(tmp_path, 3 * READ_SIZE)
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        pytest.skip("needs /proc to see open files")
+
+    def open_copies() -> int:
+        return sum(1 for fd in fd_dir.iterdir() if os.path.realpath(fd) == str(file))
+
+    async def stop_after_first_block() -> tuple[int, int]:
+        stream = file_stream(file, 0, 3 * READ_SIZE)
+        await anext(stream)
+        opened = open_copies()
+        await stream.aclose()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        return opened, len(others)
+
+    opened, tasks_left = run(stop_after_first_block())
+    assert opened == 1
+    assert tasks_left == 0
+    assert open_copies() == 0
 
 
 def test_bodies_have_exact_length_and_move_has_none(
