@@ -30,7 +30,7 @@ from bench.client import Connection, Response, multipart_body
 from bench.dataset import Dataset, MiB, make_dataset
 from bench.machine import describe
 from bench.report import median, samples, write_section
-from bench.rig import RelayService, WebDavService, cpu_seconds
+from bench.rig import RelayService, WebDavService, cpu_seconds, warm_page_cache
 
 CLIENTS = 4
 
@@ -185,6 +185,7 @@ def measure_ours(workdir: Path, figures: Figures, name: str, run: Callable[[Rela
     service = RelayService(workdir)
     try:
         service.start()
+        warm_page_cache(workdir)
         figures.add(name, run(service))
     finally:
         service.remove()
@@ -195,6 +196,7 @@ def measure_webdav(workdir: Path, figures: Figures, name: str, files: list[Path]
     webdav = WebDavService(workdir)
     try:
         webdav.start()
+        warm_page_cache(workdir)
         run = send_all(webdav.port, files, put_webdav, clients, webdav.pid)
         figures.add(name, run)
         # WsgiDAV does not fsync: its data is on disk only after this (which also keeps it
@@ -214,6 +216,7 @@ def round_steps(
 
     def loop(name: str, files: list[Path], writers: int = 1) -> Callable[[], None]:
         def step() -> None:
+            warm_page_cache(workdir)
             figures.add(name, local_loop(files, workdir / "loop", writers))
             os.sync()
 

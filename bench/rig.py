@@ -32,12 +32,39 @@ __all__ = [
     "cpu_seconds",
     "free_port",
     "status_bytes",
+    "warm_page_cache",
 ]
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 # A folder below /dev/null can never be created: the target check fails and the relay waits.
 HELD_TARGET = "/dev/null/photo-relay-bench-library"
+WARM_MIB = 2048  # more than any one figure writes
+# WsgiDAV reads each body in 1 MiB blocks, a new buffer each time. With glibc's default
+# (sliding) thresholds such a buffer was often mapped and unmapped, or the heap trimmed
+# under it, so every MiB was faulted in and zeroed again: perf showed page faults and
+# clear_page in WsgiDAV, whose CPU for taking 1 GiB swung between 0.5 and 3 s from run to
+# run, for every client (rclone included). Fixed thresholds keep freed buffers for reuse:
+# 0.46-0.76 s over 16 runs of four clients. Only the reference server gets this.
+WEBDAV_MALLOC = "glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456"
+
+
+def warm_page_cache(workdir: Path, mib: int = WARM_MIB) -> None:
+    """Write `mib` MiB to a scratch file and delete it, just before a timed figure.
+
+    On this benchmark machine (a VM whose free memory goes back to the host) writing 1 GiB
+    into pages the kernel has not used for a few seconds cost 1.2-1.5 s of kernel time;
+    into pages freed just before, 0.3 s (a plain write loop, no network; perf puts the
+    difference in the page-cache copy). Which one a figure got was luck, and it decided
+    the 1 GiB relay figures of every copier. Touching the pages first gives each figure the
+    same start. On a machine that keeps its memory this costs a second and changes nothing.
+    """
+    block = b"\xa5" * (1024 * 1024)
+    scratch = workdir / "warm-page-cache.tmp"
+    with scratch.open("wb") as handle:
+        for _ in range(mib):
+            handle.write(block)
+    scratch.unlink()
 
 
 def free_port() -> int:
@@ -154,6 +181,7 @@ class WebDavService(Subprocess):
     """bench/webdav_server.py (WsgiDAV on cheroot) serving a fresh folder."""
 
     def __init__(self, workdir: Path, *, count_requests: bool = False) -> None:
+        """Keeps what it receives in a new folder in `workdir`."""
         self.root = workdir / f"webdav-{time.monotonic_ns()}"
         self.port = free_port()
         self.counts_file = workdir / f"{self.root.name}-requests.json" if count_requests else None
@@ -164,6 +192,7 @@ class WebDavService(Subprocess):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.webdav_server", str(self.root), str(self.port), *counts],
             cwd=ROOT,
+            env={**os.environ, "GLIBC_TUNABLES": WEBDAV_MALLOC},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
