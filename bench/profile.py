@@ -82,7 +82,9 @@ def profile_relay(workdir: Path, args: argparse.Namespace) -> None:
     )
     files = [data.big] if "big" in args.scenario else data.photos
     spool = relay.fill_spool(workdir, data, files, "profile")
-    webdav = WebDavService(workdir)
+    room = sum(path.stat().st_size for path in files) + 1024 * MiB
+    server = relay.server_folder(workdir, room, on_disk=False)
+    webdav = WebDavService(server)
     service = RelayService(workdir, relay.target_env(webdav, "readback" in args.scenario))
     service.token = spool.token
     out = workdir / "profile.txt"
@@ -100,6 +102,7 @@ def profile_relay(workdir: Path, args: argparse.Namespace) -> None:
     finally:
         service.remove()
         webdav.remove()
+        shutil.rmtree(server, ignore_errors=True)
     if args.raw:
         shutil.copy(out, args.raw)
     print(summarise(out, args.top))
