@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         "info", description="How much the service logs."
     )
 
-    # -- status page, live events and metrics (issue 5) --
+    # -- status page, live events and metrics --
     device_quiet_days: int = Field(
         7,
         ge=1,
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
         "falls further behind skips ahead and is sent a fresh snapshot.",
     )
 
-    # -- the bundled Apple Shortcuts (app/shortcut.py, app/backup.py) ----------------------
+    # -- the bundled Apple Shortcuts (app/phone/shortcut.py, app/phone/backup.py) -------------
     shortcut_batch_size: int = Field(
         20,
         ge=1,
@@ -149,7 +149,7 @@ class Settings(BaseSettings):
         "date. 0: on every run.",
     )
 
-    # -- remote targets (WebDAV / NextCloud relay, issue 3) --------------------------------
+    # -- remote targets (WebDAV / NextCloud relay) ----------------------------------------
     target_url: str | None = Field(
         None,
         description="NextCloud: the server's base URL (e.g. `https://cloud.example.org`). "
@@ -196,7 +196,7 @@ class Settings(BaseSettings):
         "verified; 0 removes it at once. Never removed before verification.",
     )
 
-    # -- upload body timeout (reliability, issue 6) -----------------------------------------
+    # -- upload body timeout (reliability) -----------------------------------------
     upload_idle_timeout_seconds: float = Field(
         60.0,
         gt=0,

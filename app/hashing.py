@@ -7,7 +7,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CHUNK_SIZE", "is_sha256_hex", "sha256_file"]
+from app.errors import UnprocessableContent
+
+__all__ = ["CHUNK_SIZE", "checked_sha256", "is_sha256_hex", "sha256_file"]
 
 # Big enough that hashing and disk I/O release the GIL for most of their time.
 CHUNK_SIZE = 1024 * 1024
@@ -18,6 +20,17 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 def is_sha256_hex(value: str) -> bool:
     """True for exactly 64 lower-case hex characters."""
     return _SHA256_HEX.fullmatch(value) is not None
+
+
+def checked_sha256(value: str) -> str:
+    """`value` as a lower-case SHA-256 hex digest, or a 422 saying what was wrong."""
+    value = value.strip().lower()
+    if not is_sha256_hex(value):
+        raise UnprocessableContent(
+            f"{value[:80]!r} is not a SHA-256: expected 64 hexadecimal characters.",
+            code="bad_hash",
+        )
+    return value
 
 
 def sha256_file(path: Path, advance: Callable[[int], object] | None = None) -> tuple[str, int]:

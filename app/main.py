@@ -19,22 +19,24 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import events, items, metrics, shortcuts, status, uploads
+from app.api import backup_runs, items, metrics, shortcut_files, status, uploads
 from app.config import Settings
-from app.db import Database
 from app.errors import ApiError, ConfigurationError, TargetError
-from app.ingest import Ingest
-from app.monitoring import Monitoring
-from app.relay import Relay
+from app.intake.ingest import Ingest
+from app.observe.monitoring import Monitoring
+from app.relay.worker import Relay
 from app.request_limits import RequestLimits
 from app.services import Services
-from app.spool import Spool
-from app.state import State
+from app.store.chunk_progress import ChunkProgress
+from app.store.db import Database
+from app.store.spool import Spool
+from app.store.state import State
 from app.supervisor import SupervisedTask
 from app.targets import open_target
 from app.tokens import ensure_admin_token
-from app.web import pages
+from app.web import live_feed, pages
 from app.web.headers import SecurityHeaders
+from app.web.page_state import PageState
 from app.web.pages import STATIC_DIR
 
 __all__ = ["WEBSOCKETS", "create_app"]
@@ -88,7 +90,7 @@ async def open_services(settings: Settings) -> Services:
         if settings.admin_token
         else ensure_admin_token(settings.admin_token_file)
     )
-    target = open_target(settings, db)
+    target = open_target(settings, ChunkProgress(db))
     monitoring = Monitoring.open(settings, db)
     relay = Relay(settings, state, spool, target, progress=monitoring.progress)
     ingest = Ingest(settings, spool, state, relay.wake)
@@ -116,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await open_services(settings)
         app.state.services = services
+        app.state.page = PageState.open(settings)
         await services.monitoring.start(services.relay.wake)
         relay_task = SupervisedTask("relay", services.relay.run)
         if services.target_problem is None:
@@ -158,15 +161,16 @@ def create_app(settings: Settings) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
-    app.add_middleware(RequestLimits)  # header and JSON body limits (issue 6)
+    app.add_middleware(RequestLimits)  # header and JSON body limits
     app.include_router(uploads.router)
     app.include_router(items.router)
     app.include_router(status.router)
-    # Status page (issue 5): live events, metrics, and the page itself.
-    app.include_router(events.router)
+    # The status page: its live feed, the metrics, and the page itself.
+    app.include_router(live_feed.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeaders)
-    app.include_router(shortcuts.router)
+    app.include_router(backup_runs.router)
+    app.include_router(shortcut_files.router)
     return app

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tests import samples as sample_media
+from tests.support import samples as sample_media
 
 __all__ = ["Dataset", "GeneratedFile", "MiB", "make_dataset"]
 

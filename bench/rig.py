@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from app.config import Settings
-from app.db import Database
-from app.state import State
+from app.store.db import Database
+from app.store.state import State
 from app.tokens import hash_token, new_token
 
 __all__ = [

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.db import Database
-from app.state import State
+from app.store.db import Database
+from app.store.state import State
 from app.tokens import hash_token, new_token
-from tests.servers import ThreadedService, find_free_port
-from tests.webdav_server import DavServer
+from tests.support.servers import ThreadedService, find_free_port
+from tests.support.webdav_server import DavServer
 
 
 def sha256_hex(data: bytes) -> str:

@@ -23,7 +23,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from app.config import Settings
-from tests.servers import find_free_port, wait_until_responds
+from tests.support.servers import find_free_port, wait_until_responds
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -15,10 +15,10 @@ import pytest
 
 from app.errors import ConfigurationError
 from app.naming import MAX_NAME_BYTES, alternative_paths, remote_path, safe_name
-from tests import samples
 from tests.conftest import Service
-from tests.on_disk import library_files
-from tests.uploads import sha256_hex, wait_verified
+from tests.support import samples
+from tests.support.on_disk import library_files
+from tests.support.uploads import sha256_hex, wait_verified
 
 # name sent -> the extension the stored name must end with
 HOSTILE_NAMES = {

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
-from tests.test_cli import photo_relay
+from tests.cli.test_cli import photo_relay
 
 
 @pytest.mark.parametrize(

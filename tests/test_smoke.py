@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from tests import samples
 from tests.conftest import Service, sha256_hex
-from tests.servers import wait_for
+from tests.support import samples
+from tests.support.servers import wait_for
 
 
 def test_put_new_then_duplicate_lands_once_in_date_folder(service: Service) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 # Started, then asked which of the optional libraries the start loaded.
 START_AND_LIST = """
 import asyncio, json, sys
-from app.cli import load_settings
+from app.cli.commands import load_settings
 from app.main import create_app
 
 async def start_and_stop(app):

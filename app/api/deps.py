@@ -1,26 +1,89 @@
-"""Dependencies shared by the routes: the services, and who is calling (device or admin)."""
+"""Dependencies shared by the routes: the parts they use, who is calling, the upload body.
+
+Handlers ask for the narrow part they use (`IngestDep`, `StateDep`, ...) rather than the
+whole `Services`; who is calling is a device (`DeviceDep`) or the admin (`AdminDep`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.config import Settings
 from app.errors import Unauthorized
-from app.services import Services
-from app.state import Device
+from app.intake.body_timeout import idle_limited
+from app.intake.ingest import Ingest
+from app.observe.monitoring import Monitoring
+from app.relay.worker import Relay
+from app.services import ServicesDep
+from app.store.state import Device, State
 from app.tokens import hash_token, tokens_match
 
-__all__ = ["AdminDep", "DeviceDep", "ReaderDep", "ServicesDep"]
+__all__ = [
+    "AdminDep",
+    "DeviceDep",
+    "IngestDep",
+    "MonitoringDep",
+    "ReaderDep",
+    "RelayDep",
+    "ServicesDep",
+    "SettingsDep",
+    "StateDep",
+    "UploadBody",
+    "UploadBodyDep",
+]
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def settings_of(services: ServicesDep) -> Settings:
+    return services.settings
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+def state_of(services: ServicesDep) -> State:
+    return services.state
+
+
+def ingest_of(services: ServicesDep) -> Ingest:
+    return services.ingest
+
+
+def relay_of(services: ServicesDep) -> Relay:
+    return services.relay
+
+
+def monitoring_of(services: ServicesDep) -> Monitoring:
+    return services.monitoring
+
+
+SettingsDep = Annotated[Settings, Depends(settings_of)]
+StateDep = Annotated[State, Depends(state_of)]
+IngestDep = Annotated[Ingest, Depends(ingest_of)]
+RelayDep = Annotated[Relay, Depends(relay_of)]
+MonitoringDep = Annotated[Monitoring, Depends(monitoring_of)]
+
+
+@dataclass(frozen=True)
+class UploadBody:
+    """A request body on its way in: its pieces (each within the idle timeout) and framing."""
+
+    chunks: AsyncIterator[bytes]
+    declared_size: int | None
+    content_type: str | None
+
+
+def upload_body(request: Request, settings: SettingsDep) -> UploadBody:
+    length = request.headers.get("content-length")
+    return UploadBody(
+        chunks=idle_limited(request.stream(), settings.upload_idle_timeout_seconds),
+        declared_size=int(length) if length and length.isdigit() else None,
+        content_type=request.headers.get("content-type"),
+    )
+
+
+UploadBodyDep = Annotated[UploadBody, Depends(upload_body)]
 
 
 def bearer_token(request: Request) -> str:

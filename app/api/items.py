@@ -6,56 +6,57 @@ import asyncio
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminDep, ReaderDep, ServicesDep
-from app.api.uploads import checked_hash
+from app.api.deps import AdminDep, ReaderDep, RelayDep, StateDep
 from app.errors import NotFound
+from app.hashing import checked_sha256
 from app.receipts import CheckRequest, CheckResult, JournalEntry, Receipt
+from app.store.state import State
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["items"])
 
 
-async def _receipt_or_404(services: ServicesDep, sha256: str) -> Receipt:
-    receipt = await asyncio.to_thread(services.state.get_item, checked_hash(sha256))
+async def _receipt_or_404(state: State, sha256: str) -> Receipt:
+    receipt = await asyncio.to_thread(state.get_item, checked_sha256(sha256))
     if receipt is None:
         raise NotFound(f"No file with SHA-256 {sha256} has been received.", code="unknown_item")
     return receipt
 
 
 @router.get("/v1/items/{sha256}", dependencies=[ReaderDep], response_model=Receipt)
-async def read_item(sha256: str, services: ServicesDep) -> Receipt:
+async def read_item(sha256: str, state: StateDep) -> Receipt:
     """The receipt of a file we received, or 404."""
-    return await _receipt_or_404(services, sha256)
+    return await _receipt_or_404(state, sha256)
 
 
 @router.head("/v1/items/{sha256}", dependencies=[ReaderDep])
-async def read_item_head(sha256: str, services: ServicesDep) -> None:
+async def read_item_head(sha256: str, state: StateDep) -> None:
     """200 if the file was received, else 404 (no body either way)."""
-    await _receipt_or_404(services, sha256)
+    await _receipt_or_404(state, sha256)
 
 
 @router.get(
     "/v1/items/{sha256}/journal", dependencies=[ReaderDep], response_model=list[JournalEntry]
 )
-async def read_item_journal(sha256: str, services: ServicesDep) -> list[JournalEntry]:
+async def read_item_journal(sha256: str, state: StateDep) -> list[JournalEntry]:
     """Everything that happened to one file, oldest first, in plain words."""
-    receipt = await _receipt_or_404(services, sha256)
-    return await asyncio.to_thread(services.state.journal_for, receipt.sha256)
+    receipt = await _receipt_or_404(state, sha256)
+    return await asyncio.to_thread(state.journal_for, receipt.sha256)
 
 
 @router.post("/v1/items/check", dependencies=[ReaderDep], response_model=CheckResult)
-async def check_items(request: CheckRequest, services: ServicesDep) -> CheckResult:
+async def check_items(request: CheckRequest, state: StateDep) -> CheckResult:
     """Which of these hashes are already here (and in which state), and which are missing."""
-    hashes = [checked_hash(h) for h in request.sha256]
-    known = await asyncio.to_thread(services.state.check, hashes)
+    hashes = [checked_sha256(h) for h in request.sha256]
+    known = await asyncio.to_thread(state.check, hashes)
     missing = [h for h in dict.fromkeys(hashes) if h not in known]
     return CheckResult(known=known, missing=missing)
 
 
 @router.post("/v1/items/retry", dependencies=[AdminDep])
-async def retry_failed_items(services: ServicesDep) -> dict[str, int]:
+async def retry_failed_items(state: StateDep, relay: RelayDep) -> dict[str, int]:
     """Put every failed item back in the queue (admin)."""
-    count = await asyncio.to_thread(services.state.requeue_failed)
-    services.relay.resume()
+    count = await asyncio.to_thread(state.requeue_failed)
+    relay.resume()
     return {"requeued": count}

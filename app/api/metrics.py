@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.deps import ServicesDep, require_admin
-from app.metrics import CONTENT_TYPE
 
 __all__ = ["router"]
 
@@ -20,5 +19,9 @@ async def read_metrics(request: Request, services: ServicesDep) -> Response:
     """Counters since start, items per state, queue depth and relay latency."""
     if not services.settings.metrics_public:
         require_admin(request, services)
-    body = await asyncio.to_thread(services.monitoring.metrics.render)
+    # Imported at the first scrape, not at start-up: prometheus_client costs ~80 ms.
+    from app.observe.metrics_text import CONTENT_TYPE, render_text
+
+    metrics, overview = services.monitoring.metrics, services.monitoring.overview
+    body = await asyncio.to_thread(lambda: render_text(metrics.snapshot(), overview.counts()))
     return Response(body, media_type=CONTENT_TYPE)

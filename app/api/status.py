@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 
 from app.api.deps import AdminDep, ServicesDep
-from app.doctor import status_checks
+from app.observe.doctor import status_checks
 from app.receipts import DeviceInfo, StatusReport
 
 __all__ = ["router"]
@@ -35,7 +35,9 @@ async def read_status(services: ServicesDep) -> StatusReport:
             "paused_until": relay.paused_until.isoformat() if relay.paused_until else None,
         },
         target=services.target.describe(),
-        checks=await status_checks(services),
+        checks=await status_checks(
+            services.settings, services.target.describe(), relay, services.target_problem
+        ),
     )
 
 

@@ -1,28 +1,31 @@
-"""Destinations the relay copies to. `open_target` picks one from the settings."""
+"""Destinations the relay copies to: the interface, local folder, WebDAV, NextCloud.
+
+`open_target` picks one from the settings. Only this package talks HTTP to a destination; it
+must not import anything above the leaves but the store's chunk progress and fsync helper.
+"""
 
 from __future__ import annotations
 
 from app.config import Settings
-from app.db import Database
+from app.store.chunk_progress import ChunkProgress
 from app.targets.base import RemoteFile, Target, Verification
-from app.targets.chunk_progress import ChunkProgress
 from app.targets.local import LocalTarget
 
 __all__ = ["RemoteFile", "Target", "Verification", "open_target"]
 
 
-def open_target(settings: Settings, db: Database | None = None) -> Target:
+def open_target(settings: Settings, chunks: ChunkProgress | None = None) -> Target:
     """The destination the settings name (not yet checked: call `check()`).
 
-    With `db`, chunked uploads keep their progress there and survive a restart.
+    With `chunks` (kept in the database), chunked uploads survive a restart.
     """
     # The network targets are imported only when chosen: httpx costs ~90 ms of start-up.
     if settings.target == "webdav":
         from app.targets.webdav import WebDavTarget
 
-        return WebDavTarget(settings, ChunkProgress(db))
+        return WebDavTarget(settings, chunks or ChunkProgress(None))
     if settings.target == "nextcloud":
-        from app.targets.nextcloud import NextcloudTarget
+        from app.targets.nextcloud.target import NextcloudTarget
 
-        return NextcloudTarget(settings, ChunkProgress(db))
+        return NextcloudTarget(settings, chunks or ChunkProgress(None))
     return LocalTarget(settings.local_library_dir)

@@ -18,7 +18,7 @@ import anyio.to_thread
 from app.errors import ConfigurationError, NameTaken, TargetFull, VerificationFailed
 from app.hashing import CHUNK_SIZE, sha256_file
 from app.progress import report_sent
-from app.spool import fsync_dir
+from app.store.spool import fsync_dir
 from app.targets.base import Verification
 
 __all__ = ["TEMP_PREFIX", "LocalTarget"]

@@ -38,8 +38,8 @@ from app.errors import (
     VerificationFailed,
 )
 from app.progress import report_sent
+from app.store.chunk_progress import ChunkProgress
 from app.targets.base import Verification
-from app.targets.chunk_progress import ChunkProgress
 from app.targets.dav_replies import failure_for, require, transport_errors
 from app.targets.dav_xml import PROPFIND_BODY, DavEntry, parse_multistatus
 

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from app.services import Services
 from app.tokens import hash_token, tokens_match
+from app.web.page_state import page_state
 from app.web.sessions import COOKIE_NAME, Session
 
 __all__ = ["Refused", "Viewer", "identify", "same_origin", "token_kind"]
@@ -66,7 +67,7 @@ async def identify(connection: HTTPConnection, services: Services) -> Viewer | R
         scheme, _, token = header.partition(" ")
         kind = await token_kind(token.strip(), services) if scheme.lower() == "bearer" else ""
         return Viewer(None) if kind == "admin" else refusal(kind)
-    session = services.monitoring.sessions.find(connection.cookies.get(COOKIE_NAME))
+    session = page_state(connection).sessions.find(connection.cookies.get(COOKIE_NAME))
     if session is None:
         return None
     if not same_origin(connection):

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from app.api.deps import ServicesDep
 from app.hashing import is_sha256_hex
-from app.services import Services
-from app.web import wording
+from app.observe import wording
+from app.services import Services, ServicesDep
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
+from app.web.page_state import page_state
 from app.web.sessions import COOKIE_NAME, SessionStore
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ async def create_session(
     kind = await token_kind(token.strip(), services) if token.strip() else "unknown"
     if kind != "admin":
         return refused_page(request, refusal(kind))
-    sessions = services.monitoring.sessions
+    sessions = page_state(request).sessions
     session_id, _ = sessions.open()
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
@@ -126,7 +126,7 @@ async def delete_session(
         return to_login()
     if not form_allowed(viewer, request, csrf_token):
         return render(request, "login.html", {"problem": "That form has expired."}, 403)
-    services.monitoring.sessions.close(request.cookies.get(COOKIE_NAME))
+    page_state(request).sessions.close(request.cookies.get(COOKIE_NAME))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
     return response
@@ -200,7 +200,7 @@ async def read_thumbnail(sha256: str, request: Request, services: ServicesDep) -
     sha256 = sha256.lower()
     if not is_sha256_hex(sha256):
         return Response(status_code=404)
-    thumbs = services.monitoring.thumbnails
+    thumbs = page_state(request).thumbnails
     path = await asyncio.to_thread(thumbs.get, sha256, services.spool.path_for(sha256))
     if path is None:
         return FileResponse(STATIC_DIR / "photo.svg", media_type="image/svg+xml")

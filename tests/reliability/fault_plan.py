@@ -1,4 +1,4 @@
-"""More ways to break the test WebDAV server, wrapped around tests/faults.py's layer.
+"""More ways to break the test WebDAV server, wrapped around tests/support/faults.py's layer.
 
 `HoldBody` lets a matching request's body through halfway, then holds it until the test
 says so — the moment to SIGKILL the service "during a PUT" or "during a chunked upload",
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tests.webdav_server import DavServer
+from tests.support.webdav_server import DavServer
 
 __all__ = ["HoldBody", "Slow", "wrap"]
 

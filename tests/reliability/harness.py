@@ -1,6 +1,6 @@
 """The reliability suite's rig: a killable service, its uploads, and the "nothing lost" check.
 
-`Rig` runs `photo-relay serve` as a subprocess (tests/servers.py's ServiceProcess) over one
+`Rig` runs `photo-relay serve` as a subprocess (tests/support/servers.py's ServiceProcess) over one
 data folder, so a test can SIGKILL it and start it again on the same data. `check_nothing_lost`
 is the one verdict every scenario ends with; `Tally` collects the figures RELIABILITY.md quotes
 (printed with `-s`, one line per test).
@@ -20,8 +20,8 @@ import httpx
 
 from app.crashpoints import CRASH_AT_VARIABLE
 from tests.conftest import add_device
-from tests.servers import ServiceProcess, find_free_port, wait_for
-from tests.webdav_server import DavServer
+from tests.support.servers import ServiceProcess, find_free_port, wait_for
+from tests.support.webdav_server import DavServer
 
 __all__ = ["Rig", "Tally", "blob", "check_nothing_lost", "dav_env", "destination_files"]
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import Service, make_settings, running
 from tests.reliability.harness import Tally, blob, sha256_hex
-from tests.servers import wait_for
+from tests.support.servers import wait_for
 
 pytestmark = pytest.mark.reliability
 

@@ -28,7 +28,7 @@ from tests.reliability.harness import (
     destination_files,
     sha256_hex,
 )
-from tests.webdav_server import DavServer
+from tests.support.webdav_server import DavServer
 
 pytestmark = pytest.mark.reliability
 

@@ -1,7 +1,7 @@
 """Destination faults: the NextCloud test server fails in every way we know; nothing is lost.
 
 photo-relay runs in a thread against WsgiDAV + the NextCloud layer, behind the fault layer of
-tests/faults.py (and tests/reliability/fault_plan.py for slow answers). Each test sends a
+tests/support/faults.py (and tests/reliability/fault_plan.py for slow answers). Each test sends a
 batch, breaks the server, checks the receipts and journal tell the story, lifts the fault,
 and then checks every item is verified exactly once and nothing at the server was replaced.
 Retry delays are 0.05–0.5 s, so "minutes" of outage are compressed into seconds of retries.
@@ -19,11 +19,11 @@ import pytest
 
 from app.config import Settings
 from tests.conftest import add_device, remote_settings
-from tests.faults import Fault
 from tests.reliability.fault_plan import Slow, wrap
 from tests.reliability.harness import Tally, blob, sha256_hex
-from tests.servers import ThreadedService, wait_for
-from tests.webdav_server import DavServer
+from tests.support.faults import Fault
+from tests.support.servers import ThreadedService, wait_for
+from tests.support.webdav_server import DavServer
 
 pytestmark = pytest.mark.reliability
 

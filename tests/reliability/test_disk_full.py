@@ -20,7 +20,7 @@ import pytest
 from app.config import Settings
 from tests.conftest import add_device, make_settings
 from tests.reliability.harness import Tally, blob, sha256_hex
-from tests.servers import ThreadedService, wait_for
+from tests.support.servers import ThreadedService, wait_for
 
 pytestmark = pytest.mark.reliability
 

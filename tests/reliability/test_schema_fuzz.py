@@ -19,7 +19,7 @@ from app.config import Settings
 from app.main import create_app
 from tests.conftest import Service, add_device, make_settings
 from tests.reliability.harness import Tally, blob, sha256_hex
-from tests.servers import ThreadedService, wait_for
+from tests.support.servers import ThreadedService, wait_for
 
 pytestmark = pytest.mark.reliability
 

@@ -19,11 +19,11 @@ import pytest
 from pydantic import SecretStr
 
 from app.config import Settings
-from app.credentials import NextcloudCredentials, save_credentials
-from tests.faults import Fault
+from app.targets.nextcloud.credentials import NextcloudCredentials, save_credentials
 from tests.reliability.harness import Rig, Tally, blob, dav_env, sha256_hex
-from tests.servers import find_free_port, wait_for, wait_until_responds
-from tests.webdav_server import DavServer
+from tests.support.faults import Fault
+from tests.support.servers import find_free_port, wait_for, wait_until_responds
+from tests.support.webdav_server import DavServer
 
 pytestmark = pytest.mark.reliability
 

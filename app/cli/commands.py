@@ -1,0 +1,321 @@
+"""The `photo-relay` command: serve, device, admin-token, status, import, retry.
+
+Commands other than `serve` work on the data folder directly (SQLite allows it while the
+service runs), so a device added or revoked here takes effect at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.errors import PhotoRelayError
+from app.store.db import Database
+from app.store.state import State
+from app.tokens import ensure_admin_token, hash_token, new_token
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PHOTO_RELAY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise click.ClickException(f"The configuration is not valid: {problems}") from None
+
+
+def data_dir_option(command: F) -> F:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Data folder (default: $PHOTO_RELAY_DATA_DIR or ./photo-relay-data).",
+    )(command)
+
+
+def friendly_errors(command: F) -> F:
+    """Show our errors as one plain line instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PhotoRelayError as exc:
+            raise click.ClickException(exc.message) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_state(data_dir: Path | None) -> tuple[Settings, State]:
+    settings = load_settings(data_dir=data_dir)
+    return settings, State(Database(settings.database_path))
+
+
+@click.group()
+@click.version_option(package_name="photo-relay")
+def main() -> None:
+    """photo-relay: gets your iPhone's photos safely into your own NextCloud."""
+
+
+@main.command()
+@data_dir_option
+@click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN).")
+@click.option("--port", type=int, help="Port to listen on (default 8000).")
+def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Start the service."""
+    import uvicorn
+
+    from app.main import WEBSOCKETS, create_app
+    from app.targets import open_target
+
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    url = f"http://{settings.host}:{settings.port}"
+    click.echo("photo-relay is starting.")
+    click.echo(f"  Data folder:        {settings.data_dir.resolve()}")
+    click.echo(f"  Photos will land in {open_target(settings).describe()}")
+    click.echo(f"  Listening on        {url}")
+    if settings.host in ("127.0.0.1", "localhost"):
+        click.echo("  Only this computer can reach it; set --host 0.0.0.0 for your phone.")
+    click.echo("  Add your phone:     photo-relay device add my-iphone   (prints its token)")
+    click.echo("  Admin token:        photo-relay admin-token")
+    sys.stdout.flush()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws=WEBSOCKETS,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.group()
+def device() -> None:
+    """Add, list and revoke the devices allowed to upload."""
+
+
+@device.command("add")
+@click.argument("name")
+@data_dir_option
+@friendly_errors
+def device_add(name: str, data_dir: Path | None) -> None:
+    """Create a device and print its token (shown only this once)."""
+    if not name.strip() or not name.isprintable():
+        raise click.BadParameter(
+            "give the device a visible name, e.g. my-iphone", param_hint="NAME"
+        )
+    _, state = open_state(data_dir)
+    token = new_token("prd")
+    state.add_device(name.strip(), hash_token(token))
+    click.echo(token)  # alone on stdout, so scripts can capture it
+    click.echo(
+        f"Device {name!r} added. Put this token in the Shortcut; it is not shown again.",
+        err=True,
+    )
+
+
+@device.command("list")
+@data_dir_option
+def device_list(data_dir: Path | None) -> None:
+    """List devices and when they were last seen."""
+    _, state = open_state(data_dir)
+    devices = state.list_devices()
+    if not devices:
+        click.echo("No devices yet. Add one with: photo-relay device add my-iphone")
+    for info in devices:
+        status = "revoked" if info.revoked else "active"
+        seen = info.last_seen_at or "never"
+        click.echo(f"{info.name}\t{status}\tadded {info.created_at}\tlast seen {seen}")
+
+
+@device.command("revoke")
+@click.argument("name")
+@data_dir_option
+@friendly_errors
+def device_revoke(name: str, data_dir: Path | None) -> None:
+    """Revoke a device's token; it is refused from the next request on."""
+    _, state = open_state(data_dir)
+    state.revoke_device(name)
+    click.echo(f"Device {name!r} revoked.")
+
+
+@main.command("admin-token")
+@data_dir_option
+def admin_token(data_dir: Path | None) -> None:
+    """Print the admin token (for the status endpoint and page)."""
+    settings = load_settings(data_dir=data_dir)
+    if settings.admin_token:
+        click.echo(settings.admin_token.get_secret_value())
+    else:
+        click.echo(ensure_admin_token(settings.admin_token_file))
+
+
+@main.command()
+@data_dir_option
+def status(data_dir: Path | None) -> None:
+    """Summarise what has been received and relayed (the status page, in the terminal)."""
+    from app.cli.status_text import status_lines
+    from app.observe.wording import display_zone
+    from app.store.overview import Overview
+    from app.targets import open_target
+
+    settings, state = open_state(data_dir)
+    snapshot = Overview(state.db).snapshot(quiet_days=settings.device_quiet_days)
+    for line in status_lines(
+        snapshot, display_zone(settings.timezone), open_target(settings).describe()
+    ):
+        click.echo(line)
+    summary = state.summary()
+    click.echo(f"\nSpool: {summary['spool_files']} files, {summary['spool_bytes']} bytes.")
+    if summary["last_error"]:
+        error = summary["last_error"]
+        click.echo(f"Last problem ({error.at}): {error.message}")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@data_dir_option
+@friendly_errors
+def import_folder(path: Path, data_dir: Path | None) -> None:
+    """Back up a folder (an old phone export, a camera card); files already here are skipped."""
+    import_files(path, data_dir)
+
+
+@main.command()
+@click.argument("sha256", required=False)
+@data_dir_option
+def retry(sha256: str | None, data_dir: Path | None) -> None:
+    """Put failed items (or the one given) back in the relay queue."""
+    _, state = open_state(data_dir)
+    count = state.requeue_failed(sha256)
+    # Also lifts a pause for refused credentials in a running service (it polls for this).
+    state.journal_relay("relay.resume_requested", "Retry requested with `photo-relay retry`.")
+    click.echo(f"{count} item(s) put back in the queue; a running service picks them up.")
+
+
+@main.group()
+def nextcloud() -> None:
+    """Connect photo-relay to your NextCloud: log in once, then check."""
+
+
+@nextcloud.command("login")
+@click.argument("url")
+@click.option("--login", "login_name", help="Login name, with --app-password (pasted).")
+@click.option(
+    "--app-password",
+    "pasted",
+    is_flag=True,
+    help="Paste an app password you created (Settings › Security) instead of the browser "
+    "login; asked for hidden, or read from stdin.",
+)
+@click.option("--poll-interval", type=float, default=2.0, hidden=True)
+@data_dir_option
+@friendly_errors
+def nextcloud_login(
+    url: str, login_name: str | None, pasted: bool, poll_interval: float, data_dir: Path | None
+) -> None:
+    """Log in to NextCloud at URL (a browser link and QR code) and store an app password."""
+    from app.cli.nextcloud import login_command
+
+    login_command(
+        load_settings(data_dir=data_dir),
+        url,
+        login_name=login_name,
+        pasted=pasted,
+        poll_interval=poll_interval,
+    )
+
+
+@nextcloud.command("check")
+@click.argument("url", required=False)
+@data_dir_option
+@friendly_errors
+def nextcloud_check(url: str | None, data_dir: Path | None) -> None:
+    """Check the NextCloud connection: server, login, a probe file, and what it supports."""
+    from app.cli.nextcloud import check_command
+
+    check_command(load_settings(data_dir=data_dir), url)
+
+
+def import_files(path: Path, data_dir: Path | None) -> None:
+    """Hash everything, ask the database what it has, then store only the rest."""
+    import asyncio
+
+    from app.intake.folder_import import FolderImport, ImportResult, find_files, hash_files
+    from app.intake.ingest import Ingest
+    from app.store.spool import Spool
+
+    settings, state = open_state(data_dir)
+    spool = Spool(settings.spool_dir, min_free_bytes=settings.min_free_bytes)
+    for folder in (spool.tmp_dir, spool.objects_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    importer = FolderImport(Ingest(settings, spool, state, on_new=lambda: None))
+    files = find_files(path)
+    result = ImportResult()
+    total = sum(f.stat().st_size for f in files)
+    with click.progressbar(length=total, label=f"Checking {len(files)} file(s)") as bar:
+        hashes = hash_files(files, bar.update, result.problems)
+    known = importer.known(hashes.values())
+    new = {p: h for p, h in hashes.items() if h not in known}
+    result.already_here += [p for p, h in hashes.items() if h in known]
+    if new:
+        size = sum(p.stat().st_size for p in new)
+        with click.progressbar(length=size, label=f"Backing up {len(new)} file(s)") as bar:
+            asyncio.run(importer.store(new, bar.update, result))
+    click.echo(
+        f"{len(result.stored)} file(s) backed up, {len(result.already_here)} already here, "
+        f"{len(result.problems)} problem(s)."
+    )
+    if result.stored:
+        click.echo("A running photo-relay copies them to the destination within seconds.")
+    for problem_path, reason in result.problems:
+        click.echo(f"  {problem_path}: {reason}", err=True)
+    if result.problems:
+        raise SystemExit(1)
+
+
+@main.group()
+def shortcuts() -> None:
+    """The bundled Apple Shortcuts."""
+
+
+@shortcuts.command("build")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("shortcuts"),
+    show_default=True,
+    help="Folder to write the .shortcut files into.",
+)
+def shortcuts_build(output: Path) -> None:
+    """Write both shortcuts (unsigned); sign them on a Mac, see shortcuts/README.md."""
+    from app.phone.shortcut import write_all
+
+    for path in write_all(output):
+        click.echo(f"Wrote {path}")
+
+
+@main.command()
+@data_dir_option
+@click.option("--strict", is_flag=True, help="Exit non-zero on warnings too (for monitoring).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(data_dir: Path | None, strict: bool, as_json: bool) -> None:
+    """Check the setup and say what is wrong and how to fix it (exit 1 on a problem)."""
+    import asyncio
+
+    from app.observe.doctor import diagnose, print_report
+
+    checks = asyncio.run(diagnose(data_dir))
+    sys.exit(print_report(checks, strict=strict, as_json=as_json))

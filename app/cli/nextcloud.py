@@ -1,0 +1,190 @@
+"""The terminal side of `photo-relay nextcloud login` and `photo-relay nextcloud check`.
+
+Turns settings and command-line input into calls of nextcloud_login / nextcloud_check and
+prints the results in plain words: the login link with a QR code (segno), what was stored,
+what the server supports. The app password is never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+
+import click
+import segno
+from pydantic import SecretStr, ValidationError
+
+from app.config import Settings
+from app.errors import ConfigurationError
+from app.targets import Target, open_target
+from app.targets.nextcloud.api import normalise_server_url
+from app.targets.nextcloud.check import CheckPlan, MiB, run_check
+from app.targets.nextcloud.credentials import NextcloudCredentials, load_credentials
+from app.targets.nextcloud.login import LoginFlow, login_with_app_password, login_with_flow
+
+__all__ = ["check_command", "login_command"]
+
+
+def configure_logging(settings: Settings) -> None:
+    """Event lines on stderr: only warnings, unless PHOTO_RELAY_LOG_LEVEL=debug.
+
+    The commands say what happened in words already; info lines would only interleave.
+    httpx's request lines stay off either way.
+    """
+    level = logging.DEBUG if settings.log_level == "debug" else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def show_login_link(flow: LoginFlow) -> None:
+    click.echo("Open this link in a browser where you can log in to NextCloud, and grant access:")
+    click.echo("")
+    click.echo(f"  {flow.login_url}")
+    click.echo("")
+    qr = io.StringIO()
+    segno.make(flow.login_url, error="m").terminal(out=qr, compact=True)
+    click.echo("Or scan this code with your phone:\n" + qr.getvalue())
+    click.echo("Waiting for you to grant access (the link works for 20 minutes; Ctrl-C stops) ...")
+    sys.stdout.flush()
+
+
+def read_app_password() -> SecretStr:
+    """Hidden prompt on a terminal; the first line of stdin otherwise (for scripts)."""
+    if sys.stdin.isatty():
+        value = click.prompt("App password", hide_input=True)
+    else:
+        value = sys.stdin.readline()
+    value = value.strip()
+    if not value:
+        raise click.UsageError("No app password given (type it at the prompt or pipe it in).")
+    return SecretStr(value)
+
+
+def login_command(
+    settings: Settings,
+    url: str,
+    *,
+    login_name: str | None,
+    pasted: bool,
+    poll_interval: float,
+) -> None:
+    configure_logging(settings)
+    server = normalise_server_url(url)
+    try:
+        previous = read_stored(settings)
+    except ConfigurationError:  # a broken file is what a new login repairs
+        previous = None
+    if pasted != (login_name is not None):
+        raise click.UsageError("Give --login NAME and --app-password together (or neither).")
+    if login_name is not None:
+        password = read_app_password()
+        credentials = asyncio.run(
+            login_with_app_password(server, login_name, password, settings.credentials_file)
+        )
+    else:
+        try:
+            credentials = asyncio.run(
+                login_with_flow(
+                    server, settings.credentials_file, show=show_login_link, interval=poll_interval
+                )
+            )
+        except KeyboardInterrupt:
+            raise click.ClickException(
+                "Stopped before access was granted; nothing was stored."
+            ) from None
+    report_login(credentials, settings)
+    if previous is not None:
+        click.echo(
+            f"This replaced the earlier login ({previous.login_name!r} at {previous.server}); "
+            "its app password keeps working until you revoke it in NextCloud."
+        )
+
+
+def report_login(credentials: NextcloudCredentials, settings: Settings) -> None:
+    click.echo(
+        f"Connected: photo-relay can use NextCloud at {credentials.server} as "
+        f"{credentials.login_name!r} (user id {credentials.user_id!r})."
+    )
+    click.echo(
+        f"The app password is stored in {settings.credentials_file} (only you can read it). "
+        "You can revoke it in NextCloud under Settings › Security › Devices & sessions."
+    )
+    click.echo("Next: photo-relay nextcloud check")
+
+
+def check_command(settings: Settings, url: str | None) -> None:
+    configure_logging(settings)
+    plan = check_plan(settings, url)
+    target = configured_target(settings, plan.server)
+    if target is None:
+        asyncio.run(run_check(plan, say=click.echo))
+        return
+
+    async def check_with_target(target: Target) -> None:
+        try:
+            await run_check(plan, say=click.echo, target=target)
+        finally:
+            await target.close()
+
+    asyncio.run(check_with_target(target))
+
+
+def read_stored(settings: Settings) -> NextcloudCredentials | None:
+    try:
+        return load_credentials(settings.credentials_file)
+    except (OSError, ValueError, ValidationError):
+        raise ConfigurationError(
+            f"The credentials file {settings.credentials_file} cannot be read; run "
+            "`photo-relay nextcloud login URL` again (it replaces the file)."
+        ) from None
+
+
+def check_plan(settings: Settings, url: str | None) -> CheckPlan:
+    """The server and login to check: the URL given, the target settings, or the stored file."""
+    stored = read_stored(settings)
+    is_nextcloud = getattr(settings, "target", "local") == "nextcloud"
+    target_url: str | None = getattr(settings, "target_url", None) if is_nextcloud else None
+    server_text = url or target_url or (stored.server if stored else None)
+    if not server_text:
+        raise ConfigurationError(
+            "No NextCloud to check yet. Run `photo-relay nextcloud login URL` first, or give "
+            "the address: photo-relay nextcloud check https://cloud.example.org"
+        )
+    server = normalise_server_url(server_text)
+    user: str | None = getattr(settings, "target_user", None) if is_nextcloud else None
+    password: SecretStr | None = (
+        getattr(settings, "target_password", None) if is_nextcloud else None
+    )
+    login: tuple[str | None, SecretStr | None, str] = (None, None, "nowhere")
+    configured_server = target_url or (stored.server if stored else None)
+    if user and password is not None and _same_server(server, configured_server):
+        login = (user, password, "PHOTO_RELAY_TARGET_USER/_PASSWORD")
+    elif stored is not None and _same_server(server, stored.server):
+        login = (stored.login_name, stored.app_password, str(settings.credentials_file))
+    return CheckPlan(
+        server,
+        *login,
+        chunk_threshold_bytes=getattr(settings, "target_chunk_threshold_bytes", 50 * MiB),
+        chunk_bytes=getattr(settings, "target_chunk_bytes", 10 * MiB),
+    )
+
+
+def configured_target(settings: Settings, server: str) -> Target | None:
+    """The relay's own NextCloud target when it points at `server`; else None (fallback probe)."""
+    if getattr(settings, "target", "local") != "nextcloud":
+        return None
+    stored = read_stored(settings)
+    target_server = getattr(settings, "target_url", None) or (stored.server if stored else None)
+    if not _same_server(server, target_server):
+        return None
+    return open_target(settings)
+
+
+def _same_server(server: str, other: str | None) -> bool:
+    try:
+        return other is not None and normalise_server_url(other) == normalise_server_url(server)
+    except ConfigurationError:
+        return False

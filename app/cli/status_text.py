@@ -1,0 +1,58 @@
+"""`photo-relay status` in words: the status page's overview as lines for a terminal."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from app.observe.wording import STATE_SHORT, ago, human_bytes, local_time
+from app.receipts import ItemState
+from app.store.overview import Snapshot
+
+__all__ = ["status_lines"]
+
+COUNT_LABELS: tuple[tuple[ItemState, str], ...] = (
+    ("verified", "verified"),
+    ("received", "waiting"),
+    ("relaying", "copying"),
+    ("retry", "retrying"),
+    ("failed", "failed"),
+)
+
+
+def status_lines(snap: Snapshot, zone: tzinfo | None, target: str) -> list[str]:
+    counts = snap.counts
+    lines = [snap.verdict().headline, f"Destination: {target}.", ""]
+    lines.append(
+        f"Files: {snap.total} total · "
+        + " · ".join(f"{counts[state]} {label}" for state, label in COUNT_LABELS)
+    )
+    lines += ["", "Devices:"]
+    if not snap.devices:
+        lines.append("  none yet; add one with: photo-relay device add my-iphone")
+    for device in snap.devices:
+        when = ago(device.last_backup_at)
+        if device.last_backup_at:
+            when += f" ({local_time(device.last_backup_at, zone)})"
+        note = " (revoked)" if device.revoked else ""
+        lines.append(f"  {device.name}{note}: last backup {when}, {device.items} file(s)")
+        if device.quiet:
+            lines.append(f"    ! nothing from this device for more than {snap.quiet_days} days")
+    if snap.queue:
+        lines += ["", f"On the way to the destination ({snap.pending}):"]
+        for item in snap.queue:
+            state = STATE_SHORT[item.state]
+            lines.append(f"  {item.original_name}  {state}  {human_bytes(item.size)}")
+            if item.state == "retry" and item.last_error:
+                lines.append(f"    {item.last_error}")
+    if snap.failed:
+        lines += ["", f"Could not be copied ({counts['failed']}); safe here, retry when fixed:"]
+        for item in snap.failed:
+            lines.append(f"  {item.original_name}  {item.sha256}")
+            lines.append(f"    {item.last_error or 'No reason was recorded.'}")
+        lines.append("  Retry: photo-relay retry [SHA256]")
+    if snap.recent:
+        lines += ["", "Newest files:"]
+        for item in snap.recent[:5]:
+            received = local_time(item.received_at, zone)
+            lines.append(f"  {received}  {item.original_name}  {STATE_SHORT[item.state]}")
+    return lines

@@ -1,0 +1,86 @@
+"""A multipart form from body to recorded items: the one path both form endpoints take.
+
+`ingest_form` parses the body straight into the spool (`form.FormUpload`), pairs each file
+with its describing fields (`name`, `captured_at`, `sha256`, and any extra ones the caller
+names), then seals and stores every file through `Ingest`. Nothing is stored unless every
+file of the form is sound: a wrong hash, an empty file or a bad date refuses the whole form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from app.hashing import checked_sha256
+from app.intake.form import DESCRIBING_FIELDS, FormUpload, boundary_of
+from app.intake.ingest import ClientMeta, Ingest, Sealed, parse_captured_at
+from app.receipts import Receipt
+from app.store.state import Device
+
+__all__ = ["FORM_OVERHEAD", "FormItem", "ingest_form"]
+
+# Room for multipart framing and text fields on top of the file size limit, so that a file
+# of exactly the limit still fits in a form.
+FORM_OVERHEAD = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FormItem:
+    """One stored file of a form, with the raw text of the fields that describe it."""
+
+    receipt: Receipt
+    new: bool
+    fields: dict[str, str | None]
+
+
+async def ingest_form(
+    ingest: Ingest,
+    content_type: str | None,
+    declared_size: int | None,
+    body: AsyncIterator[bytes],
+    device: Device | None,
+    *,
+    extra_fields: tuple[str, ...] = (),
+) -> list[FormItem]:
+    """Store every file part of the form `body` (any field name); one item per file."""
+    boundary = boundary_of(content_type)
+    await ingest.check_room(declared_size, framing=FORM_OVERHEAD)
+    form = FormUpload(
+        boundary,
+        ingest.spool.open_writer,
+        ingest.settings.max_upload_bytes,
+        describing=(*DESCRIBING_FIELDS, *extra_fields),
+    )
+    await form.read(body)
+    try:
+        columns = {name: form.values_for(name) for name in form.fields}
+        sealed = [
+            await ingest.seal(part.writer, file_meta(columns, index, part.filename))
+            for index, part in enumerate(form.files)
+        ]
+    except BaseException:
+        await asyncio.to_thread(form.discard)
+        raise
+    return [await store_one(ingest, one, device, columns, i) for i, one in enumerate(sealed)]
+
+
+def file_meta(columns: dict[str, list[str | None]], index: int, filename: str) -> ClientMeta:
+    """What the form's fields say of its `index`-th file (a bad date or hash is a 422)."""
+    claimed = columns["sha256"][index]
+    return ClientMeta(
+        name=columns["name"][index] or filename or None,
+        captured_at=parse_captured_at(columns["captured_at"][index]),
+        claimed_sha256=checked_sha256(claimed) if claimed else None,
+    )
+
+
+async def store_one(
+    ingest: Ingest,
+    sealed: Sealed,
+    device: Device | None,
+    columns: dict[str, list[str | None]],
+    index: int,
+) -> FormItem:
+    receipt, new = await ingest.store(sealed, device)
+    return FormItem(receipt, new, {name: values[index] for name, values in columns.items()})

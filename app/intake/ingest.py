@@ -1,0 +1,290 @@
+"""Ingest: one path from bytes on the wire to a recorded, durable item.
+
+`receive` streams chunks into a spool writer (hashing and writing in a worker thread
+while the next chunk arrives), and `commit` checks the result, links it to its content
+address, reads its metadata, plans its destination and records it — in that order, so a
+2xx reply is only ever sent for a file that is on disk and in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from app import crashpoints
+from app.clock import now
+from app.config import Settings
+from app.errors import PayloadTooLarge, UnprocessableContent
+from app.hashing import CHUNK_SIZE
+from app.naming import remote_path, safe_name
+from app.receipts import Receipt
+from app.store.retention import drop_repeat_copy
+from app.store.spool import Spool, SpoolWriter
+from app.store.state import Device, NewItem, State
+
+__all__ = ["ClientMeta", "Ingest", "parse_captured_at", "too_large"]
+
+
+@dataclass(frozen=True)
+class ClientMeta:
+    """What the client told us about a file; each part optional."""
+
+    name: str | None = None
+    captured_at: datetime | None = None
+    claimed_sha256: str | None = None
+    # Used only when the bytes carry no capture time (the file's mtime, for an import).
+    fallback_captured_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A received file, fsynced and hashed, that passed every check."""
+
+    writer: SpoolWriter
+    sha256: str
+    meta: ClientMeta
+
+
+def parse_captured_at(value: str | None) -> datetime | None:
+    """An ISO 8601 date from a client, or a 422 saying what we expected."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UnprocessableContent(
+            f"The capture time {value[:40]!r} is not an ISO 8601 date; send it like "
+            "2024-05-01T21:04:00+02:00.",
+            code="bad_capture_time",
+        ) from None
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"This file is larger than the limit of {limit} bytes; nothing was stored. Raise "
+        "PHOTO_RELAY_MAX_UPLOAD_BYTES if files this large should be accepted."
+    )
+
+
+class PendingWrite:
+    """Writes gathered pieces through a worker thread, one batch in flight while the next fills.
+
+    The received pieces are handed over as they are (a list, written with one `writev`):
+    gathering them into one buffer cost a quarter of the event loop's time (py-spy --gil,
+    4 MiB photos), because the buffer was copied each time it grew.
+    """
+
+    def __init__(self, writer: SpoolWriter, limit: int) -> None:
+        self.writer = writer
+        self.limit = limit
+        self.size = 0
+        self._pieces: list[bytes] = []
+        self._gathered = 0
+        self._in_flight: asyncio.Future[None] | None = None
+
+    async def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise too_large(self.limit)
+        self._pieces.append(chunk)
+        self._gathered += len(chunk)
+        if self._gathered >= CHUNK_SIZE or len(self._pieces) >= MAX_PIECES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._in_flight is not None:
+            await self._in_flight
+            self._in_flight = None
+        if self._pieces:
+            pieces, self._pieces, self._gathered = self._pieces, [], 0
+            self._in_flight = asyncio.ensure_future(
+                asyncio.to_thread(self.writer.write_pieces, pieces)
+            )
+
+    async def drain(self) -> SpoolWriter:
+        """Write what is left; the file is then complete but not yet fsynced."""
+        await self._flush()
+        await self._flush()
+        return self.writer
+
+    async def abort(self) -> None:
+        if self._in_flight is not None:
+            await asyncio.gather(self._in_flight, return_exceptions=True)
+        await asyncio.to_thread(self.writer.discard)
+
+
+# A client sending tiny pieces gets them written every MAX_PIECES (one writev holds at most
+# 1024), so their count, and the memory they hold, stays bounded.
+MAX_PIECES = 512
+
+# How often a body of unknown length re-checks the spool's free-space reserve.
+RESERVE_CHECK_BYTES = 4 * 1024 * 1024
+
+
+class Ingest:
+    """Receives files for the API and the CLI's import alike."""
+
+    def __init__(
+        self, settings: Settings, spool: Spool, state: State, on_new: Callable[[], None]
+    ) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.state = state
+        self.on_new = on_new
+        self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
+
+    async def check_room(self, declared_size: int | None, *, framing: int = 0) -> None:
+        """Refuse early what cannot fit: over the size limit, or more than the disk has.
+
+        `framing` is what a body may carry besides the file (a form's boundaries and text
+        fields), so that a file of exactly the limit still fits in a form.
+        """
+        limit = self.settings.max_upload_bytes
+        if declared_size is not None and declared_size > limit + framing:
+            raise too_large(limit)
+        await asyncio.to_thread(self.spool.ensure_room, declared_size or 0)
+
+    async def receive(
+        self, chunks: AsyncIterator[bytes], *, declared_size: int | None = None
+    ) -> SpoolWriter:
+        """Stream `chunks` into a new spool temp file; the caller commits or discards it."""
+        await self.check_room(declared_size)
+        writer = await asyncio.to_thread(self.spool.open_writer)
+        pending = PendingWrite(writer, self.settings.max_upload_bytes)
+        unchecked = 0
+        try:
+            async for chunk in chunks:
+                await pending.feed(chunk)
+                if pending.size == len(chunk):
+                    crashpoints.reached("ingest.body_started")
+                unchecked += len(chunk)
+                if declared_size is None and unchecked >= RESERVE_CHECK_BYTES:
+                    # No length was declared, so the reserve could not be checked up front.
+                    unchecked = 0
+                    await asyncio.to_thread(self.spool.ensure_room, 0)
+            return await pending.drain()
+        except BaseException:
+            await pending.abort()
+            raise
+
+    async def seal(self, writer: SpoolWriter, meta: ClientMeta) -> Sealed:
+        """Fsync and hash a received file, and refuse it if it is empty or not as claimed."""
+        try:
+            sha256 = await asyncio.to_thread(writer.finish)
+        except BaseException:
+            await asyncio.to_thread(writer.discard)
+            raise
+        crashpoints.reached("ingest.after_fsync")
+        if writer.size == 0:
+            await asyncio.to_thread(writer.discard)
+            raise UnprocessableContent(
+                "The file is empty (0 bytes); nothing was stored. Check that the Shortcut "
+                "or command sends the file itself.",
+                code="empty_file",
+            )
+        if meta.claimed_sha256 is not None and meta.claimed_sha256 != sha256:
+            await asyncio.to_thread(writer.discard)
+            raise UnprocessableContent(
+                f"The file's SHA-256 is {sha256}, not {meta.claimed_sha256} as claimed; the "
+                "upload was probably damaged on the way. Nothing was stored; send it again.",
+                code="hash_mismatch",
+            )
+        return Sealed(writer, sha256, meta)
+
+    async def store(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
+        """Link a sealed file to its content address and record it; (receipt, is_new)."""
+        sha256, size, meta = sealed.sha256, sealed.writer.size, sealed.meta
+        stored = await asyncio.to_thread(self.spool.commit, sealed.writer, sha256)
+        crashpoints.reached("ingest.after_link")
+        existing = await asyncio.to_thread(self.state.get_item, sha256)
+        item = (
+            existing_item(existing, size, meta, device)
+            if existing
+            else (await asyncio.to_thread(self._describe, stored, sha256, size, meta, device))
+        )
+        receipt, created = await asyncio.to_thread(self.state.record_received, item)
+        crashpoints.reached("ingest.after_record")
+        if created:
+            self.on_new()
+        else:
+            await drop_repeat_copy(self.state, self.spool, sha256)
+        return receipt, created
+
+    async def commit(
+        self, writer: SpoolWriter, meta: ClientMeta, device: Device | None
+    ) -> tuple[Receipt, bool]:
+        """Seal and store one received file; returns (receipt, is_new)."""
+        return await self.store(await self.seal(writer, meta), device)
+
+    async def already_have(
+        self, sha256: str, meta: ClientMeta, device: Device | None
+    ) -> Receipt | None:
+        """The receipt for content we hold, noting the repeat; None if it is new to us."""
+        existing = await asyncio.to_thread(self.state.get_item, sha256)
+        if existing is None:
+            return None
+        item = existing_item(existing, existing.size, meta, device)
+        receipt, _ = await asyncio.to_thread(self.state.record_received, item)
+        return receipt
+
+    def _describe(
+        self, stored: Path, sha256: str, size: int, meta: ClientMeta, device: Device | None
+    ) -> NewItem:
+        """Read the file's metadata and plan where it goes."""
+        # Imported on first use: Pillow and pillow-heif were a third of the start-up time.
+        from app.intake.media import probe
+
+        info = probe(stored)
+        if meta.captured_at is not None:
+            captured, source = meta.captured_at, "client"
+        elif info.captured_at is not None:
+            captured, source = info.captured_at, info.captured_source or "exif"
+        else:
+            captured, source = meta.fallback_captured_at or now(), "fallback"
+        # Folders follow the wall clock where the photo was taken; only values that are
+        # really UTC (videos, the fallback) are moved to the configured zone first.
+        if source in ("quicktime", "fallback"):
+            local = captured.astimezone(self._zone).replace(tzinfo=None)
+        else:
+            local = captured.replace(tzinfo=None)
+        fallback_stem = sha256[:8]
+        original = meta.name or f"{fallback_stem}.{info.extension or 'bin'}"
+        name = safe_name(original, fallback_stem=fallback_stem, extension=info.extension)
+        planned = remote_path(
+            self.settings.path_template,
+            captured_local=local,
+            name=name,
+            sha256=sha256,
+            kind=info.kind,
+            device=device.name if device else "import",
+        )
+        return NewItem(
+            sha256=sha256,
+            size=size,
+            original_name=original[:1024],
+            kind=info.kind,
+            captured_at=captured.isoformat(),
+            captured_local=local.isoformat(),
+            captured_source=source,
+            planned_path=planned,
+            device=device,
+        )
+
+
+def existing_item(existing: Receipt, size: int, meta: ClientMeta, device: Device | None) -> NewItem:
+    """A duplicate: the record stays as first received, only the journal notes the repeat."""
+    return NewItem(
+        sha256=existing.sha256,
+        size=size,
+        original_name=meta.name or existing.original_name,
+        kind=existing.kind,
+        captured_at=existing.captured_at,
+        captured_local=existing.captured_at,
+        captured_source=existing.captured_source,
+        planned_path=existing.planned_path,
+        device=device,
+    )

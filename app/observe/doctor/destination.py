@@ -1,0 +1,127 @@
+"""The destination check: reachable, credentials accepted, a probe file written and removed.
+
+`check_destination` asks the target itself (for `photo-relay doctor`); `destination_from_relay`
+reads what the running relay already knows (for the status report, which sends nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from app.errors import (
+    ConfigurationError,
+    NameTaken,
+    TargetAuthFailed,
+    TargetError,
+    TargetFull,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from app.observe.doctor.findings import fail, ok, service_user, warn
+from app.receipts import HealthCheck
+from app.relay.worker import RelayStatus
+from app.targets import Target
+from app.targets.probe import probe_write
+
+__all__ = ["ServerClock", "check_destination", "destination_from_relay"]
+
+
+@runtime_checkable
+class ServerClock(Protocol):
+    """A target that can tell the destination server's time (e.g. from its `Date` header)."""
+
+    async def server_time(self) -> datetime | None: ...
+
+
+_DESTINATION_FIXES: list[tuple[type[Exception], str]] = [
+    (
+        TargetAuthFailed,
+        "Make a new app password (NextCloud: Personal settings > Security > Create new app "
+        "password) and set PHOTO_RELAY_TARGET_USER and PHOTO_RELAY_TARGET_PASSWORD, or run "
+        "`photo-relay nextcloud login`; then restart photo-relay.",
+    ),
+    (
+        TargetUnavailable,
+        "Check that the destination is running and that this machine reaches it at "
+        "PHOTO_RELAY_TARGET_URL (in Docker: by its service name); then run doctor again.",
+    ),
+    (TargetFull, "Free space at the destination (or raise the user's NextCloud quota)."),
+    (
+        VerificationFailed,
+        "The test file came back different: check the destination's disk, and any proxy or "
+        "antivirus that alters uploads.",
+    ),
+    (NameTaken, "Run doctor again (a leftover test file was in the way)."),
+    (
+        ConfigurationError,
+        "Change the setting the message names, then restart photo-relay.",
+    ),
+]
+
+
+def _local_folder_fix(target: Target) -> str:
+    folder = getattr(target, "root", "<folder>")
+    return (
+        f"Let the user running photo-relay ({service_user()}) write to the folder: "
+        f"`sudo mkdir -p {folder} && sudo chown -R {os.getuid()}:{os.getgid()} {folder}`, or "
+        "set PHOTO_RELAY_TARGET_FOLDER to a folder it may write to (with the systemd unit, "
+        "also add it as ReadWritePaths=)."
+    )
+
+
+async def check_destination(target: Target) -> tuple[HealthCheck, datetime | None]:
+    """The destination is reachable, accepts the credentials and takes a write (a probe file).
+
+    Also returns the destination server's time when the target can tell it (ServerClock).
+    """
+    where = target.describe()
+    try:
+        await target.check()
+        proof = await probe_write(target)
+        server_time = await target.server_time() if isinstance(target, ServerClock) else None
+    except (ConfigurationError, TargetError) as exc:
+        fix = next(
+            (f for kind, f in _DESTINATION_FIXES if isinstance(exc, kind)),
+            "Fix the problem the message names, then run doctor again.",
+        )
+        if target.kind == "local" and isinstance(exc, ConfigurationError):
+            fix = _local_folder_fix(target)
+        return fail("destination", f"Photos cannot be copied to {where}: {exc.message}", fix), None
+    except OSError as exc:
+        return fail(
+            "destination",
+            f"photo-relay could not write a test file to {where}: {exc.strerror or exc}.",
+            _local_folder_fix(target),
+        ), None
+    return ok(
+        "destination", f"A test file was written to {where}, checked ({proof.method}) and removed."
+    ), server_time
+
+
+def destination_from_relay(
+    where: str, relay: RelayStatus, target_problem: str | None
+) -> HealthCheck:
+    """The destination as the running relay sees it (no request is sent)."""
+    problem = target_problem or relay.reason
+    if target_problem or (relay.state == "paused" and relay.paused_until is None):
+        return fail(
+            "destination",
+            f"The relay to {where} is stopped: {problem}",
+            "Fix what the message names (`photo-relay doctor` tests the destination and says "
+            "how), then restart photo-relay.",
+        )
+    if relay.state == "paused":
+        return warn(
+            "destination",
+            f"The relay to {where} is waiting until {relay.paused_until:%H:%M} UTC: {problem}",
+            "Nothing to do if this passes; if it keeps coming back, run `photo-relay doctor`.",
+        )
+    if relay.state == "stopped":
+        return fail(
+            "destination",
+            f"The relay to {where} has stopped.",
+            "Restart photo-relay; if it stops again, its log says why.",
+        )
+    return ok("destination", f"The relay to {where} is {relay.state}.")

@@ -1,0 +1,331 @@
+"""The relay worker: claims received items, copies each to the target, verifies, marks.
+
+One loop, a few copies at a time (never two to the same destination path). Every outcome
+is written to the journal: verified, name taken (with the alternative chosen), retry with
+back-off, failed after too many attempts, or the whole relay paused when the destination
+refuses our credentials or is full — retrying then would only make things worse. Now and
+then it also removes spool copies whose retention period after verification is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app import crashpoints
+from app.clock import now
+from app.config import Settings
+from app.errors import (
+    NameTaken,
+    TargetAuthFailed,
+    TargetError,
+    TargetFull,
+    TargetMaintenance,
+    TargetUnavailable,
+    VerificationFailed,
+)
+from app.naming import alternative_paths, conform_path, name_key
+from app.progress import ProgressBoard
+from app.receipts import Receipt
+from app.relay.folder_listings import FolderListings
+from app.store.retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
+from app.store.spool import Spool
+from app.store.state import State
+from app.targets.base import NamingTarget, Target, Verification
+
+__all__ = ["Relay", "RelayStatus", "retry_delay"]
+
+log = logging.getLogger(__name__)
+
+# How long a pause for a full destination lasts before the relay looks again.
+FULL_RECHECK = timedelta(minutes=5)
+# How long a maintenance pause lasts when the server does not say (Retry-After).
+MAINTENANCE_RECHECK = timedelta(minutes=1)
+# How often an idle or paused relay looks for work queued by another process
+# (`photo-relay retry` from the command line): one small database read.
+POLL_SECONDS = 2.0
+
+
+def retry_delay(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential back-off with jitter: about base·2^(attempt-1), at most `cap` seconds."""
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def capture_instant(captured_at: str, captured_local: datetime, zone: ZoneInfo | None) -> datetime:
+    """When the file was taken, as an instant (for the copy's modification time).
+
+    A capture time with an offset (EXIF with its offset, QuickTime, most clients) is exact;
+    the wall-clock `captured_local` would be off by that offset. A bare wall-clock time is
+    read in the configured zone, or this machine's.
+    """
+    taken = datetime.fromisoformat(captured_at)
+    if taken.tzinfo is not None:
+        return taken
+    return captured_local.replace(tzinfo=zone) if zone else captured_local
+
+
+@dataclass
+class RelayStatus:
+    state: str = "starting"  # running | paused | stopped
+    reason: str | None = None
+    paused_until: datetime | None = None
+
+
+class Relay:
+    """Moves items from the spool to the target until each copy is verified."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: State,
+        spool: Spool,
+        target: Target,
+        *,
+        progress: ProgressBoard | None = None,
+    ) -> None:
+        self.settings = settings
+        self.progress = progress or ProgressBoard()
+        self.state = state
+        self.spool = spool
+        self.target = target
+        self.status = RelayStatus()
+        self._wake = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._busy_paths: set[str] = set()
+        self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
+        self._paused_at_event = 0
+        self._next_sweep = now()
+        self._listings = FolderListings(target.list_names)
+
+    def wake(self) -> None:
+        """New work arrived (or a pause was lifted by hand): look at the queue now."""
+        if self.status.state == "paused" and self.status.paused_until is None:
+            return  # a credentials pause is only lifted by `resume`
+        self._wake.set()
+
+    def resume(self) -> None:
+        self.status = RelayStatus(state="running")
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The loop; cancelled at shutdown."""
+        released = await asyncio.to_thread(self.state.release_interrupted)
+        if released:
+            log.info("relay.resumed_after_restart count=%d", released)
+        if self.status.state != "paused":  # main.py may start us paused (credentials refused)
+            self.status = RelayStatus(state="running")
+        try:
+            while True:
+                await self._sweep_if_due()
+                await self._run_once()
+        finally:
+            for task in self._in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            self.status.state = "stopped"
+
+    async def _run_once(self) -> None:
+        self._wake.clear()
+        if self.status.state == "paused":
+            until = self.status.paused_until
+            if until is not None and now() >= until:
+                self.status = RelayStatus(state="running")
+            elif await self._resume_requested():
+                log.info("relay.resumed reason=retry_requested")
+                self.status = RelayStatus(state="running")
+            else:
+                poll = now() + timedelta(seconds=POLL_SECONDS)
+                await self._sleep(poll if until is None else min(until, poll))
+                return
+        free = self.settings.relay_parallel - len(self._in_flight)
+        if free > 0:
+            claimed = await asyncio.to_thread(
+                self.state.claim_due, free, set(self._in_flight), set(self._busy_paths)
+            )
+            for receipt, captured_local in claimed:
+                self._start(receipt, captured_local)
+        if not self._in_flight:
+            self._listings.clear()  # idle: the pass is over, list folders afresh next time
+        due = await asyncio.to_thread(self.state.next_due_at)
+        if due is not None and due <= now() and self._in_flight:
+            due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
+        poll = now() + timedelta(seconds=POLL_SECONDS)
+        await self._sleep(poll if due is None else min(due, poll))
+
+    async def _sleep(self, until: datetime | None) -> None:
+        timeout = None if until is None else max(0.0, (until - now()).total_seconds())
+        if timeout == 0.0 and not self._in_flight:
+            return
+        wake = asyncio.ensure_future(self._wake.wait())
+        waiters: list[asyncio.Future[Any]] = [wake, *self._in_flight.values()]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+
+    def _start(self, receipt: Receipt, captured_local: str) -> None:
+        key = name_key(receipt.planned_path)
+        self._busy_paths.add(key)
+        task = asyncio.create_task(self._deliver_guarded(receipt, captured_local))
+        self._in_flight[receipt.sha256] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._in_flight.pop(receipt.sha256, None)
+            self._busy_paths.discard(key)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _deliver_guarded(self, receipt: Receipt, captured_local: str) -> None:
+        sha = receipt.sha256
+        try:
+            await self._deliver(receipt, datetime.fromisoformat(captured_local))
+        except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
+            await asyncio.to_thread(self.state.release, sha, exc.message)
+            self.pause(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure becomes a retry; nothing is dropped
+            if isinstance(exc, TargetError):
+                message = exc.message
+            elif isinstance(exc, OSError) and exc.strerror:
+                # Say it in words a person can act on (the status page shows this).
+                where = f": {exc.filename}" if exc.filename else ""
+                message = f"Could not write at the destination ({exc.strerror}{where})."
+                log.warning("relay.os_error sha256=%s error=%r", sha, exc)
+            else:
+                log.exception("relay.unexpected_error sha256=%s", sha)
+                message = f"Unexpected error while copying: {exc!r}."
+            wait = exc.retry_after if isinstance(exc, TargetUnavailable) else None
+            await self._schedule_retry(receipt, message, wait)
+
+    def pause(self, exc: TargetError) -> None:
+        """Stop relaying: for 5 minutes when the target is full, for as long as the server
+        asks (at most relay_retry_max_seconds) in maintenance, else until `retry`/resume."""
+        until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
+        if isinstance(exc, TargetMaintenance):
+            asked = exc.retry_after or MAINTENANCE_RECHECK.total_seconds()
+            wait = min(asked, self.settings.relay_retry_max_seconds)
+            until = now() + timedelta(seconds=wait)
+        if self.status.state != "paused":
+            log.warning("relay.paused reason=%s", exc.message)
+            self._paused_at_event = self.state.journal_relay(
+                "relay.paused", f"The relay paused: {exc.message}"
+            )
+        self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
+
+    async def _resume_requested(self) -> bool:
+        """`photo-relay retry` (another process) asks the pause to end."""
+        latest = await asyncio.to_thread(self.state.last_event_id, "relay.resume_requested")
+        return latest > self._paused_at_event
+
+    async def _sweep_if_due(self) -> None:
+        if now() < self._next_sweep:
+            return
+        self._next_sweep = now() + SWEEP_INTERVAL
+        try:
+            await sweep_spool(self.state, self.spool, self.settings.spool_retention_days)
+        except OSError:
+            log.exception("spool.sweep_failed")
+
+    async def _schedule_retry(
+        self, receipt: Receipt, message: str, retry_after: float | None = None
+    ) -> None:
+        if receipt.attempts >= self.settings.relay_max_attempts:
+            await asyncio.to_thread(self.state.mark_failed, receipt.sha256, message)
+            log.warning("relay.failed sha256=%s reason=%s", receipt.sha256, message)
+            return
+        delay = retry_delay(
+            receipt.attempts,
+            base=self.settings.relay_retry_base_seconds,
+            cap=self.settings.relay_retry_max_seconds,
+        )
+        if retry_after is not None:  # the server said when: not earlier, within our cap
+            delay = min(max(delay, retry_after), self.settings.relay_retry_max_seconds)
+        at = now() + timedelta(seconds=delay)
+        await asyncio.to_thread(self.state.mark_retry, receipt.sha256, message, at)
+        log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)
+
+    async def _deliver(self, receipt: Receipt, captured_local: datetime) -> None:
+        """Copy one item, choosing a free name, and mark it verified."""
+        sha, size = receipt.sha256, receipt.size
+        crashpoints.reached("relay.after_claim")
+        source = self.spool.path_for(sha)
+        rules = await self.target.name_rules() if isinstance(self.target, NamingTarget) else None
+        planned = conform_path(receipt.planned_path, rules)
+        folder, _, _ = planned.rpartition("/")
+        await self.target.ensure_folder(folder)
+        taken = await self._listings.taken(folder)
+        captured = capture_instant(receipt.captured_at, captured_local, self._zone)
+        for alternative in alternative_paths(planned, sha):
+            candidate = conform_path(alternative, rules)
+            base = candidate.rpartition("/")[2]
+            existing = taken.get(name_key(base))
+            if existing is None:
+                try:
+                    with self.progress.tracking(sha, base, size):
+                        proof = await self.target.put_new(
+                            candidate, source, size=size, sha256=sha, captured=captured
+                        )
+                except NameTaken:
+                    existing = base  # appeared since we listed: look at it like any other
+                    self._listings.add(folder, base)
+                else:
+                    self._listings.add(folder, base)
+                    proof = proof or await self.target.verify(candidate, size=size, sha256=sha)
+                    await self._verified(receipt, proof, "copied", planned)
+                    return
+            existing_path = f"{folder}/{existing}" if folder else existing
+            if await self._holds_our_content(existing_path, size, sha):
+                proof = await self.target.verify(existing_path, size=size, sha256=sha)
+                await self._verified(receipt, proof, "found already there", planned)
+                return
+            await asyncio.to_thread(
+                self.state.journal,
+                sha,
+                "relay.name_taken",
+                f"{existing_path} is taken by another file, so this one gets another name.",
+            )
+        raise VerificationFailed("Every name for this file is taken by other content.")
+
+    async def _holds_our_content(self, path: str, size: int, sha256: str) -> bool:
+        try:
+            await self.target.verify(path, size=size, sha256=sha256)
+        except VerificationFailed:
+            return False
+        return True
+
+    async def _verified(
+        self, receipt: Receipt, proof: Verification, how: str, planned: str
+    ) -> None:
+        crashpoints.reached("relay.before_mark_verified")
+        note = (
+            ""
+            if proof.path == planned
+            else (f" (named so because {planned} was taken by another file)")
+        )
+        if planned != receipt.planned_path:
+            note += f" ({receipt.planned_path} renamed to follow the server's rules for names)"
+        message = (
+            f"Saved to {self.target.describe()} as {proof.path}{note}; {how}, "
+            f"verified by {proof.method}."
+        )
+        await asyncio.to_thread(
+            functools.partial(
+                self.state.mark_verified,
+                receipt.sha256,
+                proof.path,
+                proof.method,
+                message,
+                etag=proof.etag,
+                file_id=proof.file_id,
+            )
+        )
+        log.info("relay.verified sha256=%s path=%s", receipt.sha256, proof.path)
+        if self.settings.spool_retention_days == 0:
+            await remove_spool_copy(self.state, self.spool, receipt.sha256, 0)

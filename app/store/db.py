@@ -1,0 +1,216 @@
+"""The SQLite database: one connection, its pragmas, and the schema migrations.
+
+Migrations are a list of small functions giving SQL; the number applied is kept in `user_version`,
+so a newer release upgrades an older database in place at start-up.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import anyio.to_thread
+
+__all__ = ["MIGRATIONS", "Database", "open_read_only", "quick_check", "schema_version"]
+
+T = TypeVar("T")
+
+
+def _m001_initial() -> str:
+    return """
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            last_seen_at TEXT
+        );
+        CREATE TABLE items (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            original_name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            captured_at TEXT NOT NULL,
+            captured_local TEXT NOT NULL,
+            captured_source TEXT NOT NULL,
+            device_id INTEGER REFERENCES devices(id),
+            received_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            planned_path TEXT NOT NULL,
+            remote_path TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            verified_at TEXT,
+            verified_by TEXT,
+            remote_etag TEXT,
+            remote_file_id TEXT,
+            spool_removed_at TEXT
+        );
+        CREATE INDEX items_by_state ON items(state, next_attempt_at);
+        CREATE INDEX items_by_received ON items(received_at);
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            sha256 TEXT,
+            event TEXT NOT NULL,
+            message TEXT NOT NULL
+        );
+        CREATE INDEX journal_by_item ON journal(sha256, id);
+    """
+
+
+def _m002_backup_runs() -> str:
+    """The backup shortcut's runs, each device's place in its library, the
+    (name, capture date, size) -> SHA-256 hints that spare re-sending bytes, and the
+    photos a running run has already counted (pages overlap by design)."""
+    return """
+        CREATE TABLE backup_runs (
+            id INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            kind TEXT NOT NULL,
+            network TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            state TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            window_start TEXT,
+            full_walk INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER NOT NULL DEFAULT 0,
+            checked INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            sent_new INTEGER NOT NULL DEFAULT 0,
+            sent_known INTEGER NOT NULL DEFAULT 0,
+            new_photos INTEGER NOT NULL DEFAULT 0,
+            new_videos INTEGER NOT NULL DEFAULT 0,
+            last_after TEXT,
+            last_next_after TEXT,
+            new_walk_end TEXT,
+            sweep_done INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE INDEX backup_runs_by_device ON backup_runs(device_id, id);
+        CREATE TABLE backup_progress (
+            device_id INTEGER PRIMARY KEY REFERENCES devices(id),
+            resume_after TEXT,
+            walk_after TEXT,
+            walk_full INTEGER NOT NULL DEFAULT 0,
+            sweep_after TEXT,
+            last_sweep_at TEXT
+        );
+        CREATE TABLE backup_index (
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            name TEXT NOT NULL,
+            captured_at TEXT NOT NULL,
+            size TEXT NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES items(sha256),
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, name, captured_at, size)
+        );
+        CREATE TABLE backup_run_seen (
+            run_id INTEGER NOT NULL REFERENCES backup_runs(id),
+            name TEXT NOT NULL,
+            captured_at TEXT NOT NULL,
+            size TEXT NOT NULL,
+            PRIMARY KEY (run_id, name, captured_at, size)
+        );
+    """
+
+
+def _m003_chunked_uploads() -> str:
+    # NextCloud chunked uploads in progress, so a restart resumes after the last chunk.
+    return """
+        CREATE TABLE chunked_uploads (
+            sha256 TEXT PRIMARY KEY,
+            upload_id TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            total_size INTEGER NOT NULL,
+            chunk_size INTEGER NOT NULL,
+            chunks_done INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+    """
+
+
+# Each returns the SQL of one step; they run in order, each in its own transaction.
+MIGRATIONS: list[Callable[[], str]] = [_m001_initial, _m002_backup_runs, _m003_chunked_uploads]
+
+
+# -- read-only inspection, for `photo-relay doctor` (never migrates, never creates) -------
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can read `path` but never create, migrate or change it."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """How many migrations the database has had (compare with `len(MIGRATIONS)`)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def quick_check(conn: sqlite3.Connection) -> list[str]:
+    """SQLite's own consistency check; an empty list means the file is sound."""
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(20)")]
+    return [] if problems == ["ok"] else problems
+
+
+class Database:
+    """A single SQLite connection shared by the service; calls are serialised by a lock."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        # Called after each commit that changed rows: the status page's live feed listens.
+        self.write_listeners: list[Callable[[], None]] = []
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed row survives power loss, so a 2xx really means "recorded".
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        # 16 MiB of page cache instead of 2: the check endpoint's look-ups stay in memory.
+        self._conn.execute("PRAGMA cache_size=-16384")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._conn.executescript(
+                    f"BEGIN IMMEDIATE; {migration()}; PRAGMA user_version={number}; COMMIT;"
+                )
+
+    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` with the connection, inside one transaction."""
+        with self._lock:
+            changes = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            wrote = self._conn.total_changes != changes
+        if wrote:
+            for listener in self.write_listeners:
+                listener()
+        return result
+
+    async def acall(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`call` in a worker thread, so a commit's fsync never blocks the event loop."""
+        return await anyio.to_thread.run_sync(self.call, fn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

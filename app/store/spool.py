@@ -1,0 +1,174 @@
+"""The spool: a content-addressed store on disk, the only module that touches the spool dir.
+
+A file is streamed into `tmp/` under a random name while it is hashed, fsynced, and then
+hard-linked to `objects/<aa>/<sha256>` — a link never replaces an existing file, so two
+uploads of the same content race harmlessly — and the directory is fsynced. A partial file
+therefore never exists under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app.errors import InsufficientStorage
+
+__all__ = ["Spool", "SpoolWriter", "fsync_dir"]
+
+# Received data is handed to the disk every MiB (a photo is a few) while the rest arrives, so the
+# fsync that seals a file has little left to write: the disk works during the transfer,
+# not after it. Linux's sync_file_range starts that write-back without waiting for it and
+# keeps the pages cached for the relay; elsewhere the final fsync does all the work.
+WRITEBACK_BYTES = 1 * 1024 * 1024
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_sync_file_range = _find_sync_file_range()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or link in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], size: int) -> None:
+    written = os.writev(fd, pieces)
+    if written == size:
+        return
+    # A short write (rare on a regular file): the rest piece by piece.
+    rest = memoryview(b"".join(pieces))[written:]
+    while rest:
+        rest = rest[os.write(fd, rest) :]
+
+
+def _no_room(detail: str) -> InsufficientStorage:
+    return InsufficientStorage(
+        f"The photo-relay spool has no room for this file ({detail}). Free some disk space on "
+        "the machine running photo-relay, then send the file again; nothing was stored."
+    )
+
+
+class SpoolWriter:
+    """One file being received: hashes and writes each chunk, never holds the whole file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self._written_back = 0
+        self._closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.write_pieces([data])
+
+    def write_pieces(self, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Hash and append `pieces` in order, with one system call for all of them."""
+        size = 0
+        for piece in pieces:
+            self._digest.update(piece)
+            size += len(piece)
+        try:
+            _write_all(self._fd, pieces, size)
+        except OSError as exc:
+            self.discard()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _no_room("the disk is full") from exc
+            raise
+        self.size += size
+        if _sync_file_range is not None and self.size - self._written_back >= WRITEBACK_BYTES:
+            # Best effort: a failure here only leaves more for the fsync in `finish`.
+            _sync_file_range(
+                self._fd, self._written_back, self.size - self._written_back, _SYNC_FILE_RANGE_WRITE
+            )
+            self._written_back = self.size
+
+    def finish(self) -> str:
+        """Flush to stable storage and return the hex SHA-256."""
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.discard()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _no_room("the disk is full") from exc
+            raise
+        self._close()
+        return self._digest.hexdigest()
+
+    def discard(self) -> None:
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._fd)
+
+
+class Spool:
+    """Content-addressed files under `root`: `objects/aa/<sha256>` plus a `tmp/` area."""
+
+    def __init__(self, root: Path, *, min_free_bytes: int) -> None:
+        self.root = root
+        self.tmp_dir = root / "tmp"
+        self.objects_dir = root / "objects"
+        self.min_free_bytes = min_free_bytes
+
+    def prepare(self) -> int:
+        """Create the folders and delete temp files left by a crash; return how many."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        leftovers = list(self.tmp_dir.iterdir())
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+        return len(leftovers)
+
+    def path_for(self, sha256: str) -> Path:
+        return self.objects_dir / sha256[:2] / sha256
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free
+
+    def ensure_room(self, expected_bytes: int) -> None:
+        """Refuse early when a file of this size would eat into the reserve."""
+        free = self.free_bytes()
+        if free - expected_bytes < self.min_free_bytes:
+            raise _no_room(f"{free} bytes free, {expected_bytes} needed plus a reserve")
+
+    def open_writer(self) -> SpoolWriter:
+        return SpoolWriter(self.tmp_dir / f"{uuid.uuid4().hex}.part")
+
+    def commit(self, writer: SpoolWriter, sha256: str) -> Path:
+        """Link a finished temp file to its content address; the same content may exist."""
+        final = self.path_for(sha256)
+        final.parent.mkdir(exist_ok=True)
+        # An existing file of that name has the same content and is already durable.
+        with contextlib.suppress(FileExistsError):
+            os.link(writer.path, final)
+        fsync_dir(final.parent)
+        writer.path.unlink(missing_ok=True)
+        return final
+
+    def remove(self, sha256: str) -> None:
+        self.path_for(sha256).unlink(missing_ok=True)

@@ -1,0 +1,518 @@
+"""All SQL: devices, items and their queue transitions, and the journal.
+
+Each public method is one transaction. Every state change writes a journal entry in the
+same transaction, so the journal can never disagree with the item it describes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.clock import iso, now
+from app.errors import Conflict, NotFound
+from app.naming import name_key
+from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
+from app.store.db import Database
+
+__all__ = ["Device", "NewItem", "State", "read_devices", "read_newest_record_at"]
+
+# How stale a device's last_seen_at may be: finer would cost a write per request.
+LAST_SEEN_PRECISION = timedelta(minutes=1)
+
+STATES: tuple[ItemState, ...] = ("received", "relaying", "retry", "verified", "failed")
+
+_RECEIPT_SQL = """
+    SELECT items.*, devices.name AS device_name
+    FROM items LEFT JOIN devices ON devices.id = items.device_id
+"""
+
+
+@dataclass(frozen=True)
+class Device:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class NewItem:
+    sha256: str
+    size: int
+    original_name: str
+    kind: str
+    captured_at: str
+    captured_local: str
+    captured_source: str
+    planned_path: str
+    device: Device | None
+
+
+def _receipt(row: sqlite3.Row) -> Receipt:
+    return Receipt(
+        sha256=row["sha256"],
+        size=row["size"],
+        original_name=row["original_name"],
+        kind=row["kind"],
+        captured_at=row["captured_at"],
+        captured_source=row["captured_source"],
+        device=row["device_name"],
+        received_at=row["received_at"],
+        state=row["state"],
+        planned_path=row["planned_path"],
+        remote_path=row["remote_path"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        verified_at=row["verified_at"],
+        verified_by=row["verified_by"],
+        remote_etag=row["remote_etag"],
+        remote_file_id=row["remote_file_id"],
+    )
+
+
+def _journal(conn: sqlite3.Connection, sha256: str | None, event: str, message: str) -> None:
+    conn.execute(
+        "INSERT INTO journal (at, sha256, event, message) VALUES (?, ?, ?, ?)",
+        (iso(now()), sha256, event, message),
+    )
+
+
+def _one_receipt(conn: sqlite3.Connection, sha256: str) -> Receipt | None:
+    row = conn.execute(_RECEIPT_SQL + " WHERE items.sha256 = ?", (sha256,)).fetchone()
+    return _receipt(row) if row else None
+
+
+class State:
+    """The service's records, on top of one `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- devices -------------------------------------------------------------------------
+
+    def add_device(self, name: str, token_hash: str) -> Device:
+        def add(conn: sqlite3.Connection) -> Device:
+            if conn.execute("SELECT 1 FROM devices WHERE name = ?", (name,)).fetchone():
+                raise Conflict(
+                    f"A device called {name!r} already exists. Pick another name, or revoke "
+                    f"the old one first with `photo-relay device revoke {name}`."
+                )
+            cursor = conn.execute(
+                "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
+                (name, token_hash, iso(now())),
+            )
+            _journal(conn, None, "device.added", f"Device {name!r} was added.")
+            return Device(int(cursor.lastrowid or 0), name)
+
+        return self.db.call(add)
+
+    def list_devices(self) -> list[DeviceInfo]:
+        return self.db.call(read_devices)
+
+    def revoke_device(self, name: str) -> None:
+        def revoke(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE devices SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (iso(now()), name),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"No active device called {name!r}; see `photo-relay device list`.")
+            _journal(conn, None, "device.revoked", f"Device {name!r} was revoked.")
+
+        self.db.call(revoke)
+
+    def device_for_token_hash(self, token_hash: str) -> Device | None:
+        """The active device holding this token, marking it as seen now.
+
+        "Now" is kept to the minute: a device seen less than a minute ago is not written
+        again, so a burst of uploads does not pay a database write and flush for each.
+        """
+
+        def find(conn: sqlite3.Connection) -> Device | None:
+            row = conn.execute(
+                "SELECT id, name, token_hash FROM devices "
+                "WHERE token_hash = ? AND revoked_at IS NULL",
+                (token_hash,),
+            ).fetchone()
+            if row is None or not hmac.compare_digest(row["token_hash"], token_hash):
+                return None
+            seen = now()
+            conn.execute(
+                "UPDATE devices SET last_seen_at = ? "
+                "WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
+                (iso(seen), row["id"], iso(seen - LAST_SEEN_PRECISION)),
+            )
+            return Device(row["id"], row["name"])
+
+        return self.db.call(find)
+
+    # -- items ---------------------------------------------------------------------------
+
+    def get_item(self, sha256: str) -> Receipt | None:
+        return self.db.call(lambda conn: _one_receipt(conn, sha256))
+
+    def record_received(self, item: NewItem) -> tuple[Receipt, bool]:
+        """Record a stored file; returns its receipt and whether it is new."""
+
+        def record(conn: sqlite3.Connection) -> tuple[Receipt, bool]:
+            received_at = iso(now())
+            cursor = conn.execute(
+                """INSERT INTO items (sha256, size, original_name, kind, captured_at,
+                       captured_local, captured_source, device_id, received_at, state,
+                       planned_path, next_attempt_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)
+                   ON CONFLICT (sha256) DO NOTHING""",
+                (
+                    item.sha256,
+                    item.size,
+                    item.original_name,
+                    item.kind,
+                    item.captured_at,
+                    item.captured_local,
+                    item.captured_source,
+                    item.device.id if item.device else None,
+                    received_at,
+                    item.planned_path,
+                    received_at,
+                ),
+            )
+            created = cursor.rowcount == 1
+            who = f"from {item.device.name}" if item.device else "locally"
+            if created:
+                _journal(
+                    conn,
+                    item.sha256,
+                    "item.received",
+                    f"Received {item.original_name} ({item.size} bytes) {who}; "
+                    f"it will be saved as {item.planned_path}.",
+                )
+            else:
+                _journal(
+                    conn,
+                    item.sha256,
+                    "item.duplicate",
+                    f"Received {item.original_name} again {who}; the same content is already "
+                    "here, so nothing new was stored.",
+                )
+            receipt = _one_receipt(conn, item.sha256)
+            assert receipt is not None
+            return receipt, created
+
+        return self.db.call(record)
+
+    def check(self, hashes: list[str]) -> dict[str, ItemState]:
+        """The state of each hash we hold; hashes we do not hold are left out."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, ItemState]:
+            # One statement for the whole list (json_each), not one per batch of 500.
+            rows = conn.execute(
+                "SELECT items.sha256, items.state FROM json_each(?) AS asked "
+                "JOIN items ON items.sha256 = asked.value",
+                (json.dumps(list(dict.fromkeys(hashes))),),
+            )
+            return {row[0]: row[1] for row in rows}
+
+        return self.db.call(read)
+
+    # -- relay queue ---------------------------------------------------------------------
+
+    def release_interrupted(self) -> int:
+        """After a crash, items caught in `relaying` go back to the queue."""
+
+        def release(conn: sqlite3.Connection) -> int:
+            rows = conn.execute("SELECT sha256 FROM items WHERE state = 'relaying'").fetchall()
+            for row in rows:
+                _journal(
+                    conn,
+                    row["sha256"],
+                    "relay.resumed",
+                    "The service stopped while copying this file; it will be copied again.",
+                )
+            conn.execute(
+                "UPDATE items SET state = 'received', next_attempt_at = ? WHERE state = 'relaying'",
+                (iso(now()),),
+            )
+            return len(rows)
+
+        return self.db.call(release)
+
+    def claim_due(
+        self, limit: int, skip: set[str], busy_paths: set[str]
+    ) -> list[tuple[Receipt, str]]:
+        """Move up to `limit` due items to `relaying`; returns (receipt, captured_local).
+
+        Items in `skip` (hashes) or bound for a path in `busy_paths` (see `name_key`) wait,
+        so two copies never go to the same destination at once.
+        """
+
+        def claim(conn: sqlite3.Connection) -> list[tuple[Receipt, str]]:
+            rows = conn.execute(
+                _RECEIPT_SQL
+                + " WHERE items.state IN ('received', 'retry') AND items.next_attempt_at <= ?"
+                " ORDER BY items.next_attempt_at, items.received_at LIMIT ?",
+                (iso(now()), limit + len(skip) + len(busy_paths)),
+            ).fetchall()
+            paths = set(busy_paths)
+            claimed: list[sqlite3.Row] = []
+            for row in rows:
+                key = name_key(row["planned_path"])
+                if row["sha256"] in skip or key in paths or len(claimed) == limit:
+                    continue
+                paths.add(key)
+                claimed.append(row)
+            for row in claimed:
+                conn.execute(
+                    "UPDATE items SET state = 'relaying', attempts = attempts + 1 WHERE sha256 = ?",
+                    (row["sha256"],),
+                )
+            return [
+                (
+                    _receipt(
+                        conn.execute(
+                            _RECEIPT_SQL + " WHERE items.sha256 = ?", (r["sha256"],)
+                        ).fetchone()
+                    ),
+                    r["captured_local"],
+                )
+                for r in claimed
+            ]
+
+        return self.db.call(claim)
+
+    def next_due_at(self) -> datetime | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT MIN(next_attempt_at) FROM items WHERE state IN ('received', 'retry')"
+            ).fetchone()
+            return row[0] if row else None
+
+        value = self.db.call(read)
+        return datetime.fromisoformat(value) if value else None
+
+    def journal(self, sha256: str, event: str, message: str) -> None:
+        self.db.call(lambda conn: _journal(conn, sha256, event, message))
+
+    def mark_verified(
+        self,
+        sha256: str,
+        remote_path: str,
+        verified_by: str,
+        message: str,
+        *,
+        etag: str | None = None,
+        file_id: str | None = None,
+    ) -> None:
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE items SET state = 'verified', remote_path = ?, verified_by = ?, "
+                "verified_at = ?, last_error = NULL, next_attempt_at = NULL, "
+                "remote_etag = ?, remote_file_id = ? WHERE sha256 = ?",
+                (remote_path, verified_by, iso(now()), etag, file_id, sha256),
+            )
+            _journal(conn, sha256, "relay.verified", message)
+
+        self.db.call(mark)
+
+    def mark_retry(self, sha256: str, error: str, at: datetime) -> None:
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE items SET state = 'retry', last_error = ?, next_attempt_at = ? "
+                "WHERE sha256 = ?",
+                (error, iso(at), sha256),
+            )
+            _journal(
+                conn,
+                sha256,
+                "relay.retry_scheduled",
+                f"{error} Trying again at {iso(at)}.",
+            )
+
+        self.db.call(mark)
+
+    def mark_failed(self, sha256: str, error: str) -> None:
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE items SET state = 'failed', last_error = ?, next_attempt_at = NULL "
+                "WHERE sha256 = ?",
+                (error, sha256),
+            )
+            _journal(
+                conn,
+                sha256,
+                "relay.failed",
+                f"{error} Gave up after repeated attempts; the file is still safe in the "
+                "spool. Once the cause is fixed, retry it on the status page or with "
+                "`photo-relay retry`.",
+            )
+
+        self.db.call(mark)
+
+    def release(self, sha256: str, reason: str) -> None:
+        """Put a claimed item back without counting the attempt (the relay paused)."""
+
+        def put_back(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE items SET state = 'received', attempts = MAX(attempts - 1, 0), "
+                "last_error = ? WHERE sha256 = ? AND state = 'relaying'",
+                (reason, sha256),
+            )
+
+        self.db.call(put_back)
+
+    def requeue_failed(self, sha256: str | None = None) -> int:
+        """Put failed items (or one item) back in the queue with a fresh attempt count."""
+
+        def requeue(conn: sqlite3.Connection) -> int:
+            where, args = "state = 'failed'", []
+            if sha256 is not None:
+                where += " AND sha256 = ?"
+                args.append(sha256)
+            rows = conn.execute(f"SELECT sha256 FROM items WHERE {where}", args).fetchall()
+            for row in rows:
+                _journal(conn, row["sha256"], "relay.requeued", "Put back in the queue by hand.")
+            conn.execute(
+                f"UPDATE items SET state = 'received', attempts = 0, next_attempt_at = ? "
+                f"WHERE {where}",
+                [iso(now()), *args],
+            )
+            return len(rows)
+
+        return self.db.call(requeue)
+
+    # -- reading for people --------------------------------------------------------------
+
+    def journal_for(self, sha256: str) -> list[JournalEntry]:
+        def read(conn: sqlite3.Connection) -> list[JournalEntry]:
+            rows = conn.execute(
+                "SELECT * FROM journal WHERE sha256 = ? ORDER BY id", (sha256,)
+            ).fetchall()
+            return [
+                JournalEntry(at=r["at"], sha256=r["sha256"], event=r["event"], message=r["message"])
+                for r in rows
+            ]
+
+        return self.db.call(read)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per state, spool use, the oldest pending item and the last error."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, Any]:
+            counts = dict.fromkeys(STATES, 0)
+            for row in conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state"):
+                counts[row[0]] = row[1]
+            spool = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM items WHERE spool_removed_at IS NULL"
+            ).fetchone()
+            oldest = conn.execute(
+                _RECEIPT_SQL + " WHERE items.state NOT IN ('verified') "
+                "ORDER BY items.received_at LIMIT 1"
+            ).fetchone()
+            error = conn.execute(
+                "SELECT * FROM journal WHERE event IN ('relay.retry_scheduled', 'relay.failed',"
+                " 'relay.paused') ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            return {
+                "counts": counts,
+                "total_items": sum(counts.values()),
+                "spool_files": spool[0],
+                "spool_bytes": spool[1],
+                "oldest_pending": _receipt(oldest) if oldest else None,
+                "last_error": JournalEntry(
+                    at=error["at"],
+                    sha256=error["sha256"],
+                    event=error["event"],
+                    message=error["message"],
+                )
+                if error
+                else None,
+            }
+
+        return self.db.call(read)
+
+    # -- spool retention and relay control (NextCloud relay) ------------------------------
+
+    def spool_removable(self, verified_before: datetime, limit: int = 500) -> list[str]:
+        """Verified items whose spool copy is older than the retention period allows."""
+
+        def read(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT sha256 FROM items WHERE state = 'verified' AND spool_removed_at IS NULL "
+                "AND verified_at <= ? ORDER BY verified_at LIMIT ?",
+                (iso(verified_before), limit),
+            ).fetchall()
+            return [r["sha256"] for r in rows]
+
+        return self.db.call(read)
+
+    def mark_spool_removed(self, sha256: str, message: str) -> bool:
+        """Record that the home copy is gone; only ever for a verified item."""
+
+        def mark(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE items SET spool_removed_at = ? WHERE sha256 = ? AND state = 'verified' "
+                "AND spool_removed_at IS NULL",
+                (iso(now()), sha256),
+            )
+            if cursor.rowcount:
+                _journal(conn, sha256, "spool.removed", message)
+            return cursor.rowcount == 1
+
+        return self.db.call(mark)
+
+    def spool_removed_at(self, sha256: str) -> str | None:
+        """When retention removed this item's home copy; None while it is kept."""
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT spool_removed_at FROM items WHERE sha256 = ?", (sha256,)
+            ).fetchone()
+            return row["spool_removed_at"] if row is not None else None
+
+        return self.db.call(read)
+
+    def journal_relay(self, event: str, message: str) -> int:
+        """A journal entry about the relay as a whole (paused, resume requested); its id."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            _journal(conn, None, event, message)
+            return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+        return self.db.call(write)
+
+    def last_event_id(self, event: str) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT MAX(id) FROM journal WHERE event = ?", (event,)).fetchone()
+            return int(row[0] or 0)
+
+        return self.db.call(read)
+
+
+# -- reads on a bare connection, shared by State and `photo-relay doctor` ---------------
+
+
+def read_devices(conn: sqlite3.Connection) -> list[DeviceInfo]:
+    """Every device, revoked ones too, by name."""
+    rows = conn.execute("SELECT * FROM devices ORDER BY name").fetchall()
+    return [
+        DeviceInfo(
+            name=r["name"],
+            created_at=r["created_at"],
+            last_seen_at=r["last_seen_at"],
+            revoked=r["revoked_at"] is not None,
+        )
+        for r in rows
+    ]
+
+
+def read_newest_record_at(conn: sqlite3.Connection) -> str | None:
+    """The latest moment the service wrote down (journal, receipts, device contact)."""
+    row = conn.execute(
+        "SELECT MAX(at) FROM (SELECT MAX(at) AS at FROM journal"
+        " UNION ALL SELECT MAX(received_at) FROM items"
+        " UNION ALL SELECT MAX(last_seen_at) FROM devices)"
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None

@@ -1,0 +1,367 @@
+"""The NextCloud target: WebDAV plus NextCloud's extensions.
+
+On top of the WebDAV target it sends the capture time (`X-OC-Mtime`), our checksum
+(`OC-Checksum`) and asks for the server's own hash (`X-Hash`); it proves content with that
+hash or with `PATCH X-Recalculate-Hash`; and it sends files over the size threshold with
+chunked upload v2, whose progress is kept in the database so a dropped connection or a
+restart resumes after the last complete chunk. Servers without the chunking endpoint (or
+a 413 on a single PUT) are handled here too. Before its first request it asks the server
+(OCS) for the user id behind a login set by environment (an e-mail login is not the uid
+DAV URLs need) and for its forbidden-name rules, which the relay applies when naming.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+
+from app.errors import ConfigurationError, TargetError, TargetMaintenance, TargetUnavailable
+from app.naming import NameRules
+from app.progress import report_sent
+from app.store.chunk_progress import ChunkedUpload
+from app.targets.base import Verification
+from app.targets.dav_replies import TooLarge, maintenance, require
+from app.targets.nextcloud.api import Capabilities, NextcloudApi
+from app.targets.nextcloud.credentials import load_credentials
+from app.targets.webdav import (
+    DavEndpoint,
+    DavTarget,
+    UploadProof,
+    base_folder,
+    checked_url,
+    file_stream,
+)
+
+__all__ = ["NextcloudTarget"]
+
+log = logging.getLogger(__name__)
+
+GiB = 1024**3
+# NextcloudKit's rule for the assembly MOVE: 3 minutes per GiB, 1 to 30 minutes.
+MOVE_SECONDS_PER_GIB = 180.0
+MOVE_MAX_SECONDS = 1800.0
+
+
+def name_rules_from(capabilities: Capabilities) -> NameRules:
+    return NameRules(
+        names=capabilities.forbidden_filenames,
+        basenames=capabilities.forbidden_basenames,
+        characters=capabilities.forbidden_characters,
+        extensions=capabilities.forbidden_extensions,
+    )
+
+
+class ChunkingUnavailable(TargetError):
+    """The server has no chunked-upload endpoint; send the file in one piece."""
+
+
+class NextcloudTarget(DavTarget):
+    kind = "nextcloud"
+    server = label = "NextCloud"
+    computes_digest = True  # PATCH X-Recalculate-Hash, before any read-back
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._chunking: bool | None = None  # None: not tried yet
+        self._recalculate: bool | None = None
+        self._user_id: str | None = None  # looked up for a login set by environment
+        self._rules: NameRules | None = None  # None: not asked yet
+
+    def resolve_endpoint(self) -> DavEndpoint:
+        settings = self.settings
+        try:
+            stored = load_credentials(settings.credentials_file)
+        except (OSError, ValueError, ValidationError) as exc:
+            raise ConfigurationError(
+                f"The NextCloud credentials file {settings.credentials_file} cannot be read "
+                f"({exc.__class__.__name__}); run `photo-relay nextcloud login` again."
+            ) from exc
+        server = settings.target_url or (stored.server if stored else None)
+        if not server:
+            raise ConfigurationError(
+                "PHOTO_RELAY_TARGET_URL is not set: give your NextCloud's address (e.g. "
+                "https://cloud.example.org), or run `photo-relay nextcloud login URL`."
+            )
+        server = checked_url(server)
+        if "/remote.php/" in server or "/index.php" in server:
+            raise ConfigurationError(
+                f"PHOTO_RELAY_TARGET_URL should be NextCloud's base address, not {server!r} "
+                "(leave out /remote.php/... ; use the `webdav` target for a WebDAV URL)."
+            )
+        if settings.target_password is not None:
+            if not settings.target_user:
+                raise ConfigurationError(
+                    "PHOTO_RELAY_TARGET_PASSWORD is set but PHOTO_RELAY_TARGET_USER is not."
+                )
+            login = settings.target_user
+            user_id = self._user_id or login  # `ready` looks the real uid up
+            password = settings.target_password
+        elif stored is not None:
+            login, user_id, password = stored.login_name, stored.user_id, stored.app_password
+        else:
+            raise ConfigurationError(
+                "No NextCloud credentials: run `photo-relay nextcloud login`, or set "
+                "PHOTO_RELAY_TARGET_USER and PHOTO_RELAY_TARGET_PASSWORD (an app password)."
+            )
+        uid = quote(user_id, safe="")
+        return DavEndpoint(
+            root_url=f"{server}/remote.php/dav/files/{uid}",
+            base=base_folder(settings),
+            login=login,
+            password=password,
+            uploads_url=f"{server}/remote.php/dav/uploads/{uid}",
+        )
+
+    async def ready(self) -> None:
+        """Once per connection: the uid for a login from the environment, and name rules."""
+        if self._rules is not None:
+            return
+        endpoint = self.endpoint()
+        from_env = self.settings.target_password is not None
+        server = endpoint.root_url.split("/remote.php/")[0]
+        try:
+            user_id, rules = await self._ask_server(server, endpoint, from_env)
+        except TargetUnavailable as exc:
+            if await self._in_maintenance():
+                raise TargetMaintenance(
+                    "NextCloud is in maintenance mode; photo-relay waits and carries on when "
+                    "it is back, without counting this as a failed attempt."
+                ) from exc
+            raise
+        if user_id is not None and user_id != endpoint.login:
+            log.info("target.user_id_differs_from_login user_id=%s", user_id)
+            self._user_id, self._endpoint = user_id, None
+        self._rules = rules
+
+    async def _ask_server(
+        self, server: str, endpoint: DavEndpoint, from_env: bool
+    ) -> tuple[str | None, NameRules]:
+        """(the user id if looked up, the forbidden-name rules) from NextCloud's OCS API."""
+        async with NextcloudApi(
+            server,
+            login_name=endpoint.login,
+            app_password=endpoint.password,
+            timeout=self.settings.target_timeout_seconds,
+        ) as api:
+            if from_env:
+                try:
+                    user_id = await api.current_user_id()
+                except ConfigurationError:  # NextCloud-compatible without OCS: no rules either
+                    log.info("target.no_ocs login_used_as_uid=true")
+                    return None, NameRules()
+            else:
+                user_id = None
+            try:
+                return user_id, name_rules_from(await api.capabilities())
+            except ConfigurationError:
+                return user_id, NameRules()
+
+    async def name_rules(self) -> NameRules:
+        await self.ready()
+        return self._rules or NameRules()
+
+    def _forget_connection(self) -> None:
+        super()._forget_connection()
+        self._rules = self._user_id = None  # the credentials may change: ask again
+
+    async def inspect_reply(self, response: httpx.Response, action: str) -> None:
+        """A 503 while status.php says "maintenance" is a maintenance pause.
+
+        NextCloud's own 503 names maintenance in its body (dav_replies knows that one); a
+        proxy in front may answer a bare 503 instead, so status.php is asked.
+        """
+        if response.status_code == 503 and await self._in_maintenance():
+            raise maintenance(response, self.server, action)
+
+    async def _in_maintenance(self) -> bool:
+        server = self.endpoint().root_url.split("/remote.php/")[0]
+        try:
+            response = await self._http().get(f"{server}/status.php")
+            status = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return False
+        return isinstance(status, dict) and bool(
+            status.get("maintenance") or status.get("needsDbUpgrade")
+        )
+
+    def upload_headers(self, sha256: str, captured: datetime) -> dict[str, str]:
+        headers = {"OC-Checksum": f"SHA256:{sha256}", "X-Hash": "sha256"}
+        mtime = int(captured.timestamp())
+        if mtime > 86400:  # NextCloud fails the request on smaller values (after writing)
+            headers["X-OC-Mtime"] = str(mtime)
+        return headers
+
+    async def upload(
+        self, url: str, source: Path, *, size: int, sha256: str, captured: datetime
+    ) -> UploadProof:
+        big = size > self.settings.target_chunk_threshold_bytes
+        if big and self._chunking is not False:
+            try:
+                return await self._chunked(url, source, size=size, sha256=sha256, captured=captured)
+            except ChunkingUnavailable:
+                log.info("target.chunking_unavailable fallback=single_put")
+        try:
+            return await self.single_put(url, source, size=size, sha256=sha256, captured=captured)
+        except TooLarge:
+            if big or self._chunking is False or size == 0:
+                raise
+            log.info("target.too_large size=%d switching=chunked", size)
+            try:
+                return await self._chunked(url, source, size=size, sha256=sha256, captured=captured)
+            except ChunkingUnavailable as exc:
+                raise TargetUnavailable(
+                    f"NextCloud refuses a file of {size} bytes in one piece and offers no "
+                    "chunked upload; raise the web server's body size limit."
+                ) from exc
+
+    async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
+        """Read-only proof for a file found at `path`; see DavTarget.verify.
+
+        With read-back off, our SHA-256 stored with the file (OC-Checksum, which only a
+        client that had these exact bytes would have sent) plus the size is accepted, so a
+        copy made just before a crash is recognised instead of duplicated.
+        """
+        if self.settings.target_verify_read_back:
+            return await super().verify(path, size=size, sha256=sha256)
+        entry = await self.stat(self.url(path), f"looking at {path}")
+        ours = (
+            entry is not None
+            and entry.size == size
+            and not entry.is_collection
+            and f"sha256:{sha256}" in {c.lower() for c in entry.checksums}
+        )
+        if ours and entry is not None:
+            return Verification(
+                path=path, method="size+stored-checksum", etag=entry.etag, file_id=entry.file_id
+            )
+        return await super().verify(path, size=size, sha256=sha256)
+
+    async def server_digest(self, url: str) -> str | None:
+        """PATCH with X-Recalculate-Hash: the server re-reads the file and tells its SHA-256."""
+        if self._recalculate is False:
+            return None
+        response = await self.call(
+            "PATCH",
+            url,
+            {200, 204, 400, 405, 501},
+            "asking NextCloud to hash the upload",
+            headers={"X-Recalculate-Hash": "sha256"},
+        )
+        algorithm, _, value = response.headers.get("OC-Checksum", "").partition(":")
+        if response.status_code not in (200, 204) or algorithm.upper() != "SHA256" or not value:
+            self._recalculate = False
+            return None
+        self._recalculate = True
+        return value.strip().lower()
+
+    # -- chunked upload v2 -------------------------------------------------------------
+
+    async def _chunked(
+        self, url: str, source: Path, *, size: int, sha256: str, captured: datetime
+    ) -> UploadProof:
+        uploads = self.endpoint().uploads_url
+        assert uploads is not None
+        common = {"Destination": url, "OC-Total-Length": str(size)}
+        upload, done = await self._resume_or_start(uploads, url, size, sha256, common)
+        folder = f"{uploads}/{upload.upload_id}"
+        chunk = upload.chunk_size
+        count = -(-size // chunk)
+        report_sent(min(size, done * chunk))  # resumed: those parts are already there
+        for number in range(done + 1, count + 1):
+            offset = (number - 1) * chunk
+            length = min(chunk, size - offset)
+            await self.call(
+                "PUT",
+                f"{folder}/{number:05d}",
+                {201, 204},
+                f"sending part {number} of {count}",
+                headers={**common, "Content-Length": str(length)},
+                content=file_stream(source, offset, length),
+            )
+            upload = await self.progress.advance(upload, number)
+        # Our own temp name: a stale copy from an earlier attempt may go.
+        await self.call("DELETE", url, {200, 204, 404}, "removing an old upload")
+        headers = {**common, "Overwrite": "F", **self.upload_headers(sha256, captured)}
+        timeout = min(MOVE_MAX_SECONDS, max(60.0, MOVE_SECONDS_PER_GIB * size / GiB))
+        action = "assembling the parts"
+        try:
+            response = await self.send(
+                "MOVE", f"{folder}/.file", action, headers=headers, timeout=timeout
+            )
+        except TargetUnavailable:
+            # Assembly may still have worked (a proxy 504 or timeout): look before resending.
+            landed = await self.stat(url, action)
+            if landed is None or landed.size != size:
+                raise
+            await self.progress.forget(sha256)
+            return UploadProof()
+        require(response, {201, 204}, action, self.server)
+        await self.progress.forget(sha256)
+        return UploadProof(
+            sha256=(response.headers.get("X-Hash-SHA256") or "").lower() or None,
+            file_id=response.headers.get("OC-FileId"),
+        )
+
+    async def _resume_or_start(
+        self, uploads: str, url: str, size: int, sha256: str, common: dict[str, str]
+    ) -> tuple[ChunkedUpload, int]:
+        """The upload to continue and how many chunks the server already has."""
+        saved = await self.progress.load(sha256)
+        chunk = self.settings.target_chunk_bytes
+        if saved is not None:
+            same = (saved.destination, saved.total_size, saved.chunk_size) == (url, size, chunk)
+            if same:
+                done = await self._chunks_on_server(f"{uploads}/{saved.upload_id}", saved)
+                if done is not None:
+                    log.info("target.chunked_resume upload=%s chunks=%d", saved.upload_id, done)
+                    return saved, done
+            else:
+                await self.call(
+                    "DELETE",
+                    f"{uploads}/{saved.upload_id}",
+                    {200, 204, 404},
+                    "removing an abandoned upload",
+                )
+        upload = ChunkedUpload(
+            sha256=sha256,
+            upload_id=f"photo-relay-{secrets.token_hex(16)}",
+            destination=url,
+            total_size=size,
+            chunk_size=chunk,
+        )
+        response = await self.send(
+            "MKCOL", f"{uploads}/{upload.upload_id}", "starting a chunked upload", headers=common
+        )
+        if response.status_code in (400, 404, 405, 501):
+            self._chunking = False
+            raise ChunkingUnavailable("no chunked upload")
+        require(response, {201}, "starting a chunked upload", self.server)
+        self._chunking = True
+        await self.progress.save(upload)
+        return upload, 0
+
+    async def _chunks_on_server(self, folder: str, upload: ChunkedUpload) -> int | None:
+        """Contiguous complete chunks from 1; others are removed. None if the upload expired."""
+        entries = await self.listing(folder, "looking at a chunked upload")
+        if entries is None:
+            return None
+        sizes = {int(e.name): e.size for e in entries if e.name.isdigit()}
+        done = 0
+        while True:
+            number = done + 1
+            offset = done * upload.chunk_size
+            expected = min(upload.chunk_size, upload.total_size - offset)
+            if expected <= 0 or sizes.get(number) != expected:
+                break
+            done = number
+        for number in sorted(n for n in sizes if n > done):
+            await self.call(
+                "DELETE", f"{folder}/{number:05d}", {200, 204, 404}, "removing a broken part"
+            )
+        return done

@@ -1,0 +1,180 @@
+"""The generated .shortcut files follow the format brief, without an iPhone."""
+
+from __future__ import annotations
+
+import copy
+import plistlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli.commands import main
+from app.config import Settings
+from app.phone.plist import text, variable
+from app.phone.shortcut import (
+    BACKUP_FILE,
+    SERVER_PLACEHOLDER,
+    SHARE_FILE,
+    TOKEN_PLACEHOLDER,
+    WIFI_PLACEHOLDER,
+    build_all,
+    shortcut_bytes,
+)
+from tests.support.shortcut_rules import ACTIONS, problems, text_tokens
+
+SHORTCUTS_DIR = Path(__file__).resolve().parents[2] / "shortcuts"
+BUILT = build_all()
+
+
+def actions_of(plist: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (a["WFWorkflowActionIdentifier"], a["WFWorkflowActionParameters"])
+        for a in plist["WFWorkflowActions"]
+    ]
+
+
+@pytest.mark.parametrize("filename", sorted(BUILT))
+def test_shortcut_follows_every_format_rule(filename: str) -> None:
+    """No rule of the brief's checklist is broken (actions, keys, UUIDs, groups, tokens)."""
+    assert problems(BUILT[filename]) == []
+
+
+@pytest.mark.parametrize("filename", sorted(BUILT))
+def test_committed_file_is_the_generators_output(filename: str) -> None:
+    """shortcuts/*.shortcut are exactly what `photo-relay shortcuts build` writes."""
+    committed = (SHORTCUTS_DIR / filename).read_bytes()
+    assert committed == shortcut_bytes(BUILT[filename]), (
+        "shortcuts/ is out of date: run `photo-relay shortcuts build` and commit the result"
+    )
+
+
+@pytest.mark.parametrize("filename", sorted(BUILT))
+def test_plist_round_trips_with_the_right_root_types(filename: str) -> None:
+    """XML and binary plist both load back to the same dictionary, with int/str versions."""
+    plist = BUILT[filename]
+    for fmt in (plistlib.FMT_XML, plistlib.FMT_BINARY):
+        assert plistlib.loads(plistlib.dumps(plist, fmt=fmt)) == plist
+    loaded = plistlib.loads((SHORTCUTS_DIR / filename).read_bytes())
+    assert type(loaded["WFWorkflowMinimumClientVersion"]) is int
+    assert loaded["WFWorkflowMinimumClientVersionString"] == "900"
+    assert isinstance(loaded["WFWorkflowClientVersion"], str)
+
+
+def test_validator_catches_broken_shortcuts() -> None:
+    """Each kind of damage is reported, so a passing check means something."""
+    backup = BUILT[BACKUP_FILE]
+
+    def broken(change: Any) -> list[str]:
+        plist = copy.deepcopy(backup)
+        change(plist["WFWorkflowActions"], plist)
+        return problems(plist)
+
+    def unknown_key(actions: list[dict[str, Any]], _: Any) -> None:
+        actions[1]["WFWorkflowActionParameters"]["WFMadeUp"] = 1
+
+    def late_output(actions: list[dict[str, Any]], _: Any) -> None:
+        actions.insert(1, actions.pop(2))  # setvariable before the Text it reads
+
+    def unclosed(actions: list[dict[str, Any]], _: Any) -> None:
+        ends = [
+            i
+            for i, a in enumerate(actions)
+            if a["WFWorkflowActionParameters"].get("WFControlFlowMode") == 2
+        ]
+        del actions[ends[-1]]
+
+    def shifted_token(actions: list[dict[str, Any]], _: Any) -> None:
+        request = next(a for a in actions if "WFURL" in a["WFWorkflowActionParameters"])
+        url = request["WFWorkflowActionParameters"]["WFURL"]["Value"]
+        url["string"] = " " + url["string"]
+
+    def question_on_token(_: Any, plist: dict[str, Any]) -> None:
+        plist["WFWorkflowImportQuestions"][0]["ParameterKey"] = "WFInput"
+
+    assert any("unknown parameter WFMadeUp" in p for p in broken(unknown_key))
+    assert any("not an earlier action" in p for p in broken(late_output))
+    assert any("never closed" in p for p in broken(unclosed))
+    assert any("does not point at U+FFFC" in p for p in broken(shifted_token))
+    assert any("no plain-string" in p for p in broken(question_on_token))
+
+
+def test_token_offsets_count_utf16_units() -> None:
+    """A character above U+FFFF counts twice before a variable's U+FFFC."""
+    token = text("📷 ", variable("A"), " é ", variable("B"))["Value"]
+    assert set(token["attachmentsByRange"]) == {"{3, 1}", "{7, 1}"}
+
+
+@pytest.mark.parametrize("filename", sorted(BUILT))
+def test_every_action_is_one_we_list(filename: str) -> None:
+    """Identifiers are among the brief's actions and every token is well formed."""
+    used = {identifier for identifier, _ in actions_of(BUILT[filename])}
+    assert used <= set(ACTIONS)
+    assert text_tokens(BUILT[filename])
+
+
+def test_import_questions_ask_for_server_token_and_wifi_only() -> None:
+    """Nothing personal is in the files: each value the user gives is an import question."""
+    expected = {
+        BACKUP_FILE: [SERVER_PLACEHOLDER, TOKEN_PLACEHOLDER, WIFI_PLACEHOLDER],
+        SHARE_FILE: [SERVER_PLACEHOLDER, TOKEN_PLACEHOLDER],
+    }
+    for filename, plist in BUILT.items():
+        questions = plist["WFWorkflowImportQuestions"]
+        assert [q["DefaultValue"] for q in questions] == expected[filename]
+        for question in questions:
+            identifier, params = actions_of(plist)[question["ActionIndex"]]
+            assert identifier == "is.workflow.actions.gettext"
+            assert params[question["ParameterKey"]] == question["DefaultValue"]
+        assert b"prd_" not in shortcut_bytes(plist)
+
+
+def test_share_sheet_shortcut_accepts_images_videos_and_files() -> None:
+    """Send to photo-relay shows in the share sheet for photos, videos and files."""
+    share, backup = BUILT[SHARE_FILE], BUILT[BACKUP_FILE]
+    assert "ActionExtension" in share["WFWorkflowTypes"]
+    assert {
+        "WFImageContentItem",
+        "WFAVAssetContentItem",
+        "WFGenericFileContentItem",
+        "WFPhotoMediaContentItem",
+    } <= set(share["WFWorkflowInputContentItemClasses"])
+    assert share["WFWorkflowHasShortcutInputVariables"] is True
+    assert "ActionExtension" not in backup["WFWorkflowTypes"]
+
+
+def test_backup_checks_the_wifi_before_any_request() -> None:
+    """The first request comes after the Wi-Fi check and its Stop."""
+    steps = [identifier.rsplit(".", 1)[-1] for identifier, _ in actions_of(BUILT[BACKUP_FILE])]
+    assert steps.index("getwifi") < steps.index("exit") < steps.index("downloadurl")
+
+
+def test_cli_build_writes_both_files(tmp_path: Path) -> None:
+    """`photo-relay shortcuts build --output DIR` writes the two generated files."""
+    result = CliRunner().invoke(main, ["shortcuts", "build", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for filename, plist in BUILT.items():
+        assert (tmp_path / filename).read_bytes() == shortcut_bytes(plist)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(BUILT)
+
+
+def test_user_guide_is_linked_and_names_real_settings() -> None:
+    """The main README links the Shortcuts guide; the guide names only existing settings."""
+    root = SHORTCUTS_DIR.parent
+    guide = (SHORTCUTS_DIR / "README.md").read_text()
+    assert "(shortcuts/README.md)" in (root / "README.md").read_text()
+    assert "shortcuts sign --mode anyone --input" in guide
+    named = set(re.findall(r"PHOTO_RELAY_([A-Z0-9_]+)", guide))
+    assert named and {n.lower() for n in named} <= set(Settings.model_fields)
+
+
+def test_recipe_names_every_path_the_shortcuts_call() -> None:
+    """Each URL path in the generated files appears in the build-by-hand recipe."""
+    guide = (SHORTCUTS_DIR / "README.md").read_text()
+    for plist in BUILT.values():
+        for _, params in actions_of(plist):
+            if "WFURL" in params:
+                path = params["WFURL"]["Value"]["string"].replace("\ufffc", " ").split()
+                assert all(f"`{part}`" in guide for part in path), path
