@@ -1,4 +1,4 @@
-"""The README documents every setting, with its environment variable name."""
+"""The README documents every setting, with its environment variable name, and every package."""
 
 from __future__ import annotations
 
@@ -26,3 +26,15 @@ def test_readme_lists_no_setting_that_does_not_exist() -> None:
     expected = {f"PHOTO_RELAY_{name.upper()}" for name in Settings.model_fields}
     extra = documented_variables() - expected
     assert not extra, f"README documents settings that do not exist: {sorted(extra)}"
+
+
+def test_code_map_names_every_package() -> None:
+    """Each package under app/ has a row in the README's code map, and no row names a ghost."""
+    app = README.parent / "app"
+    packages = {
+        f"app/{init.parent.relative_to(app).as_posix()}/" for init in app.rglob("__init__.py")
+    } - {"app/./"}
+    code_map = README.read_text().partition("### Code map")[2].partition("\n- ")[0]
+    named = set(re.findall(r"`(app/[a-z_/]+/)`", code_map))
+    assert packages - named == set(), "packages missing from the README's code map"
+    assert named - packages == set(), "the code map names packages that do not exist"
