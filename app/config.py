@@ -27,8 +27,13 @@ MiB = 1024**2
 class Settings(BaseSettings):
     """The service's configuration; see the README's configuration table."""
 
+    # Frozen: read once at start-up and passed down, so no part can change another's view.
     model_config = SettingsConfigDict(
-        env_prefix="PHOTO_RELAY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="PHOTO_RELAY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
     )
 
     data_dir: Path = Field(

@@ -43,3 +43,11 @@ def test_the_command_names_the_bad_setting_instead_of_a_traceback(tmp_path: Path
     assert result.returncode == 1
     assert "PHOTO_RELAY_TIMEZONE" in result.stderr and "Europe/Atlantis" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_settings_cannot_be_changed_once_read(tmp_path: Path) -> None:
+    """Settings are frozen: a part that tries to change them fails instead of changing others'."""
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.relay_parallel = 4  # type: ignore[misc]
+    assert settings.relay_parallel == 2
