@@ -8,7 +8,7 @@
     received: "waiting", relaying: "copying", retry: "retrying",
     verified: "verified", failed: "failed",
   };
-  const WORDS = { // as the item page says them (app/web/wording.py)
+  const WORDS = { // as the item page says them (app/observe/wording.py)
     received: "Safe here, waiting to be copied", relaying: "Being copied now",
     retry: "Copy failed for now; will try again", verified: "Copied and verified",
     failed: "Could not be copied (safe here)",
