@@ -24,7 +24,7 @@ from app.config import Settings
 from app.errors import ApiError, ConfigurationError, TargetError
 from app.intake.ingest import Ingest
 from app.observe.monitoring import Monitoring
-from app.relay.worker import Relay
+from app.relay.worker import Relay, RelayState
 from app.request_limits import RequestLimits
 from app.services import Services
 from app.store.chunk_progress import ChunkProgress
@@ -124,7 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         if services.target_problem is None:
             relay_task.start()
         else:
-            services.relay.status.state = "paused"
+            services.relay.status.state = RelayState.PAUSED
             services.relay.status.reason = services.target_problem
         try:
             yield

@@ -15,6 +15,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +40,7 @@ from app.store.spool import Spool
 from app.store.state import State
 from app.targets.base import NamingTarget, Target, Verification
 
-__all__ = ["Relay", "RelayStatus", "retry_delay"]
+__all__ = ["Relay", "RelayState", "RelayStatus", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,18 @@ def capture_instant(captured_at: str, captured_local: datetime, zone: ZoneInfo |
     return captured_local.replace(tzinfo=zone) if zone else captured_local
 
 
+class RelayState(StrEnum):
+    """What the relay as a whole is doing (`/v1/status`'s `relay.state`, the live feed)."""
+
+    STARTING = "starting"  # the service is starting; the loop has not begun
+    RUNNING = "running"
+    PAUSED = "paused"  # see `RelayStatus.reason`; `paused_until` None: until resumed by hand
+    STOPPED = "stopped"  # the loop ended (shutdown)
+
+
 @dataclass
 class RelayStatus:
-    state: str = "starting"  # running | paused | stopped
+    state: RelayState = RelayState.STARTING
     reason: str | None = None
     paused_until: datetime | None = None
 
@@ -106,12 +116,12 @@ class Relay:
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
-        if self.status.state == "paused" and self.status.paused_until is None:
+        if self.status.state == RelayState.PAUSED and self.status.paused_until is None:
             return  # a credentials pause is only lifted by `resume`
         self._wake.set()
 
     def resume(self) -> None:
-        self.status = RelayStatus(state="running")
+        self.status = RelayStatus(state=RelayState.RUNNING)
         self._wake.set()
 
     async def run(self) -> None:
@@ -119,8 +129,9 @@ class Relay:
         released = await asyncio.to_thread(self.state.release_interrupted)
         if released:
             log.info("relay.resumed_after_restart count=%d", released)
-        if self.status.state != "paused":  # main.py may start us paused (credentials refused)
-            self.status = RelayStatus(state="running")
+        # main.py may start us paused (credentials refused)
+        if self.status.state != RelayState.PAUSED:
+            self.status = RelayStatus(state=RelayState.RUNNING)
         try:
             while True:
                 await self._sweep_if_due()
@@ -129,17 +140,17 @@ class Relay:
             for task in self._in_flight.values():
                 task.cancel()
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
-            self.status.state = "stopped"
+            self.status.state = RelayState.STOPPED
 
     async def _run_once(self) -> None:
         self._wake.clear()
-        if self.status.state == "paused":
+        if self.status.state == RelayState.PAUSED:
             until = self.status.paused_until
             if until is not None and now() >= until:
-                self.status = RelayStatus(state="running")
+                self.status = RelayStatus(state=RelayState.RUNNING)
             elif await self._resume_requested():
                 log.info("relay.resumed reason=retry_requested")
-                self.status = RelayStatus(state="running")
+                self.status = RelayStatus(state=RelayState.RUNNING)
             else:
                 poll = now() + timedelta(seconds=POLL_SECONDS)
                 await self._sleep(poll if until is None else min(until, poll))
@@ -212,12 +223,12 @@ class Relay:
             asked = exc.retry_after or MAINTENANCE_RECHECK.total_seconds()
             wait = min(asked, self.settings.relay_retry_max_seconds)
             until = now() + timedelta(seconds=wait)
-        if self.status.state != "paused":
+        if self.status.state != RelayState.PAUSED:
             log.warning("relay.paused reason=%s", exc.message)
             self._paused_at_event = self.state.journal_relay(
                 "relay.paused", f"The relay paused: {exc.message}"
             )
-        self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
+        self.status = RelayStatus(state=RelayState.PAUSED, reason=exc.message, paused_until=until)
 
     async def _resume_requested(self) -> bool:
         """`photo-relay retry` (another process) asks the pause to end."""

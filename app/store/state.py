@@ -24,7 +24,9 @@ __all__ = ["Device", "NewItem", "State", "read_devices", "read_newest_record_at"
 # How stale a device's last_seen_at may be: finer would cost a write per request.
 LAST_SEEN_PRECISION = timedelta(minutes=1)
 
-STATES: tuple[ItemState, ...] = ("received", "relaying", "retry", "verified", "failed")
+STATES: tuple[ItemState, ...] = tuple(ItemState)
+# What the relay may claim: new items, and retries whose time has come.
+CLAIMABLE = (ItemState.RECEIVED, ItemState.RETRY)
 
 _RECEIPT_SQL = """
     SELECT items.*, devices.name AS device_name
@@ -164,7 +166,7 @@ class State:
                 """INSERT INTO items (sha256, size, original_name, kind, captured_at,
                        captured_local, captured_source, device_id, received_at, state,
                        planned_path, next_attempt_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (sha256) DO NOTHING""",
                 (
                     item.sha256,
@@ -176,6 +178,7 @@ class State:
                     item.captured_source,
                     item.device.id if item.device else None,
                     received_at,
+                    ItemState.RECEIVED,
                     item.planned_path,
                     received_at,
                 ),
@@ -224,7 +227,9 @@ class State:
         """After a crash, items caught in `relaying` go back to the queue."""
 
         def release(conn: sqlite3.Connection) -> int:
-            rows = conn.execute("SELECT sha256 FROM items WHERE state = 'relaying'").fetchall()
+            rows = conn.execute(
+                "SELECT sha256 FROM items WHERE state = ?", (ItemState.RELAYING,)
+            ).fetchall()
             for row in rows:
                 _journal(
                     conn,
@@ -233,8 +238,8 @@ class State:
                     "The service stopped while copying this file; it will be copied again.",
                 )
             conn.execute(
-                "UPDATE items SET state = 'received', next_attempt_at = ? WHERE state = 'relaying'",
-                (iso(now()),),
+                "UPDATE items SET state = ?, next_attempt_at = ? WHERE state = ?",
+                (ItemState.RECEIVED, iso(now()), ItemState.RELAYING),
             )
             return len(rows)
 
@@ -251,10 +256,9 @@ class State:
 
         def claim(conn: sqlite3.Connection) -> list[tuple[Receipt, str]]:
             rows = conn.execute(
-                _RECEIPT_SQL
-                + " WHERE items.state IN ('received', 'retry') AND items.next_attempt_at <= ?"
+                _RECEIPT_SQL + " WHERE items.state IN (?, ?) AND items.next_attempt_at <= ?"
                 " ORDER BY items.next_attempt_at, items.received_at LIMIT ?",
-                (iso(now()), limit + len(skip) + len(busy_paths)),
+                (*CLAIMABLE, iso(now()), limit + len(skip) + len(busy_paths)),
             ).fetchall()
             paths = set(busy_paths)
             claimed: list[sqlite3.Row] = []
@@ -266,8 +270,8 @@ class State:
                 claimed.append(row)
             for row in claimed:
                 conn.execute(
-                    "UPDATE items SET state = 'relaying', attempts = attempts + 1 WHERE sha256 = ?",
-                    (row["sha256"],),
+                    "UPDATE items SET state = ?, attempts = attempts + 1 WHERE sha256 = ?",
+                    (ItemState.RELAYING, row["sha256"]),
                 )
             return [
                 (
@@ -286,7 +290,7 @@ class State:
     def next_due_at(self) -> datetime | None:
         def read(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM items WHERE state IN ('received', 'retry')"
+                "SELECT MIN(next_attempt_at) FROM items WHERE state IN (?, ?)", CLAIMABLE
             ).fetchone()
             return row[0] if row else None
 
@@ -308,10 +312,10 @@ class State:
     ) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'verified', remote_path = ?, verified_by = ?, "
+                "UPDATE items SET state = ?, remote_path = ?, verified_by = ?, "
                 "verified_at = ?, last_error = NULL, next_attempt_at = NULL, "
                 "remote_etag = ?, remote_file_id = ? WHERE sha256 = ?",
-                (remote_path, verified_by, iso(now()), etag, file_id, sha256),
+                (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id, sha256),
             )
             _journal(conn, sha256, "relay.verified", message)
 
@@ -320,9 +324,8 @@ class State:
     def mark_retry(self, sha256: str, error: str, at: datetime) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'retry', last_error = ?, next_attempt_at = ? "
-                "WHERE sha256 = ?",
-                (error, iso(at), sha256),
+                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? WHERE sha256 = ?",
+                (ItemState.RETRY, error, iso(at), sha256),
             )
             _journal(
                 conn,
@@ -336,9 +339,9 @@ class State:
     def mark_failed(self, sha256: str, error: str) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'failed', last_error = ?, next_attempt_at = NULL "
+                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = NULL "
                 "WHERE sha256 = ?",
-                (error, sha256),
+                (ItemState.FAILED, error, sha256),
             )
             _journal(
                 conn,
@@ -356,9 +359,9 @@ class State:
 
         def put_back(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'received', attempts = MAX(attempts - 1, 0), "
-                "last_error = ? WHERE sha256 = ? AND state = 'relaying'",
-                (reason, sha256),
+                "UPDATE items SET state = ?, attempts = MAX(attempts - 1, 0), "
+                "last_error = ? WHERE sha256 = ? AND state = ?",
+                (ItemState.RECEIVED, reason, sha256, ItemState.RELAYING),
             )
 
         self.db.call(put_back)
@@ -367,7 +370,8 @@ class State:
         """Put failed items (or one item) back in the queue with a fresh attempt count."""
 
         def requeue(conn: sqlite3.Connection) -> int:
-            where, args = "state = 'failed'", []
+            where = "state = ?"
+            args: list[str] = [ItemState.FAILED]
             if sha256 is not None:
                 where += " AND sha256 = ?"
                 args.append(sha256)
@@ -375,9 +379,8 @@ class State:
             for row in rows:
                 _journal(conn, row["sha256"], "relay.requeued", "Put back in the queue by hand.")
             conn.execute(
-                f"UPDATE items SET state = 'received', attempts = 0, next_attempt_at = ? "
-                f"WHERE {where}",
-                [iso(now()), *args],
+                f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
+                [ItemState.RECEIVED, iso(now()), *args],
             )
             return len(rows)
 
@@ -408,8 +411,8 @@ class State:
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM items WHERE spool_removed_at IS NULL"
             ).fetchone()
             oldest = conn.execute(
-                _RECEIPT_SQL + " WHERE items.state NOT IN ('verified') "
-                "ORDER BY items.received_at LIMIT 1"
+                _RECEIPT_SQL + " WHERE items.state != ? ORDER BY items.received_at LIMIT 1",
+                (ItemState.VERIFIED,),
             ).fetchone()
             error = conn.execute(
                 "SELECT * FROM journal WHERE event IN ('relay.retry_scheduled', 'relay.failed',"
@@ -440,9 +443,9 @@ class State:
 
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
-                "SELECT sha256 FROM items WHERE state = 'verified' AND spool_removed_at IS NULL "
+                "SELECT sha256 FROM items WHERE state = ? AND spool_removed_at IS NULL "
                 "AND verified_at <= ? ORDER BY verified_at LIMIT ?",
-                (iso(verified_before), limit),
+                (ItemState.VERIFIED, iso(verified_before), limit),
             ).fetchall()
             return [r["sha256"] for r in rows]
 
@@ -453,9 +456,9 @@ class State:
 
         def mark(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "UPDATE items SET spool_removed_at = ? WHERE sha256 = ? AND state = 'verified' "
+                "UPDATE items SET spool_removed_at = ? WHERE sha256 = ? AND state = ? "
                 "AND spool_removed_at IS NULL",
-                (iso(now()), sha256),
+                (iso(now()), sha256, ItemState.VERIFIED),
             )
             if cursor.rowcount:
                 _journal(conn, sha256, "spool.removed", message)

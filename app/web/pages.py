@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from app.hashing import is_sha256_hex
 from app.observe import wording
+from app.relay.worker import RelayState
 from app.services import Services, ServicesDep
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
 from app.web.page_state import page_state
@@ -146,7 +147,7 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
         services.monitoring.overview.snapshot, quiet_days=settings.device_quiet_days
     )
     relay = services.relay.status
-    relay_problem = relay.reason if relay.state == "paused" else services.target_problem
+    relay_problem = relay.reason if relay.state == RelayState.PAUSED else services.target_problem
     progress = {p["sha256"]: p for p in services.monitoring.progress.snapshot()}
     return render(
         request,
