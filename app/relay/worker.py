@@ -225,7 +225,7 @@ class Relay:
             until = now() + timedelta(seconds=wait)
         if self.status.state != RelayState.PAUSED:
             log.warning("relay.paused reason=%s", exc.message)
-            self._paused_at_event = self.state.journal_relay(
+            self._paused_at_event = self.state.journal(
                 "relay.paused", f"The relay paused: {exc.message}"
             )
         self.status = RelayStatus(state=RelayState.PAUSED, reason=exc.message, paused_until=until)
@@ -297,10 +297,12 @@ class Relay:
                 await self._verified(receipt, proof, "found already there", planned)
                 return
             await asyncio.to_thread(
-                self.state.journal,
-                sha,
-                "relay.name_taken",
-                f"{existing_path} is taken by another file, so this one gets another name.",
+                functools.partial(
+                    self.state.journal,
+                    "relay.name_taken",
+                    f"{existing_path} is taken by another file, so this one gets another name.",
+                    sha256=sha,
+                )
             )
         raise VerificationFailed("Every name for this file is taken by other content.")
 

@@ -9,6 +9,7 @@ its home copy was removed is not kept again: its copy at the destination is veri
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 
@@ -58,10 +59,12 @@ async def drop_repeat_copy(state: State, spool: Spool, sha256: str) -> None:
         return
     await asyncio.to_thread(spool.remove, sha256)
     await asyncio.to_thread(
-        state.journal,
-        sha256,
-        "spool.removed",
-        "The copy received again was removed at once: this photo is already verified at the "
-        "destination and its retention period at home is over.",
+        functools.partial(
+            state.journal,
+            "spool.removed",
+            "The copy received again was removed at once: this photo is already verified at "
+            "the destination and its retention period at home is over.",
+            sha256=sha256,
+        )
     )
     log.info("spool.repeat_removed sha256=%s", sha256)

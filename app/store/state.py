@@ -1,4 +1,4 @@
-"""All SQL: devices, items and their queue transitions, and the journal.
+"""All SQL about devices, items and their queue transitions (journalled by `write_journal`).
 
 Each public method is one transaction. Every state change writes a journal entry in the
 same transaction, so the journal can never disagree with the item it describes.
@@ -18,6 +18,7 @@ from app.errors import Conflict, NotFound
 from app.naming import name_key
 from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
 from app.store.db import Database
+from app.store.journal import write_journal
 
 __all__ = ["Device", "NewItem", "State", "read_devices", "read_newest_record_at"]
 
@@ -76,13 +77,6 @@ def _receipt(row: sqlite3.Row) -> Receipt:
     )
 
 
-def _journal(conn: sqlite3.Connection, sha256: str | None, event: str, message: str) -> None:
-    conn.execute(
-        "INSERT INTO journal (at, sha256, event, message) VALUES (?, ?, ?, ?)",
-        (iso(now()), sha256, event, message),
-    )
-
-
 def _one_receipt(conn: sqlite3.Connection, sha256: str) -> Receipt | None:
     row = conn.execute(_RECEIPT_SQL + " WHERE items.sha256 = ?", (sha256,)).fetchone()
     return _receipt(row) if row else None
@@ -107,7 +101,7 @@ class State:
                 "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
                 (name, token_hash, iso(now())),
             )
-            _journal(conn, None, "device.added", f"Device {name!r} was added.")
+            write_journal(conn, "device.added", f"Device {name!r} was added.")
             return Device(int(cursor.lastrowid or 0), name)
 
         return self.db.call(add)
@@ -123,7 +117,7 @@ class State:
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"No active device called {name!r}; see `photo-relay device list`.")
-            _journal(conn, None, "device.revoked", f"Device {name!r} was revoked.")
+            write_journal(conn, "device.revoked", f"Device {name!r} was revoked.")
 
         self.db.call(revoke)
 
@@ -186,20 +180,20 @@ class State:
             created = cursor.rowcount == 1
             who = f"from {item.device.name}" if item.device else "locally"
             if created:
-                _journal(
+                write_journal(
                     conn,
-                    item.sha256,
                     "item.received",
                     f"Received {item.original_name} ({item.size} bytes) {who}; "
                     f"it will be saved as {item.planned_path}.",
+                    sha256=item.sha256,
                 )
             else:
-                _journal(
+                write_journal(
                     conn,
-                    item.sha256,
                     "item.duplicate",
                     f"Received {item.original_name} again {who}; the same content is already "
                     "here, so nothing new was stored.",
+                    sha256=item.sha256,
                 )
             receipt = _one_receipt(conn, item.sha256)
             assert receipt is not None
@@ -231,11 +225,11 @@ class State:
                 "SELECT sha256 FROM items WHERE state = ?", (ItemState.RELAYING,)
             ).fetchall()
             for row in rows:
-                _journal(
+                write_journal(
                     conn,
-                    row["sha256"],
                     "relay.resumed",
                     "The service stopped while copying this file; it will be copied again.",
+                    sha256=row["sha256"],
                 )
             conn.execute(
                 "UPDATE items SET state = ?, next_attempt_at = ? WHERE state = ?",
@@ -297,9 +291,6 @@ class State:
         value = self.db.call(read)
         return datetime.fromisoformat(value) if value else None
 
-    def journal(self, sha256: str, event: str, message: str) -> None:
-        self.db.call(lambda conn: _journal(conn, sha256, event, message))
-
     def mark_verified(
         self,
         sha256: str,
@@ -317,7 +308,7 @@ class State:
                 "remote_etag = ?, remote_file_id = ? WHERE sha256 = ?",
                 (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id, sha256),
             )
-            _journal(conn, sha256, "relay.verified", message)
+            write_journal(conn, "relay.verified", message, sha256=sha256)
 
         self.db.call(mark)
 
@@ -327,11 +318,8 @@ class State:
                 "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? WHERE sha256 = ?",
                 (ItemState.RETRY, error, iso(at), sha256),
             )
-            _journal(
-                conn,
-                sha256,
-                "relay.retry_scheduled",
-                f"{error} Trying again at {iso(at)}.",
+            write_journal(
+                conn, "relay.retry_scheduled", f"{error} Trying again at {iso(at)}.", sha256=sha256
             )
 
         self.db.call(mark)
@@ -343,13 +331,13 @@ class State:
                 "WHERE sha256 = ?",
                 (ItemState.FAILED, error, sha256),
             )
-            _journal(
+            write_journal(
                 conn,
-                sha256,
                 "relay.failed",
                 f"{error} Gave up after repeated attempts; the file is still safe in the "
                 "spool. Once the cause is fixed, retry it on the status page or with "
                 "`photo-relay retry`.",
+                sha256=sha256,
             )
 
         self.db.call(mark)
@@ -377,7 +365,9 @@ class State:
                 args.append(sha256)
             rows = conn.execute(f"SELECT sha256 FROM items WHERE {where}", args).fetchall()
             for row in rows:
-                _journal(conn, row["sha256"], "relay.requeued", "Put back in the queue by hand.")
+                write_journal(
+                    conn, "relay.requeued", "Put back in the queue by hand.", sha256=row["sha256"]
+                )
             conn.execute(
                 f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],
@@ -461,7 +451,7 @@ class State:
                 (iso(now()), sha256, ItemState.VERIFIED),
             )
             if cursor.rowcount:
-                _journal(conn, sha256, "spool.removed", message)
+                write_journal(conn, "spool.removed", message, sha256=sha256)
             return cursor.rowcount == 1
 
         return self.db.call(mark)
@@ -477,14 +467,13 @@ class State:
 
         return self.db.call(read)
 
-    def journal_relay(self, event: str, message: str) -> int:
-        """A journal entry about the relay as a whole (paused, resume requested); its id."""
+    def journal(self, event: str, message: str, *, sha256: str | None = None) -> int:
+        """An entry on its own, about one item or (no `sha256`) the relay as a whole; its id.
 
-        def write(conn: sqlite3.Connection) -> int:
-            _journal(conn, None, event, message)
-            return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-
-        return self.db.call(write)
+        For decisions that change no row (a name taken, the relay paused, a resume asked
+        for); a state change journals inside its own transaction instead.
+        """
+        return self.db.call(lambda conn: write_journal(conn, event, message, sha256=sha256))
 
     def last_event_id(self, event: str) -> int:
         def read(conn: sqlite3.Connection) -> int:
