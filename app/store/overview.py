@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from app.clock import iso, now
+from app.off_loop import off_loop
 from app.receipts import PENDING_STATES, ItemState, Receipt
 from app.store.db import Database
 from app.store.state import _RECEIPT_SQL, STATES, _receipt
@@ -234,3 +235,17 @@ class Overview:
             ]
 
         return self.db.call(read)
+
+    # -- the async face, for the event loop: each method above in one hop (app.off_loop) --
+
+    async def acounts(self) -> dict[ItemState, int]:
+        return await off_loop(self.counts)
+
+    async def asnapshot(self, *, quiet_days: int, recent: int = 12, listed: int = 50) -> Snapshot:
+        return await off_loop(self.snapshot, quiet_days=quiet_days, recent=recent, listed=listed)
+
+    async def alast_journal_id(self) -> int:
+        return await off_loop(self.last_journal_id)
+
+    async def ajournal_since(self, after_id: int, limit: int = 500) -> list[FeedEntry]:
+        return await off_loop(self.journal_since, after_id, limit)

@@ -1,7 +1,9 @@
 """All SQL about devices, items and their queue transitions (journalled by `write_journal`).
 
 Each public method is one transaction. Every state change writes a journal entry in the
-same transaction, so the journal can never disagree with the item it describes.
+same transaction, so the journal can never disagree with the item it describes. Methods
+block (the CLI, tests and worker threads call them as they are); code on the event loop
+awaits their async twins, named with an `a` in front (`aget_item`), as Django does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from app.clock import iso, now
 from app.errors import Conflict, NotFound
 from app.naming import name_key
+from app.off_loop import off_loop
 from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
 from app.store.db import Database
 from app.store.journal import write_journal
@@ -481,6 +484,76 @@ class State:
             return int(row[0] or 0)
 
         return self.db.call(read)
+
+    # -- the async face: the methods above that code on the event loop calls, each run --
+    # -- in a worker thread in one hop (app.off_loop); same arguments, same result ------
+
+    async def adevice_for_token_hash(self, token_hash: str) -> Device | None:
+        return await off_loop(self.device_for_token_hash, token_hash)
+
+    async def alist_devices(self) -> list[DeviceInfo]:
+        return await off_loop(self.list_devices)
+
+    async def aget_item(self, sha256: str) -> Receipt | None:
+        return await off_loop(self.get_item, sha256)
+
+    async def acheck(self, hashes: list[str]) -> dict[str, ItemState]:
+        return await off_loop(self.check, hashes)
+
+    async def arelease_interrupted(self) -> int:
+        return await off_loop(self.release_interrupted)
+
+    async def aclaim_due(
+        self, limit: int, skip: set[str], busy_paths: set[str]
+    ) -> list[tuple[Receipt, str]]:
+        return await off_loop(self.claim_due, limit, skip, busy_paths)
+
+    async def anext_due_at(self) -> datetime | None:
+        return await off_loop(self.next_due_at)
+
+    async def amark_verified(
+        self,
+        sha256: str,
+        remote_path: str,
+        verified_by: str,
+        message: str,
+        *,
+        etag: str | None = None,
+        file_id: str | None = None,
+    ) -> None:
+        await off_loop(
+            self.mark_verified,
+            sha256,
+            remote_path,
+            verified_by,
+            message,
+            etag=etag,
+            file_id=file_id,
+        )
+
+    async def amark_retry(self, sha256: str, error: str, at: datetime) -> None:
+        await off_loop(self.mark_retry, sha256, error, at)
+
+    async def amark_failed(self, sha256: str, error: str) -> None:
+        await off_loop(self.mark_failed, sha256, error)
+
+    async def arelease(self, sha256: str, reason: str) -> None:
+        await off_loop(self.release, sha256, reason)
+
+    async def arequeue_failed(self, sha256: str | None = None) -> int:
+        return await off_loop(self.requeue_failed, sha256)
+
+    async def ajournal_for(self, sha256: str) -> list[JournalEntry]:
+        return await off_loop(self.journal_for, sha256)
+
+    async def asummary(self) -> dict[str, Any]:
+        return await off_loop(self.summary)
+
+    async def ajournal(self, event: str, message: str, *, sha256: str | None = None) -> int:
+        return await off_loop(self.journal, event, message, sha256=sha256)
+
+    async def alast_event_id(self, event: str) -> int:
+        return await off_loop(self.last_event_id, event)
 
 
 # -- reads on a bare connection, shared by State and `photo-relay doctor` ---------------
