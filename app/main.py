@@ -24,7 +24,8 @@ from app.config import Settings
 from app.errors import ApiError, ConfigurationError, TargetError
 from app.intake.ingest import Ingest
 from app.observe.monitoring import Monitoring
-from app.relay.worker import Relay
+from app.off_loop import off_loop
+from app.relay.worker import Relay, RelayState
 from app.request_limits import RequestLimits
 from app.services import Services
 from app.store.chunk_progress import ChunkProgress
@@ -78,17 +79,18 @@ def remove_orphans(spool: Spool, state: State) -> int:
 
 async def open_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_path)
+    db = await off_loop(Database, settings.database_path)  # migrations write and fsync
+    db.guard_event_loop()  # from here on, a database call on the loop is a bug that raises
     state = State(db)
     spool = Spool(settings.spool_dir, min_free_bytes=settings.min_free_bytes)
-    leftovers = await asyncio.to_thread(spool.prepare)
-    orphans = await asyncio.to_thread(remove_orphans, spool, state)
+    leftovers = await spool.aprepare()
+    orphans = await off_loop(remove_orphans, spool, state)
     if leftovers or orphans:
         log.info("spool.cleaned temp_files=%d orphans=%d", leftovers, orphans)
     admin_token = (
         settings.admin_token.get_secret_value()
         if settings.admin_token
-        else ensure_admin_token(settings.admin_token_file)
+        else await off_loop(ensure_admin_token, settings.admin_token_file)  # may write, fsync
     )
     target = open_target(settings, ChunkProgress(db))
     monitoring = Monitoring.open(settings, db)
@@ -108,7 +110,7 @@ async def open_services(settings: Settings) -> Services:
     except TargetError as exc:
         # Credentials refused or target full: the relay starts paused, so `photo-relay
         # retry` (after fixing the cause) resumes it without a restart.
-        relay.pause(exc)
+        await relay.pause(exc)
         log.error("target.problem %s", exc.message)
     return services
 
@@ -124,7 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         if services.target_problem is None:
             relay_task.start()
         else:
-            services.relay.status.state = "paused"
+            services.relay.status.state = RelayState.PAUSED
             services.relay.status.reason = services.target_problem
         try:
             yield
@@ -132,7 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
             await relay_task.stop()
             await services.monitoring.stop()
             await services.target.close()
-            services.db.close()
+            await off_loop(services.db.close)
 
     app = FastAPI(
         title="photo-relay",

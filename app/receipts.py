@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 __all__ = [
+    "PENDING_STATES",
     "CaptureSource",
     "CheckRequest",
     "CheckResult",
@@ -18,7 +21,34 @@ __all__ = [
     "StatusReport",
 ]
 
-ItemState = Literal["received", "relaying", "retry", "verified", "failed"]
+
+class ItemState(StrEnum):
+    """Where a file is on its way: the `items.state` column, the API's `state`, the page's badge.
+
+    A `StrEnum`, so each member is its own string: the database, the JSON and the templates
+    see exactly the words they saw before.
+    """
+
+    RECEIVED = "received"  # safe in the spool, waiting for the relay
+    RELAYING = "relaying"  # claimed by the relay, being copied
+    RETRY = "retry"  # the last copy failed; `next_attempt_at` says when it tries again
+    VERIFIED = "verified"  # the destination's copy was checked; the end of the road
+    FAILED = "failed"  # gave up after `relay_max_attempts`; waits for a retry by hand
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # Validated and documented as the plain list of words (inline in OpenAPI, as when
+        # this was a Literal), so the API's document did not change when it became an enum.
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.literal_schema([state.value for state in cls])
+        )
+
+
+# Not yet at the destination: the queue.
+PENDING_STATES: tuple[ItemState, ...] = (ItemState.RECEIVED, ItemState.RELAYING, ItemState.RETRY)
+
 CaptureSource = Literal["client", "exif", "quicktime", "fallback"]
 
 

@@ -6,7 +6,6 @@ whole `Services`; who is calling is a device (`DeviceDep`) or the admin (`AdminD
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -100,7 +99,7 @@ def bearer_token(request: Request) -> str:
 
 async def require_device(request: Request, services: ServicesDep) -> Device:
     token = bearer_token(request)
-    device = await asyncio.to_thread(services.state.device_for_token_hash, hash_token(token))
+    device = await services.state.adevice_for_token_hash(hash_token(token))
     if device is None:
         raise Unauthorized(
             "This device token is unknown or was revoked. Create a new one with "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 
 from app.api.deps import AdminDep, ReaderDep, RelayDep, StateDep
@@ -18,7 +16,7 @@ router = APIRouter(tags=["items"])
 
 
 async def _receipt_or_404(state: State, sha256: str) -> Receipt:
-    receipt = await asyncio.to_thread(state.get_item, checked_sha256(sha256))
+    receipt = await state.aget_item(checked_sha256(sha256))
     if receipt is None:
         raise NotFound(f"No file with SHA-256 {sha256} has been received.", code="unknown_item")
     return receipt
@@ -42,14 +40,14 @@ async def read_item_head(sha256: str, state: StateDep) -> None:
 async def read_item_journal(sha256: str, state: StateDep) -> list[JournalEntry]:
     """Everything that happened to one file, oldest first, in plain words."""
     receipt = await _receipt_or_404(state, sha256)
-    return await asyncio.to_thread(state.journal_for, receipt.sha256)
+    return await state.ajournal_for(receipt.sha256)
 
 
 @router.post("/v1/items/check", dependencies=[ReaderDep], response_model=CheckResult)
 async def check_items(request: CheckRequest, state: StateDep) -> CheckResult:
     """Which of these hashes are already here (and in which state), and which are missing."""
     hashes = [checked_sha256(h) for h in request.sha256]
-    known = await asyncio.to_thread(state.check, hashes)
+    known = await state.acheck(hashes)
     missing = [h for h in dict.fromkeys(hashes) if h not in known]
     return CheckResult(known=known, missing=missing)
 
@@ -57,6 +55,6 @@ async def check_items(request: CheckRequest, state: StateDep) -> CheckResult:
 @router.post("/v1/items/retry", dependencies=[AdminDep])
 async def retry_failed_items(state: StateDep, relay: RelayDep) -> dict[str, int]:
     """Put every failed item back in the queue (admin)."""
-    count = await asyncio.to_thread(state.requeue_failed)
+    count = await state.arequeue_failed()
     relay.resume()
     return {"requeued": count}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 
 from app.api.deps import AdminDep, ServicesDep
@@ -24,11 +22,11 @@ async def read_health() -> dict[str, str]:
 @router.get("/v1/status", dependencies=[AdminDep], response_model=StatusReport)
 async def read_status(services: ServicesDep) -> StatusReport:
     """Counts per state, spool use, the oldest pending item, the last error, the relay."""
-    summary = await asyncio.to_thread(services.state.summary)
+    summary = await services.state.asummary()
     relay = services.relay.status
     return StatusReport(
         **summary,
-        spool_free_bytes=await asyncio.to_thread(services.spool.free_bytes),
+        spool_free_bytes=await services.spool.afree_bytes(),
         relay={
             "state": relay.state,
             "reason": relay.reason or services.target_problem,
@@ -44,4 +42,4 @@ async def read_status(services: ServicesDep) -> StatusReport:
 @router.get("/v1/devices", dependencies=[AdminDep], response_model=list[DeviceInfo])
 async def read_devices(services: ServicesDep) -> list[DeviceInfo]:
     """Every device, with when it was last seen (admin)."""
-    return await asyncio.to_thread(services.state.list_devices)
+    return await services.state.alist_devices()

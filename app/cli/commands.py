@@ -201,7 +201,7 @@ def retry(sha256: str | None, data_dir: Path | None) -> None:
     _, state = open_state(data_dir)
     count = state.requeue_failed(sha256)
     # Also lifts a pause for refused credentials in a running service (it polls for this).
-    state.journal_relay("relay.resume_requested", "Retry requested with `photo-relay retry`.")
+    state.journal("relay.resume_requested", "Retry requested with `photo-relay retry`.")
     click.echo(f"{count} item(s) put back in the queue; a running service picks them up.")
 
 

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from app.observe.wording import STATE_SHORT, ago, human_bytes, local_time
+from app.observe.wording import COUNT_ORDER, STATE_SHORT, ago, human_bytes, local_time
 from app.receipts import ItemState
 from app.store.overview import Snapshot
 
 __all__ = ["status_lines"]
-
-COUNT_LABELS: tuple[tuple[ItemState, str], ...] = (
-    ("verified", "verified"),
-    ("received", "waiting"),
-    ("relaying", "copying"),
-    ("retry", "retrying"),
-    ("failed", "failed"),
-)
 
 
 def status_lines(snap: Snapshot, zone: tzinfo | None, target: str) -> list[str]:
@@ -24,7 +16,7 @@ def status_lines(snap: Snapshot, zone: tzinfo | None, target: str) -> list[str]:
     lines = [snap.verdict().headline, f"Destination: {target}.", ""]
     lines.append(
         f"Files: {snap.total} total · "
-        + " · ".join(f"{counts[state]} {label}" for state, label in COUNT_LABELS)
+        + " · ".join(f"{counts[state]} {STATE_SHORT[state]}" for state in COUNT_ORDER)
     )
     lines += ["", "Devices:"]
     if not snap.devices:
@@ -42,10 +34,11 @@ def status_lines(snap: Snapshot, zone: tzinfo | None, target: str) -> list[str]:
         for item in snap.queue:
             state = STATE_SHORT[item.state]
             lines.append(f"  {item.original_name}  {state}  {human_bytes(item.size)}")
-            if item.state == "retry" and item.last_error:
+            if item.state == ItemState.RETRY and item.last_error:
                 lines.append(f"    {item.last_error}")
     if snap.failed:
-        lines += ["", f"Could not be copied ({counts['failed']}); safe here, retry when fixed:"]
+        failed = counts[ItemState.FAILED]
+        lines += ["", f"Could not be copied ({failed}); safe here, retry when fixed:"]
         for item in snap.failed:
             lines.append(f"  {item.original_name}  {item.sha256}")
             lines.append(f"    {item.last_error or 'No reason was recorded.'}")

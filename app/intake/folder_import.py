@@ -9,7 +9,6 @@ rows from other processes) and its relay starts copying them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 from app.errors import PhotoRelayError
 from app.hashing import CHUNK_SIZE, sha256_file
 from app.intake.ingest import ClientMeta, Ingest
+from app.off_loop import off_loop
 
 __all__ = ["FolderImport", "ImportResult", "find_files", "hash_files"]
 
@@ -60,7 +60,7 @@ def hash_files(
 
 async def _chunks(path: Path, advance: Advance) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
-        while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+        while chunk := await off_loop(handle.read, CHUNK_SIZE):
             advance(len(chunk))
             yield chunk
 

@@ -8,13 +8,13 @@ file of the form is sound: a wrong hash, an empty file or a bad date refuses the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from app.hashing import checked_sha256
 from app.intake.form import DESCRIBING_FIELDS, FormUpload, boundary_of
 from app.intake.ingest import ClientMeta, Ingest, Sealed, parse_captured_at
+from app.off_loop import off_loop
 from app.receipts import Receipt
 from app.store.state import Device
 
@@ -60,7 +60,7 @@ async def ingest_form(
             for index, part in enumerate(form.files)
         ]
     except BaseException:
-        await asyncio.to_thread(form.discard)
+        await off_loop(form.discard)
         raise
     return [await store_one(ingest, one, device, columns, i) for i, one in enumerate(sealed)]
 

@@ -3,7 +3,8 @@
 `receive` streams chunks into a spool writer (hashing and writing in a worker thread
 while the next chunk arrives), and `commit` checks the result, links it to its content
 address, reads its metadata, plans its destination and records it — in that order, so a
-2xx reply is only ever sent for a file that is on disk and in the database.
+2xx reply is only ever sent for a file that is on disk and in the database. Each of those
+steps leaves the event loop in one hop (`app.off_loop`), not one per file operation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.config import Settings
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
 from app.naming import remote_path, safe_name
+from app.off_loop import off_loop
 from app.receipts import Receipt
 from app.store.retention import drop_repeat_copy
 from app.store.spool import Spool, SpoolWriter
@@ -101,9 +103,7 @@ class PendingWrite:
             self._in_flight = None
         if self._pieces:
             pieces, self._pieces, self._gathered = self._pieces, [], 0
-            self._in_flight = asyncio.ensure_future(
-                asyncio.to_thread(self.writer.write_pieces, pieces)
-            )
+            self._in_flight = asyncio.ensure_future(off_loop(self.writer.write_pieces, pieces))
 
     async def drain(self) -> SpoolWriter:
         """Write what is left; the file is then complete but not yet fsynced."""
@@ -114,7 +114,7 @@ class PendingWrite:
     async def abort(self) -> None:
         if self._in_flight is not None:
             await asyncio.gather(self._in_flight, return_exceptions=True)
-        await asyncio.to_thread(self.writer.discard)
+        await off_loop(self.writer.discard)
 
 
 # A client sending tiny pieces gets them written every MAX_PIECES (one writev holds at most
@@ -146,14 +146,14 @@ class Ingest:
         limit = self.settings.max_upload_bytes
         if declared_size is not None and declared_size > limit + framing:
             raise too_large(limit)
-        await asyncio.to_thread(self.spool.ensure_room, declared_size or 0)
+        await self.spool.aensure_room(declared_size or 0)
 
     async def receive(
         self, chunks: AsyncIterator[bytes], *, declared_size: int | None = None
     ) -> SpoolWriter:
         """Stream `chunks` into a new spool temp file; the caller commits or discards it."""
         await self.check_room(declared_size)
-        writer = await asyncio.to_thread(self.spool.open_writer)
+        writer = await self.spool.aopen_writer()
         pending = PendingWrite(writer, self.settings.max_upload_bytes)
         unchecked = 0
         try:
@@ -165,7 +165,7 @@ class Ingest:
                 if declared_size is None and unchecked >= RESERVE_CHECK_BYTES:
                     # No length was declared, so the reserve could not be checked up front.
                     unchecked = 0
-                    await asyncio.to_thread(self.spool.ensure_room, 0)
+                    await self.spool.aensure_room(0)
             return await pending.drain()
         except BaseException:
             await pending.abort()
@@ -173,45 +173,15 @@ class Ingest:
 
     async def seal(self, writer: SpoolWriter, meta: ClientMeta) -> Sealed:
         """Fsync and hash a received file, and refuse it if it is empty or not as claimed."""
-        try:
-            sha256 = await asyncio.to_thread(writer.finish)
-        except BaseException:
-            await asyncio.to_thread(writer.discard)
-            raise
-        crashpoints.reached("ingest.after_fsync")
-        if writer.size == 0:
-            await asyncio.to_thread(writer.discard)
-            raise UnprocessableContent(
-                "The file is empty (0 bytes); nothing was stored. Check that the Shortcut "
-                "or command sends the file itself.",
-                code="empty_file",
-            )
-        if meta.claimed_sha256 is not None and meta.claimed_sha256 != sha256:
-            await asyncio.to_thread(writer.discard)
-            raise UnprocessableContent(
-                f"The file's SHA-256 is {sha256}, not {meta.claimed_sha256} as claimed; the "
-                "upload was probably damaged on the way. Nothing was stored; send it again.",
-                code="hash_mismatch",
-            )
-        return Sealed(writer, sha256, meta)
+        return Sealed(writer, await off_loop(seal_file, writer, meta.claimed_sha256), meta)
 
     async def store(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
         """Link a sealed file to its content address and record it; (receipt, is_new)."""
-        sha256, size, meta = sealed.sha256, sealed.writer.size, sealed.meta
-        stored = await asyncio.to_thread(self.spool.commit, sealed.writer, sha256)
-        crashpoints.reached("ingest.after_link")
-        existing = await asyncio.to_thread(self.state.get_item, sha256)
-        item = (
-            existing_item(existing, size, meta, device)
-            if existing
-            else (await asyncio.to_thread(self._describe, stored, sha256, size, meta, device))
-        )
-        receipt, created = await asyncio.to_thread(self.state.record_received, item)
-        crashpoints.reached("ingest.after_record")
+        receipt, created = await off_loop(self._link_and_record, sealed, device)
         if created:
             self.on_new()
         else:
-            await drop_repeat_copy(self.state, self.spool, sha256)
+            await drop_repeat_copy(self.state, self.spool, sealed.sha256)
         return receipt, created
 
     async def commit(
@@ -224,11 +194,31 @@ class Ingest:
         self, sha256: str, meta: ClientMeta, device: Device | None
     ) -> Receipt | None:
         """The receipt for content we hold, noting the repeat; None if it is new to us."""
-        existing = await asyncio.to_thread(self.state.get_item, sha256)
+        return await off_loop(self._note_repeat, sha256, meta, device)
+
+    # -- the blocking steps, each run in one hop off the event loop ----------------------
+
+    def _link_and_record(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
+        sha256, size, meta = sealed.sha256, sealed.writer.size, sealed.meta
+        stored = self.spool.commit(sealed.writer, sha256)
+        crashpoints.reached("ingest.after_link")
+        existing = self.state.get_item(sha256)
+        item = (
+            existing_item(existing, size, meta, device)
+            if existing
+            else self._describe(stored, sha256, size, meta, device)
+        )
+        receipt, created = self.state.record_received(item)
+        crashpoints.reached("ingest.after_record")
+        return receipt, created
+
+    def _note_repeat(self, sha256: str, meta: ClientMeta, device: Device | None) -> Receipt | None:
+        existing = self.state.get_item(sha256)
         if existing is None:
             return None
-        item = existing_item(existing, existing.size, meta, device)
-        receipt, _ = await asyncio.to_thread(self.state.record_received, item)
+        receipt, _ = self.state.record_received(
+            existing_item(existing, existing.size, meta, device)
+        )
         return receipt
 
     def _describe(
@@ -273,6 +263,31 @@ class Ingest:
             planned_path=planned,
             device=device,
         )
+
+
+def seal_file(writer: SpoolWriter, claimed_sha256: str | None) -> str:
+    """Fsync and hash `writer`'s file; discard it and refuse it if empty or not as claimed."""
+    try:
+        sha256 = writer.finish()
+    except BaseException:
+        writer.discard()
+        raise
+    crashpoints.reached("ingest.after_fsync")
+    if writer.size == 0:
+        writer.discard()
+        raise UnprocessableContent(
+            "The file is empty (0 bytes); nothing was stored. Check that the Shortcut "
+            "or command sends the file itself.",
+            code="empty_file",
+        )
+    if claimed_sha256 is not None and claimed_sha256 != sha256:
+        writer.discard()
+        raise UnprocessableContent(
+            f"The file's SHA-256 is {sha256}, not {claimed_sha256} as claimed; the "
+            "upload was probably damaged on the way. Nothing was stored; send it again.",
+            code="hash_mismatch",
+        )
+    return sha256
 
 
 def existing_item(existing: Receipt, size: int, meta: ClientMeta, device: Device | None) -> NewItem:

@@ -35,7 +35,7 @@ class JournalFeed:
         """Begin after the rows already written (they are history, not news)."""
         self._loop = asyncio.get_running_loop()
         self._nudged = asyncio.Event()
-        self.last_id = await asyncio.to_thread(self.overview.last_journal_id)
+        self.last_id = await self.overview.alast_journal_id()
 
     def nudge(self) -> None:
         """Something was committed: look soon. Safe from any thread."""
@@ -56,10 +56,10 @@ class JournalFeed:
                 pass
 
     async def publish_new(self) -> int:
-        entries = await asyncio.to_thread(self.overview.journal_since, self.last_id, BATCH)
+        entries = await self.overview.ajournal_since(self.last_id, BATCH)
         if not entries:
             return 0
-        counts = await asyncio.to_thread(self.overview.counts)
+        counts = await self.overview.acounts()
         for entry in entries:
             self.hub.publish({**entry.as_event(), "counts": counts})
         self.last_id = entries[-1].id

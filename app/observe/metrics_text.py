@@ -20,8 +20,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from app.observe.metrics import COUNTERS, LATENCY_BUCKETS, Snapshot
-from app.receipts import ItemState
-from app.store.overview import PENDING
+from app.receipts import PENDING_STATES, ItemState
 
 __all__ = ["CONTENT_TYPE", "render_text"]
 
@@ -63,7 +62,7 @@ class _Scrape(Collector):
         yield GaugeMetricFamily(
             "photo_relay_queue_depth",
             "Files safe at home and not yet verified at the destination (not failed).",
-            value=sum(self.counts[s] for s in PENDING),
+            value=sum(self.counts[s] for s in PENDING_STATES),
         )
 
 

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.clock import now
+from app.receipts import ItemState
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
 __all__ = [
+    "COUNT_ORDER",
+    "STATE_SHORT",
     "STATE_WORDS",
     "ago",
     "display_zone",
@@ -25,21 +28,30 @@ __all__ = [
     "wall_time",
 ]
 
-STATE_WORDS = {
-    "received": "Safe here, waiting to be copied",
-    "relaying": "Being copied now",
-    "retry": "Copy failed for now; will try again",
-    "verified": "Copied and verified",
-    "failed": "Could not be copied (safe here)",
+STATE_WORDS: dict[ItemState, str] = {
+    ItemState.RECEIVED: "Safe here, waiting to be copied",
+    ItemState.RELAYING: "Being copied now",
+    ItemState.RETRY: "Copy failed for now; will try again",
+    ItemState.VERIFIED: "Copied and verified",
+    ItemState.FAILED: "Could not be copied (safe here)",
 }
 
-STATE_SHORT = {
-    "received": "waiting",
-    "relaying": "copying",
-    "retry": "retrying",
-    "verified": "verified",
-    "failed": "failed",
+STATE_SHORT: dict[ItemState, str] = {
+    ItemState.RECEIVED: "waiting",
+    ItemState.RELAYING: "copying",
+    ItemState.RETRY: "retrying",
+    ItemState.VERIFIED: "verified",
+    ItemState.FAILED: "failed",
 }
+
+# The order the page and `photo-relay status` list the counts in: the good news first.
+COUNT_ORDER: tuple[ItemState, ...] = (
+    ItemState.VERIFIED,
+    ItemState.RECEIVED,
+    ItemState.RELAYING,
+    ItemState.RETRY,
+    ItemState.FAILED,
+)
 
 
 def display_zone(name: str | None) -> tzinfo | None:
@@ -97,3 +109,5 @@ def install(env: Environment) -> None:
     env.filters["wall_time"] = wall_time
     env.globals["STATE_WORDS"] = STATE_WORDS
     env.globals["STATE_SHORT"] = STATE_SHORT
+    env.globals["COUNT_ORDER"] = COUNT_ORDER
+    env.globals["ItemState"] = ItemState

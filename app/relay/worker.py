@@ -10,11 +10,11 @@ then it also removes spool copies whose retention period after verification is o
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,7 @@ from app.store.spool import Spool
 from app.store.state import State
 from app.targets.base import NamingTarget, Target, Verification
 
-__all__ = ["Relay", "RelayStatus", "retry_delay"]
+__all__ = ["Relay", "RelayState", "RelayStatus", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,18 @@ def capture_instant(captured_at: str, captured_local: datetime, zone: ZoneInfo |
     return captured_local.replace(tzinfo=zone) if zone else captured_local
 
 
+class RelayState(StrEnum):
+    """What the relay as a whole is doing (`/v1/status`'s `relay.state`, the live feed)."""
+
+    STARTING = "starting"  # the service is starting; the loop has not begun
+    RUNNING = "running"
+    PAUSED = "paused"  # see `RelayStatus.reason`; `paused_until` None: until resumed by hand
+    STOPPED = "stopped"  # the loop ended (shutdown)
+
+
 @dataclass
 class RelayStatus:
-    state: str = "starting"  # running | paused | stopped
+    state: RelayState = RelayState.STARTING
     reason: str | None = None
     paused_until: datetime | None = None
 
@@ -100,27 +109,29 @@ class Relay:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._busy_paths: set[str] = set()
         self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
-        self._paused_at_event = 0
+        # The journal id of the pause entry; None while it is being written.
+        self._paused_at_event: int | None = 0
         self._next_sweep = now()
         self._listings = FolderListings(target.list_names)
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
-        if self.status.state == "paused" and self.status.paused_until is None:
+        if self.status.state == RelayState.PAUSED and self.status.paused_until is None:
             return  # a credentials pause is only lifted by `resume`
         self._wake.set()
 
     def resume(self) -> None:
-        self.status = RelayStatus(state="running")
+        self.status = RelayStatus(state=RelayState.RUNNING)
         self._wake.set()
 
     async def run(self) -> None:
         """The loop; cancelled at shutdown."""
-        released = await asyncio.to_thread(self.state.release_interrupted)
+        released = await self.state.arelease_interrupted()
         if released:
             log.info("relay.resumed_after_restart count=%d", released)
-        if self.status.state != "paused":  # main.py may start us paused (credentials refused)
-            self.status = RelayStatus(state="running")
+        # main.py may start us paused (credentials refused)
+        if self.status.state != RelayState.PAUSED:
+            self.status = RelayStatus(state=RelayState.RUNNING)
         try:
             while True:
                 await self._sweep_if_due()
@@ -129,31 +140,29 @@ class Relay:
             for task in self._in_flight.values():
                 task.cancel()
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
-            self.status.state = "stopped"
+            self.status.state = RelayState.STOPPED
 
     async def _run_once(self) -> None:
         self._wake.clear()
-        if self.status.state == "paused":
+        if self.status.state == RelayState.PAUSED:
             until = self.status.paused_until
             if until is not None and now() >= until:
-                self.status = RelayStatus(state="running")
+                self.status = RelayStatus(state=RelayState.RUNNING)
             elif await self._resume_requested():
                 log.info("relay.resumed reason=retry_requested")
-                self.status = RelayStatus(state="running")
+                self.status = RelayStatus(state=RelayState.RUNNING)
             else:
                 poll = now() + timedelta(seconds=POLL_SECONDS)
                 await self._sleep(poll if until is None else min(until, poll))
                 return
         free = self.settings.relay_parallel - len(self._in_flight)
         if free > 0:
-            claimed = await asyncio.to_thread(
-                self.state.claim_due, free, set(self._in_flight), set(self._busy_paths)
-            )
+            claimed = await self.state.aclaim_due(free, set(self._in_flight), set(self._busy_paths))
             for receipt, captured_local in claimed:
                 self._start(receipt, captured_local)
         if not self._in_flight:
             self._listings.clear()  # idle: the pass is over, list folders afresh next time
-        due = await asyncio.to_thread(self.state.next_due_at)
+        due = await self.state.anext_due_at()
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
         poll = now() + timedelta(seconds=POLL_SECONDS)
@@ -186,8 +195,8 @@ class Relay:
         try:
             await self._deliver(receipt, datetime.fromisoformat(captured_local))
         except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
-            await asyncio.to_thread(self.state.release, sha, exc.message)
-            self.pause(exc)
+            await self.state.arelease(sha, exc.message)
+            await self.pause(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes a retry; nothing is dropped
@@ -204,7 +213,7 @@ class Relay:
             wait = exc.retry_after if isinstance(exc, TargetUnavailable) else None
             await self._schedule_retry(receipt, message, wait)
 
-    def pause(self, exc: TargetError) -> None:
+    async def pause(self, exc: TargetError) -> None:
         """Stop relaying: for 5 minutes when the target is full, for as long as the server
         asks (at most relay_retry_max_seconds) in maintenance, else until `retry`/resume."""
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
@@ -212,17 +221,23 @@ class Relay:
             asked = exc.retry_after or MAINTENANCE_RECHECK.total_seconds()
             wait = min(asked, self.settings.relay_retry_max_seconds)
             until = now() + timedelta(seconds=wait)
-        if self.status.state != "paused":
+        was_paused = self.status.state == RelayState.PAUSED
+        # Paused at once, before the journal is written off the loop: another copy failing
+        # meanwhile must not pause (and journal) a second time.
+        self.status = RelayStatus(state=RelayState.PAUSED, reason=exc.message, paused_until=until)
+        if not was_paused:
             log.warning("relay.paused reason=%s", exc.message)
-            self._paused_at_event = self.state.journal_relay(
+            self._paused_at_event = None  # no resume request counts until the entry exists
+            self._paused_at_event = await self.state.ajournal(
                 "relay.paused", f"The relay paused: {exc.message}"
             )
-        self.status = RelayStatus(state="paused", reason=exc.message, paused_until=until)
 
     async def _resume_requested(self) -> bool:
         """`photo-relay retry` (another process) asks the pause to end."""
-        latest = await asyncio.to_thread(self.state.last_event_id, "relay.resume_requested")
-        return latest > self._paused_at_event
+        paused_at = self._paused_at_event
+        if paused_at is None:
+            return False
+        return await self.state.alast_event_id("relay.resume_requested") > paused_at
 
     async def _sweep_if_due(self) -> None:
         if now() < self._next_sweep:
@@ -237,7 +252,7 @@ class Relay:
         self, receipt: Receipt, message: str, retry_after: float | None = None
     ) -> None:
         if receipt.attempts >= self.settings.relay_max_attempts:
-            await asyncio.to_thread(self.state.mark_failed, receipt.sha256, message)
+            await self.state.amark_failed(receipt.sha256, message)
             log.warning("relay.failed sha256=%s reason=%s", receipt.sha256, message)
             return
         delay = retry_delay(
@@ -248,7 +263,7 @@ class Relay:
         if retry_after is not None:  # the server said when: not earlier, within our cap
             delay = min(max(delay, retry_after), self.settings.relay_retry_max_seconds)
         at = now() + timedelta(seconds=delay)
-        await asyncio.to_thread(self.state.mark_retry, receipt.sha256, message, at)
+        await self.state.amark_retry(receipt.sha256, message, at)
         log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)
 
     async def _deliver(self, receipt: Receipt, captured_local: datetime) -> None:
@@ -285,11 +300,10 @@ class Relay:
                 proof = await self.target.verify(existing_path, size=size, sha256=sha)
                 await self._verified(receipt, proof, "found already there", planned)
                 return
-            await asyncio.to_thread(
-                self.state.journal,
-                sha,
+            await self.state.ajournal(
                 "relay.name_taken",
                 f"{existing_path} is taken by another file, so this one gets another name.",
+                sha256=sha,
             )
         raise VerificationFailed("Every name for this file is taken by other content.")
 
@@ -315,16 +329,13 @@ class Relay:
             f"Saved to {self.target.describe()} as {proof.path}{note}; {how}, "
             f"verified by {proof.method}."
         )
-        await asyncio.to_thread(
-            functools.partial(
-                self.state.mark_verified,
-                receipt.sha256,
-                proof.path,
-                proof.method,
-                message,
-                etag=proof.etag,
-                file_id=proof.file_id,
-            )
+        await self.state.amark_verified(
+            receipt.sha256,
+            proof.path,
+            proof.method,
+            message,
+            etag=proof.etag,
+            file_id=proof.file_id,
         )
         log.info("relay.verified sha256=%s path=%s", receipt.sha256, proof.path)
         if self.settings.spool_retention_days == 0:

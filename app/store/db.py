@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import anyio.to_thread
+from app.off_loop import off_loop
 
 __all__ = ["MIGRATIONS", "Database", "open_read_only", "quick_check", "schema_version"]
 
@@ -163,12 +163,18 @@ def quick_check(conn: sqlite3.Connection) -> list[str]:
 
 
 class Database:
-    """A single SQLite connection shared by the service; calls are serialised by a lock."""
+    """A single SQLite connection shared by the service; calls are serialised by a lock.
+
+    Every call blocks (the lock, the commit's fsync), so none may run on the event loop:
+    code there awaits `acall` (or a `State`/`Overview` method's async twin). The service
+    makes that a rule with `guard_event_loop`.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        self._loop_thread: int | None = None  # see guard_event_loop
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         # Called after each commit that changed rows: the status page's live feed listens.
@@ -191,7 +197,8 @@ class Database:
                 )
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` with the connection, inside one transaction."""
+        """Run `fn` with the connection, inside one transaction (never on the event loop)."""
+        self._refuse_on_event_loop("Database.call")
         with self._lock:
             changes = self._conn.total_changes
             self._conn.execute("BEGIN IMMEDIATE")
@@ -207,10 +214,27 @@ class Database:
                 listener()
         return result
 
+    def guard_event_loop(self) -> None:
+        """From now on, `call` and `close` raise RuntimeError on this (the loop's) thread.
+
+        Called by the service on its event loop. Only that thread is refused, not any
+        thread with a running loop: a caller's own loop (a test's browser driver, the
+        CLI's `asyncio.run`) is not the service's.
+        """
+        self._loop_thread = threading.get_ident()
+
+    def _refuse_on_event_loop(self, what: str) -> None:
+        if self._loop_thread == threading.get_ident():
+            raise RuntimeError(
+                f"{what} blocks and was called on the event loop; await its async face "
+                "(Database.acall, State.a..., or app.off_loop.off_loop) instead."
+            )
+
     async def acall(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`call` in a worker thread, so a commit's fsync never blocks the event loop."""
-        return await anyio.to_thread.run_sync(self.call, fn)
+        return await off_loop(self.call, fn)
 
     def close(self) -> None:
+        self._refuse_on_event_loop("Closing the database")  # the last close checkpoints the WAL
         with self._lock:
             self._conn.close()

@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from app.clock import iso, now
-from app.receipts import ItemState, Receipt
+from app.off_loop import off_loop
+from app.receipts import PENDING_STATES, ItemState, Receipt
 from app.store.db import Database
 from app.store.state import _RECEIPT_SQL, STATES, _receipt
 
 __all__ = ["DeviceLine", "FeedEntry", "Overview", "Snapshot", "Verdict"]
-
-PENDING: tuple[ItemState, ...] = ("received", "relaying", "retry")
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,10 @@ class Snapshot:
 
     @property
     def pending(self) -> int:
-        return sum(self.counts[s] for s in PENDING)
+        return sum(self.counts[s] for s in PENDING_STATES)
 
     def verdict(self, relay_problem: str | None = None) -> Verdict:
-        failed, pending = self.counts["failed"], self.pending
+        failed, pending = self.counts[ItemState.FAILED], self.pending
         quiet = [d.name for d in self.devices if d.quiet]
         if failed:
             return Verdict(
@@ -140,8 +139,11 @@ def _last_journal_id(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] or 0)
 
 
-def _receipts(conn: sqlite3.Connection, where: str, order: str, limit: int) -> list[Receipt]:
-    rows = conn.execute(f"{_RECEIPT_SQL} WHERE {where} ORDER BY {order} LIMIT ?", (limit,))
+def _receipts(
+    conn: sqlite3.Connection, where: str, order: str, limit: int, *args: object
+) -> list[Receipt]:
+    """Receipts matching `where` (its `?`s filled from `args`), in `order`, at most `limit`."""
+    rows = conn.execute(f"{_RECEIPT_SQL} WHERE {where} ORDER BY {order} LIMIT ?", (*args, limit))
     return [_receipt(row) for row in rows]
 
 
@@ -186,13 +188,18 @@ class Overview:
                 counts=counts,
                 total=sum(counts.values()),
                 devices=_devices(conn, now() - timedelta(days=quiet_days)),
+                # The ones being copied first, then in the order they will be.
                 queue=_receipts(
                     conn,
-                    "items.state IN ('relaying', 'received', 'retry')",
-                    "items.state = 'relaying' DESC, items.next_attempt_at, items.received_at",
+                    "items.state IN (?, ?, ?)",
+                    "items.state = ? DESC, items.next_attempt_at, items.received_at",
                     listed,
+                    *PENDING_STATES,
+                    ItemState.RELAYING,
                 ),
-                failed=_receipts(conn, "items.state = 'failed'", "items.received_at DESC", listed),
+                failed=_receipts(
+                    conn, "items.state = ?", "items.received_at DESC", listed, ItemState.FAILED
+                ),
                 recent=_receipts(conn, "1 = 1", "items.received_at DESC", recent),
                 quiet_days=quiet_days,
                 journal_id=_last_journal_id(conn),
@@ -228,3 +235,17 @@ class Overview:
             ]
 
         return self.db.call(read)
+
+    # -- the async face, for the event loop: each method above in one hop (app.off_loop) --
+
+    async def acounts(self) -> dict[ItemState, int]:
+        return await off_loop(self.counts)
+
+    async def asnapshot(self, *, quiet_days: int, recent: int = 12, listed: int = 50) -> Snapshot:
+        return await off_loop(self.snapshot, quiet_days=quiet_days, recent=recent, listed=listed)
+
+    async def alast_journal_id(self) -> int:
+        return await off_loop(self.last_journal_id)
+
+    async def ajournal_since(self, after_id: int, limit: int = 500) -> list[FeedEntry]:
+        return await off_loop(self.journal_since, after_id, limit)

@@ -8,11 +8,11 @@ its home copy was removed is not kept again: its copy at the destination is veri
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
 from app.clock import now
+from app.off_loop import off_loop
 from app.store.spool import Spool
 from app.store.state import State
 
@@ -24,15 +24,10 @@ SWEEP_INTERVAL = timedelta(hours=1)
 
 
 async def remove_spool_copy(state: State, spool: Spool, sha256: str, days: float) -> None:
-    """Remove one verified item's home copy (the file first: a crash just repeats this)."""
-    await asyncio.to_thread(spool.remove, sha256)
+    """Remove one verified item's home copy and record it, in one hop off the loop."""
     kept = "right after verification" if days == 0 else f"{days:g} days after verification"
-    removed = await asyncio.to_thread(
-        state.mark_spool_removed,
-        sha256,
-        f"The home copy was removed {kept}, as PHOTO_RELAY_SPOOL_RETENTION_DAYS says.",
-    )
-    if removed:
+    message = f"The home copy was removed {kept}, as PHOTO_RELAY_SPOOL_RETENTION_DAYS says."
+    if await off_loop(_remove_and_record, state, spool, sha256, message):
         log.info("spool.removed sha256=%s", sha256)
 
 
@@ -40,7 +35,7 @@ async def sweep_spool(state: State, spool: Spool, days: float) -> int:
     """Remove every home copy whose retention period is over; returns how many."""
     removed = 0
     while True:
-        due = await asyncio.to_thread(state.spool_removable, now() - timedelta(days=days))
+        due = await off_loop(state.spool_removable, now() - timedelta(days=days))
         if not due:
             return removed
         for sha256 in due:
@@ -54,14 +49,24 @@ async def drop_repeat_copy(state: State, spool: Spool, sha256: str) -> None:
     The sweep only looks at copies it has not removed yet, so without this the repeat
     would stay in the spool forever.
     """
-    if await asyncio.to_thread(state.spool_removed_at, sha256) is None:
-        return
-    await asyncio.to_thread(spool.remove, sha256)
-    await asyncio.to_thread(
-        state.journal,
-        sha256,
+    if await off_loop(_drop_if_removed_before, state, spool, sha256):
+        log.info("spool.repeat_removed sha256=%s", sha256)
+
+
+def _remove_and_record(state: State, spool: Spool, sha256: str, message: str) -> bool:
+    """The file first, then the record: a crash in between just repeats this."""
+    spool.remove(sha256)
+    return state.mark_spool_removed(sha256, message)
+
+
+def _drop_if_removed_before(state: State, spool: Spool, sha256: str) -> bool:
+    if state.spool_removed_at(sha256) is None:
+        return False
+    spool.remove(sha256)
+    state.journal(
         "spool.removed",
         "The copy received again was removed at once: this photo is already verified at the "
         "destination and its retention period at home is over.",
+        sha256=sha256,
     )
-    log.info("spool.repeat_removed sha256=%s", sha256)
+    return True

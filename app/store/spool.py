@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.errors import InsufficientStorage
+from app.off_loop import off_loop
 
 __all__ = ["Spool", "SpoolWriter", "fsync_dir"]
 
@@ -172,3 +173,20 @@ class Spool:
 
     def remove(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)
+
+    # -- the async face, for the event loop: each method above in one hop (app.off_loop) --
+
+    async def aprepare(self) -> int:
+        return await off_loop(self.prepare)
+
+    async def afree_bytes(self) -> int:
+        return await off_loop(self.free_bytes)
+
+    async def aensure_room(self, expected_bytes: int) -> None:
+        await off_loop(self.ensure_room, expected_bytes)
+
+    async def aopen_writer(self) -> SpoolWriter:
+        return await off_loop(self.open_writer)
+
+    async def aremove(self, sha256: str) -> None:
+        await off_loop(self.remove, sha256)

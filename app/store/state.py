@@ -1,7 +1,9 @@
-"""All SQL: devices, items and their queue transitions, and the journal.
+"""All SQL about devices, items and their queue transitions (journalled by `write_journal`).
 
 Each public method is one transaction. Every state change writes a journal entry in the
-same transaction, so the journal can never disagree with the item it describes.
+same transaction, so the journal can never disagree with the item it describes. Methods
+block (the CLI, tests and worker threads call them as they are); code on the event loop
+awaits their async twins, named with an `a` in front (`aget_item`), as Django does.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from typing import Any
 from app.clock import iso, now
 from app.errors import Conflict, NotFound
 from app.naming import name_key
+from app.off_loop import off_loop
 from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
 from app.store.db import Database
+from app.store.journal import write_journal
 
 __all__ = ["Device", "NewItem", "State", "read_devices", "read_newest_record_at"]
 
 # How stale a device's last_seen_at may be: finer would cost a write per request.
 LAST_SEEN_PRECISION = timedelta(minutes=1)
 
-STATES: tuple[ItemState, ...] = ("received", "relaying", "retry", "verified", "failed")
+STATES: tuple[ItemState, ...] = tuple(ItemState)
+# What the relay may claim: new items, and retries whose time has come.
+CLAIMABLE = (ItemState.RECEIVED, ItemState.RETRY)
 
 _RECEIPT_SQL = """
     SELECT items.*, devices.name AS device_name
@@ -74,13 +80,6 @@ def _receipt(row: sqlite3.Row) -> Receipt:
     )
 
 
-def _journal(conn: sqlite3.Connection, sha256: str | None, event: str, message: str) -> None:
-    conn.execute(
-        "INSERT INTO journal (at, sha256, event, message) VALUES (?, ?, ?, ?)",
-        (iso(now()), sha256, event, message),
-    )
-
-
 def _one_receipt(conn: sqlite3.Connection, sha256: str) -> Receipt | None:
     row = conn.execute(_RECEIPT_SQL + " WHERE items.sha256 = ?", (sha256,)).fetchone()
     return _receipt(row) if row else None
@@ -105,7 +104,7 @@ class State:
                 "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
                 (name, token_hash, iso(now())),
             )
-            _journal(conn, None, "device.added", f"Device {name!r} was added.")
+            write_journal(conn, "device.added", f"Device {name!r} was added.")
             return Device(int(cursor.lastrowid or 0), name)
 
         return self.db.call(add)
@@ -121,7 +120,7 @@ class State:
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"No active device called {name!r}; see `photo-relay device list`.")
-            _journal(conn, None, "device.revoked", f"Device {name!r} was revoked.")
+            write_journal(conn, "device.revoked", f"Device {name!r} was revoked.")
 
         self.db.call(revoke)
 
@@ -164,7 +163,7 @@ class State:
                 """INSERT INTO items (sha256, size, original_name, kind, captured_at,
                        captured_local, captured_source, device_id, received_at, state,
                        planned_path, next_attempt_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (sha256) DO NOTHING""",
                 (
                     item.sha256,
@@ -176,6 +175,7 @@ class State:
                     item.captured_source,
                     item.device.id if item.device else None,
                     received_at,
+                    ItemState.RECEIVED,
                     item.planned_path,
                     received_at,
                 ),
@@ -183,20 +183,20 @@ class State:
             created = cursor.rowcount == 1
             who = f"from {item.device.name}" if item.device else "locally"
             if created:
-                _journal(
+                write_journal(
                     conn,
-                    item.sha256,
                     "item.received",
                     f"Received {item.original_name} ({item.size} bytes) {who}; "
                     f"it will be saved as {item.planned_path}.",
+                    sha256=item.sha256,
                 )
             else:
-                _journal(
+                write_journal(
                     conn,
-                    item.sha256,
                     "item.duplicate",
                     f"Received {item.original_name} again {who}; the same content is already "
                     "here, so nothing new was stored.",
+                    sha256=item.sha256,
                 )
             receipt = _one_receipt(conn, item.sha256)
             assert receipt is not None
@@ -224,17 +224,19 @@ class State:
         """After a crash, items caught in `relaying` go back to the queue."""
 
         def release(conn: sqlite3.Connection) -> int:
-            rows = conn.execute("SELECT sha256 FROM items WHERE state = 'relaying'").fetchall()
+            rows = conn.execute(
+                "SELECT sha256 FROM items WHERE state = ?", (ItemState.RELAYING,)
+            ).fetchall()
             for row in rows:
-                _journal(
+                write_journal(
                     conn,
-                    row["sha256"],
                     "relay.resumed",
                     "The service stopped while copying this file; it will be copied again.",
+                    sha256=row["sha256"],
                 )
             conn.execute(
-                "UPDATE items SET state = 'received', next_attempt_at = ? WHERE state = 'relaying'",
-                (iso(now()),),
+                "UPDATE items SET state = ?, next_attempt_at = ? WHERE state = ?",
+                (ItemState.RECEIVED, iso(now()), ItemState.RELAYING),
             )
             return len(rows)
 
@@ -251,10 +253,9 @@ class State:
 
         def claim(conn: sqlite3.Connection) -> list[tuple[Receipt, str]]:
             rows = conn.execute(
-                _RECEIPT_SQL
-                + " WHERE items.state IN ('received', 'retry') AND items.next_attempt_at <= ?"
+                _RECEIPT_SQL + " WHERE items.state IN (?, ?) AND items.next_attempt_at <= ?"
                 " ORDER BY items.next_attempt_at, items.received_at LIMIT ?",
-                (iso(now()), limit + len(skip) + len(busy_paths)),
+                (*CLAIMABLE, iso(now()), limit + len(skip) + len(busy_paths)),
             ).fetchall()
             paths = set(busy_paths)
             claimed: list[sqlite3.Row] = []
@@ -266,8 +267,8 @@ class State:
                 claimed.append(row)
             for row in claimed:
                 conn.execute(
-                    "UPDATE items SET state = 'relaying', attempts = attempts + 1 WHERE sha256 = ?",
-                    (row["sha256"],),
+                    "UPDATE items SET state = ?, attempts = attempts + 1 WHERE sha256 = ?",
+                    (ItemState.RELAYING, row["sha256"]),
                 )
             return [
                 (
@@ -286,15 +287,12 @@ class State:
     def next_due_at(self) -> datetime | None:
         def read(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM items WHERE state IN ('received', 'retry')"
+                "SELECT MIN(next_attempt_at) FROM items WHERE state IN (?, ?)", CLAIMABLE
             ).fetchone()
             return row[0] if row else None
 
         value = self.db.call(read)
         return datetime.fromisoformat(value) if value else None
-
-    def journal(self, sha256: str, event: str, message: str) -> None:
-        self.db.call(lambda conn: _journal(conn, sha256, event, message))
 
     def mark_verified(
         self,
@@ -308,27 +306,23 @@ class State:
     ) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'verified', remote_path = ?, verified_by = ?, "
+                "UPDATE items SET state = ?, remote_path = ?, verified_by = ?, "
                 "verified_at = ?, last_error = NULL, next_attempt_at = NULL, "
                 "remote_etag = ?, remote_file_id = ? WHERE sha256 = ?",
-                (remote_path, verified_by, iso(now()), etag, file_id, sha256),
+                (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id, sha256),
             )
-            _journal(conn, sha256, "relay.verified", message)
+            write_journal(conn, "relay.verified", message, sha256=sha256)
 
         self.db.call(mark)
 
     def mark_retry(self, sha256: str, error: str, at: datetime) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'retry', last_error = ?, next_attempt_at = ? "
-                "WHERE sha256 = ?",
-                (error, iso(at), sha256),
+                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? WHERE sha256 = ?",
+                (ItemState.RETRY, error, iso(at), sha256),
             )
-            _journal(
-                conn,
-                sha256,
-                "relay.retry_scheduled",
-                f"{error} Trying again at {iso(at)}.",
+            write_journal(
+                conn, "relay.retry_scheduled", f"{error} Trying again at {iso(at)}.", sha256=sha256
             )
 
         self.db.call(mark)
@@ -336,17 +330,17 @@ class State:
     def mark_failed(self, sha256: str, error: str) -> None:
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'failed', last_error = ?, next_attempt_at = NULL "
+                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = NULL "
                 "WHERE sha256 = ?",
-                (error, sha256),
+                (ItemState.FAILED, error, sha256),
             )
-            _journal(
+            write_journal(
                 conn,
-                sha256,
                 "relay.failed",
                 f"{error} Gave up after repeated attempts; the file is still safe in the "
                 "spool. Once the cause is fixed, retry it on the status page or with "
                 "`photo-relay retry`.",
+                sha256=sha256,
             )
 
         self.db.call(mark)
@@ -356,9 +350,9 @@ class State:
 
         def put_back(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE items SET state = 'received', attempts = MAX(attempts - 1, 0), "
-                "last_error = ? WHERE sha256 = ? AND state = 'relaying'",
-                (reason, sha256),
+                "UPDATE items SET state = ?, attempts = MAX(attempts - 1, 0), "
+                "last_error = ? WHERE sha256 = ? AND state = ?",
+                (ItemState.RECEIVED, reason, sha256, ItemState.RELAYING),
             )
 
         self.db.call(put_back)
@@ -367,17 +361,19 @@ class State:
         """Put failed items (or one item) back in the queue with a fresh attempt count."""
 
         def requeue(conn: sqlite3.Connection) -> int:
-            where, args = "state = 'failed'", []
+            where = "state = ?"
+            args: list[str] = [ItemState.FAILED]
             if sha256 is not None:
                 where += " AND sha256 = ?"
                 args.append(sha256)
             rows = conn.execute(f"SELECT sha256 FROM items WHERE {where}", args).fetchall()
             for row in rows:
-                _journal(conn, row["sha256"], "relay.requeued", "Put back in the queue by hand.")
+                write_journal(
+                    conn, "relay.requeued", "Put back in the queue by hand.", sha256=row["sha256"]
+                )
             conn.execute(
-                f"UPDATE items SET state = 'received', attempts = 0, next_attempt_at = ? "
-                f"WHERE {where}",
-                [iso(now()), *args],
+                f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
+                [ItemState.RECEIVED, iso(now()), *args],
             )
             return len(rows)
 
@@ -408,8 +404,8 @@ class State:
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM items WHERE spool_removed_at IS NULL"
             ).fetchone()
             oldest = conn.execute(
-                _RECEIPT_SQL + " WHERE items.state NOT IN ('verified') "
-                "ORDER BY items.received_at LIMIT 1"
+                _RECEIPT_SQL + " WHERE items.state != ? ORDER BY items.received_at LIMIT 1",
+                (ItemState.VERIFIED,),
             ).fetchone()
             error = conn.execute(
                 "SELECT * FROM journal WHERE event IN ('relay.retry_scheduled', 'relay.failed',"
@@ -440,9 +436,9 @@ class State:
 
         def read(conn: sqlite3.Connection) -> list[str]:
             rows = conn.execute(
-                "SELECT sha256 FROM items WHERE state = 'verified' AND spool_removed_at IS NULL "
+                "SELECT sha256 FROM items WHERE state = ? AND spool_removed_at IS NULL "
                 "AND verified_at <= ? ORDER BY verified_at LIMIT ?",
-                (iso(verified_before), limit),
+                (ItemState.VERIFIED, iso(verified_before), limit),
             ).fetchall()
             return [r["sha256"] for r in rows]
 
@@ -453,12 +449,12 @@ class State:
 
         def mark(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "UPDATE items SET spool_removed_at = ? WHERE sha256 = ? AND state = 'verified' "
+                "UPDATE items SET spool_removed_at = ? WHERE sha256 = ? AND state = ? "
                 "AND spool_removed_at IS NULL",
-                (iso(now()), sha256),
+                (iso(now()), sha256, ItemState.VERIFIED),
             )
             if cursor.rowcount:
-                _journal(conn, sha256, "spool.removed", message)
+                write_journal(conn, "spool.removed", message, sha256=sha256)
             return cursor.rowcount == 1
 
         return self.db.call(mark)
@@ -474,14 +470,13 @@ class State:
 
         return self.db.call(read)
 
-    def journal_relay(self, event: str, message: str) -> int:
-        """A journal entry about the relay as a whole (paused, resume requested); its id."""
+    def journal(self, event: str, message: str, *, sha256: str | None = None) -> int:
+        """An entry on its own, about one item or (no `sha256`) the relay as a whole; its id.
 
-        def write(conn: sqlite3.Connection) -> int:
-            _journal(conn, None, event, message)
-            return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-
-        return self.db.call(write)
+        For decisions that change no row (a name taken, the relay paused, a resume asked
+        for); a state change journals inside its own transaction instead.
+        """
+        return self.db.call(lambda conn: write_journal(conn, event, message, sha256=sha256))
 
     def last_event_id(self, event: str) -> int:
         def read(conn: sqlite3.Connection) -> int:
@@ -489,6 +484,76 @@ class State:
             return int(row[0] or 0)
 
         return self.db.call(read)
+
+    # -- the async face: the methods above that code on the event loop calls, each run --
+    # -- in a worker thread in one hop (app.off_loop); same arguments, same result ------
+
+    async def adevice_for_token_hash(self, token_hash: str) -> Device | None:
+        return await off_loop(self.device_for_token_hash, token_hash)
+
+    async def alist_devices(self) -> list[DeviceInfo]:
+        return await off_loop(self.list_devices)
+
+    async def aget_item(self, sha256: str) -> Receipt | None:
+        return await off_loop(self.get_item, sha256)
+
+    async def acheck(self, hashes: list[str]) -> dict[str, ItemState]:
+        return await off_loop(self.check, hashes)
+
+    async def arelease_interrupted(self) -> int:
+        return await off_loop(self.release_interrupted)
+
+    async def aclaim_due(
+        self, limit: int, skip: set[str], busy_paths: set[str]
+    ) -> list[tuple[Receipt, str]]:
+        return await off_loop(self.claim_due, limit, skip, busy_paths)
+
+    async def anext_due_at(self) -> datetime | None:
+        return await off_loop(self.next_due_at)
+
+    async def amark_verified(
+        self,
+        sha256: str,
+        remote_path: str,
+        verified_by: str,
+        message: str,
+        *,
+        etag: str | None = None,
+        file_id: str | None = None,
+    ) -> None:
+        await off_loop(
+            self.mark_verified,
+            sha256,
+            remote_path,
+            verified_by,
+            message,
+            etag=etag,
+            file_id=file_id,
+        )
+
+    async def amark_retry(self, sha256: str, error: str, at: datetime) -> None:
+        await off_loop(self.mark_retry, sha256, error, at)
+
+    async def amark_failed(self, sha256: str, error: str) -> None:
+        await off_loop(self.mark_failed, sha256, error)
+
+    async def arelease(self, sha256: str, reason: str) -> None:
+        await off_loop(self.release, sha256, reason)
+
+    async def arequeue_failed(self, sha256: str | None = None) -> int:
+        return await off_loop(self.requeue_failed, sha256)
+
+    async def ajournal_for(self, sha256: str) -> list[JournalEntry]:
+        return await off_loop(self.journal_for, sha256)
+
+    async def asummary(self) -> dict[str, Any]:
+        return await off_loop(self.summary)
+
+    async def ajournal(self, event: str, message: str, *, sha256: str | None = None) -> int:
+        return await off_loop(self.journal, event, message, sha256=sha256)
+
+    async def alast_event_id(self, event: str) -> int:
+        return await off_loop(self.last_event_id, event)
 
 
 # -- reads on a bare connection, shared by State and `photo-relay doctor` ---------------

@@ -7,7 +7,6 @@ Requests that carry the cookie must also come from this origin (no cross-site us
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -38,7 +37,7 @@ async def token_kind(token: str, services: Services) -> str:
     """'admin', 'device' or 'unknown' (a device token is looked up, never accepted here)."""
     if tokens_match(token, services.admin_token):
         return "admin"
-    device = await asyncio.to_thread(services.state.device_for_token_hash, hash_token(token))
+    device = await services.state.adevice_for_token_hash(hash_token(token))
     return "device" if device is not None else "unknown"
 
 

@@ -31,7 +31,7 @@ REPLAY_LIMIT = 500
 
 
 async def snapshot(services: Services) -> dict[str, Any]:
-    counts = await asyncio.to_thread(services.monitoring.overview.counts)
+    counts = await services.monitoring.overview.acounts()
     return {
         "type": "snapshot",
         "counts": counts,
@@ -75,10 +75,10 @@ async def _replay(websocket: WebSocket, services: Services, after: str | None) -
     if after is None or not after.isdigit():
         return 0
     overview = services.monitoring.overview
-    entries = await asyncio.to_thread(overview.journal_since, int(after), REPLAY_LIMIT)
+    entries = await overview.ajournal_since(int(after), REPLAY_LIMIT)
     if not entries:
         return 0
-    counts = await asyncio.to_thread(overview.counts)
+    counts = await overview.acounts()
     for entry in entries:
         await websocket.send_json({**entry.as_event(), "counts": counts})
     return entries[-1].id

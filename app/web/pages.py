@@ -5,7 +5,6 @@ thumbnails, and the retry buttons. Server-rendered, so everything works without 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +14,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from app.hashing import is_sha256_hex
 from app.observe import wording
+from app.off_loop import off_loop
+from app.relay.worker import RelayState
 from app.services import Services, ServicesDep
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
 from app.web.page_state import page_state
@@ -142,11 +143,9 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
     if not isinstance(viewer, Viewer):
         return viewer
     settings = services.settings
-    snapshot = await asyncio.to_thread(
-        services.monitoring.overview.snapshot, quiet_days=settings.device_quiet_days
-    )
+    snapshot = await services.monitoring.overview.asnapshot(quiet_days=settings.device_quiet_days)
     relay = services.relay.status
-    relay_problem = relay.reason if relay.state == "paused" else services.target_problem
+    relay_problem = relay.reason if relay.state == RelayState.PAUSED else services.target_problem
     progress = {p["sha256"]: p for p in services.monitoring.progress.snapshot()}
     return render(
         request,
@@ -170,13 +169,11 @@ async def read_item_page(sha256: str, request: Request, services: ServicesDep) -
     if not isinstance(viewer, Viewer):
         return viewer
     sha256 = sha256.lower()
-    journal_id = await asyncio.to_thread(services.monitoring.overview.last_journal_id)
-    receipt = (
-        await asyncio.to_thread(services.state.get_item, sha256) if is_sha256_hex(sha256) else None
-    )
+    journal_id = await services.monitoring.overview.alast_journal_id()
+    receipt = await services.state.aget_item(sha256) if is_sha256_hex(sha256) else None
     if receipt is None:
         return render(request, "missing.html", {"sha256": sha256[:80]}, status_code=404)
-    journal = await asyncio.to_thread(services.state.journal_for, sha256)
+    journal = await services.state.ajournal_for(sha256)
     return render(
         request,
         "item.html",
@@ -201,7 +198,7 @@ async def read_thumbnail(sha256: str, request: Request, services: ServicesDep) -
     if not is_sha256_hex(sha256):
         return Response(status_code=404)
     thumbs = page_state(request).thumbnails
-    path = await asyncio.to_thread(thumbs.get, sha256, services.spool.path_for(sha256))
+    path = await off_loop(thumbs.get, sha256, services.spool.path_for(sha256))
     if path is None:
         return FileResponse(STATIC_DIR / "photo.svg", media_type="image/svg+xml")
     return FileResponse(
@@ -227,7 +224,7 @@ async def retry_from_page(
     if not form_allowed(viewer, request, csrf_token):
         return render(request, "login.html", {"problem": "That form has expired; try again."}, 403)
     one = sha256.lower() if sha256 and is_sha256_hex(sha256.lower()) else None
-    await asyncio.to_thread(services.state.requeue_failed, one)
+    await services.state.arequeue_failed(one)
     services.relay.resume()
     return RedirectResponse(
         f"/items/{one}" if one and back == "item" else "/#failed", status_code=303

@@ -50,7 +50,8 @@ def test_sweep_removes_only_verified_copies_past_the_retention_period(tmp_path: 
 
     assert asyncio.run(sweep_spool(state, spool, 30)) == 1
 
-    assert spool.has(pending) and spool.has(recent) and not spool.has(old)
+    kept = [sha for sha in (pending, recent, old) if spool.path_for(sha).exists()]
+    assert kept == [pending, recent]
     assert [e.event for e in state.journal_for(old)][-1] == "spool.removed"
     assert asyncio.run(sweep_spool(state, spool, 30)) == 0
     db.close()
@@ -67,12 +68,12 @@ def test_a_photo_sent_again_after_its_home_copy_went_is_not_kept_again(
             sha = send(client, data, "IMG_0001.JPG")
         wait_verified(service, sha)
         spool = service.server.app_services.spool
-        wait_for(lambda: not spool.has(sha), what="the spool copy to go")
+        wait_for(lambda: not spool.path_for(sha).exists(), what="the spool copy to go")
         with service.device() as client:
             again = client.post("/v1/uploads", files={"file": ("IMG_0001.JPG", data)})
             assert again.status_code == 200, again.text
             assert again.json()["items"][0]["state"] == "verified"
-            assert not spool.has(sha), "the repeated copy stayed in the spool"
+            assert not spool.path_for(sha).exists(), "the repeated copy stayed in the spool"
             events = [e["event"] for e in client.get(f"/v1/items/{sha}/journal").json()]
         assert events[-2:] == ["item.duplicate", "spool.removed"]
         assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}

@@ -9,7 +9,6 @@ every few seconds never hammers NextCloud or trips its brute-force protection.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -33,6 +32,7 @@ from app.observe.doctor.machine import (
     check_user,
     load_settings_checked,
 )
+from app.off_loop import off_loop
 from app.receipts import HealthCheck
 from app.relay.worker import RelayStatus
 from app.targets import open_target
@@ -60,8 +60,8 @@ async def diagnose(
     if settings is None:
         return [configuration]
     results = [configuration, check_user(), check_data_dir(settings), check_admin_token(settings)]
-    results.append(await asyncio.to_thread(check_spool_space, settings))
-    database, facts = await asyncio.to_thread(check_database, settings.database_path, thorough=True)
+    results.append(await off_loop(check_spool_space, settings))
+    database, facts = await off_loop(check_database, settings.database_path, thorough=True)
     results.append(database)
     server_time = None
     try:
@@ -107,7 +107,7 @@ async def status_checks(
         database, facts = check_database(settings.database_path, thorough=False)
         return [*found, database], facts
 
-    results, facts = await asyncio.to_thread(gather)
+    results, facts = await off_loop(gather)
     results.append(destination_from_relay(destination, relay, target_problem))
     results.append(check_clock(clock(), facts.newest_record_at if facts else None, None))
     if facts is not None:
