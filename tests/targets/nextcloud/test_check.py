@@ -122,7 +122,7 @@ def test_check_reports_what_nextcloud_supports(nextcloud: Cloud, tmp_path: Path)
     assert "Nextcloud 30.0.4" in out and "not in maintenance mode" in out
     assert f"Login {LOGIN!r} accepted (user id {UID!r})" in out
     assert "Write probe: wrote, verified (by the server's SHA-256) and removed" in out
-    assert "minimal WebDAV probe" in out
+    assert "not the relay's own target" in out
     assert "Files over 50 MB go in 10 MB chunks, resumable" in out
     assert "Capture time (mtime): yes" in out
     assert "Content is verified by the server's SHA-256" in out
@@ -239,7 +239,7 @@ def test_check_probes_through_the_given_target(cloud: Cloud, tmp_path: Path) -> 
         "Write probe: wrote, verified (sha256-reread) and removed Photos/.photo-relay-probe-"
         in text
     )
-    assert "minimal WebDAV probe" not in text
+    assert "not the relay's own target" not in text
     assert "Content is checked by the target's own method: sha256-reread." in text
     assert [p for p in library.rglob("*") if p.is_file()] == []
     assert not [path for method, path in cloud.ocs.requests if method == "PUT"]

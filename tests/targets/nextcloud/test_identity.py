@@ -72,7 +72,7 @@ def test_check_goes_through_the_nextcloud_target_and_says_what_the_relay_does(
     assert f"Login {LOGIN!r} accepted (user id 'alice')" in out
     assert "Destination: the folder /Photos/iPhone on NextCloud" in out
     assert "Write probe: wrote, verified (by the server's SHA-256) and removed" in out
-    assert "minimal WebDAV probe" not in out
+    assert "not the relay's own target" not in out
     assert "Files over 20 MB go in 5 MB chunks" in out
     assert "Content is verified by the server's SHA-256; nothing is downloaded again." in out
     requests = cloud.faults.requests
