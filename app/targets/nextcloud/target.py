@@ -180,7 +180,7 @@ class NextcloudTarget(DavTarget):
     async def inspect_reply(self, response: httpx.Response, action: str) -> None:
         """A 503 while status.php says "maintenance" is a maintenance pause.
 
-        NextCloud's own 503 names maintenance in its body (dav_replies knows that one); a
+        NextCloud's own 503 names maintenance in its body (replies knows that one); a
         proxy in front may answer a bare 503 instead, so status.php is asked.
         """
         if response.status_code == 503 and await self._in_maintenance():
