@@ -10,7 +10,6 @@ how to fix it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,8 +26,6 @@ __all__ = [
     "describe_support",
     "run_check",
 ]
-
-log = logging.getLogger(__name__)
 
 MiB = 1024**2
 CHECKSUM_UPDATE_FEATURE = "nextcloud-checksum-update"
