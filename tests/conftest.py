@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,10 +120,31 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
 # -- WebDAV / NextCloud servers (NextCloud relay) -------------------------------------------
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "nextcloud(**quirks): how the `nextcloud` fixture's server differs from the default "
+        "(ocs, login, password, dav_extensions; see the fixture)",
+    )
+
+
 @pytest.fixture
-def nextcloud_server(tmp_path: Path) -> Iterator[DavServer]:
-    """WsgiDAV with the NextCloud layer at /remote.php/dav/files/alice/, on 127.0.0.1."""
-    server = DavServer(tmp_path / "nextcloud", nextcloud=True).start()
+def nextcloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DavServer]:
+    """The test NextCloud on 127.0.0.1: WsgiDAV plus NextCloud's DAV layer, user `alice`.
+
+    By default only the files side, at /remote.php/dav/files/alice/ (chunking v2,
+    X-OC-Mtime, X-Hash, OC-Checksum). A test (or module, via `pytestmark`) changes it with
+    `@pytest.mark.nextcloud(...)`:
+    - `ocs=True`: status.php, OCS (capabilities, current user) and Login Flow v2 in front
+      (tests/support/nextcloud_ocs.py), checking app passwords;
+    - `login="alice@example.org"`: the login name people type, other than the uid;
+    - `password="..."`: the app password (default `app-password-1`);
+    - `dav_extensions=False`: plain WsgiDAV behind the OCS side (no mtime, no server hash).
+    """
+    marker = request.node.get_closest_marker("nextcloud")
+    quirks: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    extensions = bool(quirks.pop("dav_extensions", True))
+    server = DavServer(tmp_path / "nextcloud", nextcloud=extensions, **quirks).start()
     try:
         yield server
     finally:

@@ -1,6 +1,6 @@
 """The terminal side of `photo-relay nextcloud login` and `photo-relay nextcloud check`.
 
-Turns settings and command-line input into calls of nextcloud_login / nextcloud_check and
+Turns settings and command-line input into calls of targets.nextcloud.login / .check and
 prints the results in plain words: the login link with a QR code (segno), what was stored,
 what the server supports. The app password is never printed.
 """
@@ -20,7 +20,7 @@ from app.config import Settings
 from app.errors import ConfigurationError
 from app.targets import Target, open_target
 from app.targets.nextcloud.api import normalise_server_url
-from app.targets.nextcloud.check import CheckPlan, MiB, run_check
+from app.targets.nextcloud.check import CheckPlan, run_check
 from app.targets.nextcloud.credentials import NextcloudCredentials, load_credentials
 from app.targets.nextcloud.login import LoginFlow, login_with_app_password, login_with_flow
 
@@ -118,18 +118,16 @@ def report_login(credentials: NextcloudCredentials, settings: Settings) -> None:
 def check_command(settings: Settings, url: str | None) -> None:
     configure_logging(settings)
     plan = check_plan(settings, url)
-    target = configured_target(settings, plan.server)
-    if target is None:
-        asyncio.run(run_check(plan, say=click.echo))
-        return
+    relay_target = configured_target(settings, plan.server)
+    target = relay_target or target_for_check(settings, plan)
 
-    async def check_with_target(target: Target) -> None:
+    async def check_with_target() -> None:
         try:
-            await run_check(plan, say=click.echo, target=target)
+            await run_check(plan, say=click.echo, target=target, relay_target=bool(relay_target))
         finally:
             await target.close()
 
-    asyncio.run(check_with_target(target))
+    asyncio.run(check_with_target())
 
 
 def read_stored(settings: Settings) -> NextcloudCredentials | None:
@@ -145,8 +143,8 @@ def read_stored(settings: Settings) -> NextcloudCredentials | None:
 def check_plan(settings: Settings, url: str | None) -> CheckPlan:
     """The server and login to check: the URL given, the target settings, or the stored file."""
     stored = read_stored(settings)
-    is_nextcloud = getattr(settings, "target", "local") == "nextcloud"
-    target_url: str | None = getattr(settings, "target_url", None) if is_nextcloud else None
+    is_nextcloud = settings.target == "nextcloud"
+    target_url = settings.target_url if is_nextcloud else None
     server_text = url or target_url or (stored.server if stored else None)
     if not server_text:
         raise ConfigurationError(
@@ -154,10 +152,8 @@ def check_plan(settings: Settings, url: str | None) -> CheckPlan:
             "the address: photo-relay nextcloud check https://cloud.example.org"
         )
     server = normalise_server_url(server_text)
-    user: str | None = getattr(settings, "target_user", None) if is_nextcloud else None
-    password: SecretStr | None = (
-        getattr(settings, "target_password", None) if is_nextcloud else None
-    )
+    user = settings.target_user if is_nextcloud else None
+    password = settings.target_password if is_nextcloud else None
     login: tuple[str | None, SecretStr | None, str] = (None, None, "nowhere")
     configured_server = target_url or (stored.server if stored else None)
     if user and password is not None and _same_server(server, configured_server):
@@ -167,20 +163,38 @@ def check_plan(settings: Settings, url: str | None) -> CheckPlan:
     return CheckPlan(
         server,
         *login,
-        chunk_threshold_bytes=getattr(settings, "target_chunk_threshold_bytes", 50 * MiB),
-        chunk_bytes=getattr(settings, "target_chunk_bytes", 10 * MiB),
+        chunk_threshold_bytes=settings.target_chunk_threshold_bytes,
+        chunk_bytes=settings.target_chunk_bytes,
     )
 
 
 def configured_target(settings: Settings, server: str) -> Target | None:
-    """The relay's own NextCloud target when it points at `server`; else None (fallback probe)."""
-    if getattr(settings, "target", "local") != "nextcloud":
+    """The relay's own NextCloud target when it points at `server`; else None."""
+    if settings.target != "nextcloud":
         return None
     stored = read_stored(settings)
-    target_server = getattr(settings, "target_url", None) or (stored.server if stored else None)
+    target_server = settings.target_url or (stored.server if stored else None)
     if not _same_server(server, target_server):
         return None
     return open_target(settings)
+
+
+def target_for_check(settings: Settings, plan: CheckPlan) -> Target:
+    """A NextCloud target for the plan's server and login, writing as the relay would.
+
+    For a server the relay is not set up for: the relay's own settings (chunk sizes,
+    read-back, timeouts) with the plan's address and login, at the top of the user's files.
+    """
+    checked = settings.model_copy(
+        update={
+            "target": "nextcloud",
+            "target_url": plan.server,
+            "target_user": plan.login_name,
+            "target_password": plan.app_password,
+            "target_folder": None,
+        }
+    )
+    return open_target(checked)
 
 
 def _same_server(server: str, other: str | None) -> bool:

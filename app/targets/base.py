@@ -35,6 +35,9 @@ class Verification:
     method: str
     etag: str | None = None
     file_id: str | None = None
+    # Whether the server confirmed it set the capture time as the file's mtime (NextCloud's
+    # `X-OC-MTime: accepted`); None where the target cannot tell.
+    mtime_accepted: bool | None = None
 
 
 class Target(Protocol):

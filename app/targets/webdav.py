@@ -7,7 +7,7 @@ rename on the server, so the copy that gets the name is the one that was proven.
 servers ignore `Overwrite`; once after each start the target tries it on two files of its
 own, and on such a server it also looks at the final path before writing, so an existing
 file is never touched even there. `DavTarget` is the shared machinery; the NextCloud
-target (nextcloud.py) adds that server's extensions on top of it.
+target (nextcloud/target.py) adds that server's extensions on top of it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from app import __version__
 from app.config import Settings
 from app.errors import (
     ConfigurationError,
@@ -40,8 +39,9 @@ from app.errors import (
 from app.progress import report_sent
 from app.store.chunk_progress import ChunkProgress
 from app.targets.base import Verification
-from app.targets.dav_replies import failure_for, require, transport_errors
+from app.targets.client import open_client
 from app.targets.dav_xml import PROPFIND_BODY, DavEntry, parse_multistatus
+from app.targets.replies import Peer, failure_for, require, transport_errors
 
 __all__ = ["TEMP_PREFIX", "TRIAL_PREFIX", "DavEndpoint", "DavTarget", "UploadProof", "WebDavTarget"]
 
@@ -61,6 +61,7 @@ class DavEndpoint:
     login: str
     password: SecretStr
     uploads_url: str | None = None  # NextCloud's chunked-upload area for this user
+    server_url: str | None = None  # NextCloud's base address (status.php, OCS)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,17 @@ class UploadProof:
 
     sha256: str | None = None  # X-Hash-SHA256, computed by the server on what it wrote
     file_id: str | None = None
+    mtime_accepted: bool | None = None  # `X-OC-MTime: accepted`; None: no mtime was sent
+
+    @classmethod
+    def of(cls, response: httpx.Response, *, mtime_sent: bool) -> UploadProof:
+        """What the reply to a PUT (or a chunked upload's assembly MOVE) tells."""
+        accepted = response.headers.get("X-OC-MTime", "").lower() == "accepted"
+        return cls(
+            sha256=(response.headers.get("X-Hash-SHA256") or "").lower() or None,
+            file_id=response.headers.get("OC-FileId"),
+            mtime_accepted=accepted if mtime_sent else None,
+        )
 
 
 def checked_url(url: str, setting: str = "PHOTO_RELAY_TARGET_URL") -> str:
@@ -164,14 +176,19 @@ class DavTarget:
 
     # -- HTTP --------------------------------------------------------------------------
 
+    def peer(self) -> Peer:
+        """How error messages name this server and the login in use."""
+        endpoint = self.endpoint()
+        return Peer(self.server, endpoint.login, endpoint.server_url)
+
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             endpoint = self.endpoint()
-            self._client = httpx.AsyncClient(
-                auth=(endpoint.login, endpoint.password.get_secret_value()),
-                timeout=httpx.Timeout(self.settings.target_timeout_seconds),
-                limits=httpx.Limits(max_connections=self.settings.relay_parallel + 2),
-                headers={"User-Agent": f"photo-relay/{__version__}"},
+            self._client = open_client(
+                login=endpoint.login,
+                password=endpoint.password,
+                timeout=self.settings.target_timeout_seconds,
+                max_connections=self.settings.relay_parallel + 2,
             )
         return self._client
 
@@ -195,8 +212,8 @@ class DavTarget:
         timeout: float | None = None,
     ) -> httpx.Response:
         """One request; transport failures become TargetUnavailable. Status not checked."""
-        client = self._http()
-        async with transport_errors(action, self.server):
+        client, peer = self._http(), self.peer()
+        async with transport_errors(action, peer):
             response = await client.request(
                 method,
                 url,
@@ -218,8 +235,9 @@ class DavTarget:
         self, method: str, url: str, ok: set[int], action: str, **kwargs: object
     ) -> httpx.Response:
         """`send`, then raise unless the status is one of the documented successes `ok`."""
+        peer = self.peer()  # before: a refused login makes the target forget its endpoint
         response = await self.send(method, url, action, **kwargs)  # type: ignore[arg-type]
-        return require(response, ok, action, self.server)
+        return require(response, ok, action, peer)
 
     async def stat(self, url: str, action: str) -> DavEntry | None:
         """PROPFIND Depth 0: the entry at `url`, or None if nothing is there."""
@@ -340,6 +358,7 @@ class DavTarget:
             method=method,
             etag=moved.headers.get("ETag") if moved else None,
             file_id=(moved.headers.get("OC-FileId") if moved else None) or proof.file_id,
+            mtime_accepted=proof.mtime_accepted,
         )
 
     async def refuses_overwrite(self) -> bool:
@@ -362,9 +381,10 @@ class DavTarget:
             for url, body in ((first, b"a"), (second, b"b")):
                 await self.call("PUT", url, {201, 204}, action, content=body)
             headers = {"Destination": second, "Overwrite": "F"}
+            peer = self.peer()
             response = await self.send("MOVE", first, action, headers=headers)
             if response.status_code not in (412, 201, 204):
-                raise failure_for(response, action, self.server)
+                raise failure_for(response, action, peer)
             return response.status_code == 412
         finally:
             for url in (first, second):
@@ -414,14 +434,12 @@ class DavTarget:
             "Content-Type": "application/octet-stream",
             **self.upload_headers(sha256, captured),
         }
+        peer = self.peer()
         response = await self.send(
             "PUT", url, "uploading", headers=headers, content=file_stream(source, 0, size)
         )
-        require(response, {201, 204}, "uploading", self.server)
-        return UploadProof(
-            sha256=(response.headers.get("X-Hash-SHA256") or "").lower() or None,
-            file_id=response.headers.get("OC-FileId"),
-        )
+        require(response, {201, 204}, "uploading", peer)
+        return UploadProof.of(response, mtime_sent="X-OC-Mtime" in headers)
 
     async def server_digest(self, url: str) -> str | None:
         """A SHA-256 the server computes from what it stored, if it can (NextCloud can)."""
@@ -439,12 +457,12 @@ class DavTarget:
         """The SHA-256 and length of the file as read back; None if it is missing (404)."""
         digest = hashlib.sha256()
         length = 0
-        client = self._http()
+        client, peer = self._http(), self.peer()
         action = f"reading {path} back"
         # identity: the exact stored bytes, with nothing for either side to (de)compress.
         headers = {"Accept-Encoding": "identity"}
         async with (
-            transport_errors(action, self.server),
+            transport_errors(action, peer),
             client.stream("GET", url, headers=headers) as response,
         ):
             if response.status_code == 404 and missing_ok:
@@ -452,7 +470,7 @@ class DavTarget:
                 return None
             if response.status_code != 200:
                 await response.aread()
-                raise failure_for(response, action, self.server)
+                raise failure_for(response, action, peer)
             # The pieces as they arrive: gathering them into 1 MiB blocks first (httpx's
             # chunk_size) cost more CPU than hashing them (py-spy, 1 GiB read back).
             async for block in response.aiter_bytes():
@@ -509,6 +527,7 @@ class DavTarget:
         """MOVE the proven temp copy to its name; its reply (None if it was lost in transit)."""
         action = f"moving the upload to {path}"
         headers = {"Destination": final_url, "Overwrite": "F"}
+        peer = self.peer()
         try:
             response = await self.send("MOVE", temp_url, action, headers=headers)
         except TargetUnavailable:
@@ -528,7 +547,7 @@ class DavTarget:
         if response.status_code == 412:
             await self.call("DELETE", temp_url, {200, 204, 404}, "removing the upload")
             raise NameTaken(f"{path} appeared on {self.server} while uploading.")
-        raise failure_for(response, action, self.server)
+        raise failure_for(response, action, peer)
 
 
 class WebDavTarget(DavTarget):

@@ -17,10 +17,10 @@ from tests.targets.test_dav_target import target_for
 
 @pytest.mark.parametrize("kind", ["nextcloud", "webdav"])
 def test_server_time_comes_from_the_date_header_and_a_skew_is_reported(
-    tmp_path: Path, nextcloud_server: DavServer, webdav_server: DavServer, kind: str
+    tmp_path: Path, nextcloud: DavServer, webdav_server: DavServer, kind: str
 ) -> None:
     """A server whose Date is 40 minutes behind: doctor gets that time and warns."""
-    server = nextcloud_server if kind == "nextcloud" else webdav_server
+    server = nextcloud if kind == "nextcloud" else webdav_server
     server.faults.clock_skew = timedelta(minutes=-40)
     target = target_for(tmp_path, server)
 
@@ -43,9 +43,9 @@ def test_server_time_comes_from_the_date_header_and_a_skew_is_reported(
 
 
 def test_server_time_of_an_unreachable_server_is_unknown(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """No answer means no server time (the clock check then skips the comparison)."""
-    target = target_for(tmp_path, nextcloud_server)
-    nextcloud_server.stop()
+    target = target_for(tmp_path, nextcloud)
+    nextcloud.stop()
     assert asyncio.run(target.server_time()) is None

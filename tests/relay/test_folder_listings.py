@@ -25,13 +25,13 @@ def folder_listings(server: DavServer) -> int:
 
 
 def test_one_listing_per_pass_and_case_insensitive_clashes_still_caught(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """Five photos in one pass: one listing; case variants (ours or foreign) get other names."""
     foreign = b"a file the owner put there"
-    (nextcloud_server.files_dir / FOLDER).mkdir(parents=True)
-    (nextcloud_server.files_dir / FOLDER / "img_0003.jpg").write_bytes(foreign)
-    hold = nextcloud_server.faults.add(Fault("hold", methods={"PUT"}, times=1))
+    (nextcloud.files_dir / FOLDER).mkdir(parents=True)
+    (nextcloud.files_dir / FOLDER / "img_0003.jpg").write_bytes(foreign)
+    hold = nextcloud.faults.add(Fault("hold", methods={"PUT"}, times=1))
     photos = [
         ("IMG_0001.JPG", samples.jpeg(seed=110)),
         ("img_0001.jpg", samples.jpeg(seed=111)),  # a case variant of a name we write
@@ -39,7 +39,7 @@ def test_one_listing_per_pass_and_case_insensitive_clashes_still_caught(
         ("IMG_0004.JPG", samples.jpeg(seed=113)),
         ("IMG_0005.JPG", samples.jpeg(seed=114)),
     ]
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         with service.device() as client:
             hashes = [send(client, data, name) for name, data in photos]
         wait_for(lambda: hold.fired == 1, what="the first upload to be held")
@@ -50,5 +50,5 @@ def test_one_listing_per_pass_and_case_insensitive_clashes_still_caught(
     assert paths[1] == f"2024/05/img_0001 ({hashes[1][:8]}).jpg"
     assert paths[2] == f"2024/05/IMG_0003 ({hashes[2][:8]}).JPG"
     assert paths[3:] == ["2024/05/IMG_0004.JPG", "2024/05/IMG_0005.JPG"]
-    assert nextcloud_server.file(f"{FOLDER}/img_0003.jpg").read_bytes() == foreign
-    assert folder_listings(nextcloud_server) == 1
+    assert nextcloud.file(f"{FOLDER}/img_0003.jpg").read_bytes() == foreign
+    assert folder_listings(nextcloud) == 1

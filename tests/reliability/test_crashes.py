@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +44,6 @@ CASES = [
     ("relay.after_claim", "put"),
     ("relay.before_mark_verified", "form"),
 ]
-
-
-@pytest.fixture
-def nextcloud(tmp_path: Path) -> Iterator[DavServer]:
-    server = DavServer(tmp_path / "nextcloud", nextcloud=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def send_form(rig: Rig, data: bytes, name: str) -> httpx.Response:

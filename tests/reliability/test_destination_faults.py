@@ -10,7 +10,7 @@ Retry delays are 0.05–0.5 s, so "minutes" of outage are compressed into second
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,6 @@ pytestmark = pytest.mark.reliability
 
 BATCH = 6
 PLANNED_FOLDER = "Photos/iPhone"
-
-
-@pytest.fixture
-def nextcloud(tmp_path: Path) -> Iterator[DavServer]:
-    server = DavServer(tmp_path / "nextcloud", nextcloud=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Running:

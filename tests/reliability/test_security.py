@@ -11,7 +11,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,15 +29,7 @@ pytestmark = pytest.mark.reliability
 APP_PASSWORD = "nc-app-password-Zq81-xx4k"
 
 
-@pytest.fixture
-def nextcloud(tmp_path: Path) -> Iterator[DavServer]:
-    server = DavServer(tmp_path / "nextcloud", password=APP_PASSWORD, nextcloud=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
+@pytest.mark.nextcloud(password=APP_PASSWORD)
 def test_secrets_never_appear_in_logs_replies_or_the_database(
     tmp_path: Path, nextcloud: DavServer
 ) -> None:

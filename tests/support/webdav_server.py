@@ -7,6 +7,8 @@ OCS/login layer (tests/support/nextcloud_ocs.py) on top: status.php, capabilitie
 a login name (e.g. an e-mail address) that differs from the user id in DAV URLs. The fault layer
 (tests/support/faults.py) is always outermost, so tests can break any request and count them all.
 The server can be stopped and started again on the same port ("the target is down").
+Tests get it from the `nextcloud` fixture (tests/conftest.py, quirks by marker) or, plain,
+from `webdav_server`.
 """
 
 from __future__ import annotations
@@ -81,14 +83,20 @@ class DavServer:
                 password=password,
             )
             app = self.nextcloud
-        self.ocs: NextcloudOcs | None = None
+        self._ocs: NextcloudOcs | None = None
         if ocs:
-            self.ocs = NextcloudOcs(app)
-            self.ocs.add_user(self.login, uid=user, app_password=password)
-            app = self.ocs
+            self._ocs = NextcloudOcs(app)
+            self._ocs.add_user(self.login, uid=user, app_password=password)
+            app = self._ocs
         self.faults = FaultLayer(app)
         self._server: wsgi.Server | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def ocs(self) -> NextcloudOcs:
+        """The OCS and Login Flow side; only a server made with `ocs=True` has one."""
+        assert self._ocs is not None, "this server has no OCS side: make it with ocs=True"
+        return self._ocs
 
     def start(self) -> DavServer:
         server = wsgi.Server(("127.0.0.1", self.port), self.faults, numthreads=8)

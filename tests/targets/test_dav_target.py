@@ -67,20 +67,20 @@ async def put(target: DavTarget, path: str, file: Path, sha: str) -> Any:
 
 
 def test_nextcloud_put_lands_with_capture_time_and_server_hash(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """A small file arrives byte-identical via one PUT, mtime = capture time, proven by X-Hash."""
     file, data, sha = source(tmp_path, 5000)
-    proof = run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
-    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}
-    stored = nextcloud_server.file(f"{FOLDER}/IMG_0001.JPG")
+    proof = run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
+    assert nextcloud.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}
+    stored = nextcloud.file(f"{FOLDER}/IMG_0001.JPG")
     assert stored.stat().st_mtime == CAPTURED.timestamp()
     assert proof.method == "size+x-hash-sha256"
     assert proof.file_id  # NextCloud keeps a file's id when it is moved into place
-    assert nextcloud_server.nextcloud is not None
-    assert nextcloud_server.nextcloud.checksums[f"{FOLDER}/IMG_0001.JPG"] == f"SHA256:{sha}"
-    assert nextcloud_server.faults.count("PUT", upload_name(sha)) == 1
-    assert nextcloud_server.faults.count("PUT", "uploads") == 0
+    assert nextcloud.nextcloud is not None
+    assert nextcloud.nextcloud.checksums[f"{FOLDER}/IMG_0001.JPG"] == f"SHA256:{sha}"
+    assert nextcloud.faults.count("PUT", upload_name(sha)) == 1
+    assert nextcloud.faults.count("PUT", "uploads") == 0
 
 
 def test_plain_webdav_is_verified_by_reading_back(tmp_path: Path, webdav_server: DavServer) -> None:
@@ -102,18 +102,18 @@ def test_read_back_off_checks_size_only(tmp_path: Path, webdav_server: DavServer
 
 @pytest.mark.parametrize("ignore_preconditions", [False, True])
 def test_foreign_file_is_never_touched(
-    tmp_path: Path, nextcloud_server: DavServer, ignore_preconditions: bool
+    tmp_path: Path, nextcloud: DavServer, ignore_preconditions: bool
 ) -> None:
     """A file already at the path stays as it was, even on a server ignoring Overwrite: F."""
-    nextcloud_server.faults.ignore_preconditions = ignore_preconditions
-    foreign = nextcloud_server.file(f"{FOLDER}/IMG_0001.JPG")
+    nextcloud.faults.ignore_preconditions = ignore_preconditions
+    foreign = nextcloud.file(f"{FOLDER}/IMG_0001.JPG")
     foreign.parent.mkdir(parents=True)
     foreign.write_bytes(b"the owner's own picture")
     os.utime(foreign, (1_600_000_000, 1_600_000_000))
     file, _, sha = source(tmp_path, 4000)
     with pytest.raises(NameTaken):
-        run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
-    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": b"the owner's own picture"}
+        run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
+    assert nextcloud.all_files() == {f"{FOLDER}/IMG_0001.JPG": b"the owner's own picture"}
     assert foreign.stat().st_mtime == 1_600_000_000
 
 
@@ -186,39 +186,39 @@ def test_a_lying_or_broken_put_never_counts_and_leaves_nothing_visible(
     ],
 )
 def test_status_codes_map_to_one_retry_policy(
-    tmp_path: Path, nextcloud_server: DavServer, status: int, error: type[Exception]
+    tmp_path: Path, nextcloud: DavServer, status: int, error: type[Exception]
 ) -> None:
     """401/403 mean credentials, 507 full, 423/429/5xx try later."""
-    nextcloud_server.faults.add(Fault("status", status=status, methods={"PUT"}))
+    nextcloud.faults.add(Fault("status", status=status, methods={"PUT"}))
     file, _, sha = source(tmp_path, 1000)
     with pytest.raises(error) as raised:
-        run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
+        run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
     if status in (401, 403):
         assert "NextCloud rejected the credentials" in str(raised.value)
     if status == 507:
         assert "NextCloud is full" in str(raised.value)
 
 
-def test_chunked_upload_for_large_files(tmp_path: Path, nextcloud_server: DavServer) -> None:
+def test_chunked_upload_for_large_files(tmp_path: Path, nextcloud: DavServer) -> None:
     """Over the threshold the file goes in numbered chunks and one MOVE with the capture time."""
     file, data, sha = source(tmp_path, 2_500_000)
     target = target_for(
         tmp_path,
-        nextcloud_server,
+        nextcloud,
         target_chunk_threshold_bytes=1_000_000,
         target_chunk_bytes=1 << 20,
     )
     proof = run(put(target, "2024/05/VID_0001.MOV", file, sha))
-    assert nextcloud_server.all_files() == {f"{FOLDER}/VID_0001.MOV": data}
-    assert nextcloud_server.faults.count("PUT", "/uploads/") == 3
-    assert nextcloud_server.faults.count("MOVE", "/.file") == 1
+    assert nextcloud.all_files() == {f"{FOLDER}/VID_0001.MOV": data}
+    assert nextcloud.faults.count("PUT", "/uploads/") == 3
+    assert nextcloud.faults.count("MOVE", "/.file") == 1
     assert proof.method == "size+x-hash-sha256"
-    assert nextcloud_server.file(f"{FOLDER}/VID_0001.MOV").stat().st_mtime == CAPTURED.timestamp()
-    assert not any(nextcloud_server.uploads_dir.iterdir())
+    assert nextcloud.file(f"{FOLDER}/VID_0001.MOV").stat().st_mtime == CAPTURED.timestamp()
+    assert not any(nextcloud.uploads_dir.iterdir())
 
 
 def test_chunked_upload_resumes_after_the_last_complete_chunk(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """A connection dropped during chunk 3 resumes at chunk 3; chunks 1-2 are not sent again."""
     file, data, sha = source(tmp_path, 4_500_000)
@@ -226,18 +226,18 @@ def test_chunked_upload_resumes_after_the_last_complete_chunk(
         "target_chunk_threshold_bytes": 1_000_000,
         "target_chunk_bytes": 1 << 20,
     }
-    nextcloud_server.faults.add(Fault("drop", methods={"PUT"}, path_contains="/00003", times=1))
+    nextcloud.faults.add(Fault("drop", methods={"PUT"}, path_contains="/00003", times=1))
     # Progress lives in memory here (no database); the service test covers a restart.
     progress = ChunkProgress(None)
-    settings = remote_settings(tmp_path, nextcloud_server, **overrides)
+    settings = remote_settings(tmp_path, nextcloud, **overrides)
     with pytest.raises(TargetUnavailable):
         run(put(NextcloudTarget(settings, progress), "a/VID.MOV", file, sha))
     run(put(NextcloudTarget(settings, progress), "a/VID.MOV", file, sha))
-    assert nextcloud_server.all_files() == {"Photos/iPhone/a/VID.MOV": data}
+    assert nextcloud.all_files() == {"Photos/iPhone/a/VID.MOV": data}
     for chunk in ("00001", "00002"):
-        assert nextcloud_server.faults.count("PUT", f"/{chunk}") == 1
-    assert nextcloud_server.faults.count("PUT", "/00003") == 2
-    assert nextcloud_server.faults.count("PUT", "/00005") == 1
+        assert nextcloud.faults.count("PUT", f"/{chunk}") == 1
+    assert nextcloud.faults.count("PUT", "/00003") == 2
+    assert nextcloud.faults.count("PUT", "/00005") == 1
 
 
 def test_server_without_chunking_gets_one_streamed_put(
@@ -260,16 +260,16 @@ def test_server_without_chunking_gets_one_streamed_put(
     assert webdav_server.faults.count("PUT", upload_name(sha)) == 1
 
 
-def test_413_switches_to_chunked_upload(tmp_path: Path, nextcloud_server: DavServer) -> None:
+def test_413_switches_to_chunked_upload(tmp_path: Path, nextcloud: DavServer) -> None:
     """A proxy refusing the body size (413) makes the target send the file in chunks."""
     file, data, sha = source(tmp_path, 300_000)
-    nextcloud_server.faults.add(
+    nextcloud.faults.add(
         Fault("status", status=413, methods={"PUT"}, path_contains=upload_name(sha))
     )
-    target = target_for(tmp_path, nextcloud_server, target_chunk_bytes=100_000)
+    target = target_for(tmp_path, nextcloud, target_chunk_bytes=100_000)
     run(put(target, "2024/05/IMG.JPG", file, sha))
-    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG.JPG": data}
-    assert nextcloud_server.faults.count("PUT", "/uploads/") == 3
+    assert nextcloud.all_files() == {f"{FOLDER}/IMG.JPG": data}
+    assert nextcloud.faults.count("PUT", "/uploads/") == 3
 
 
 def test_a_file_in_the_way_of_a_folder_is_an_error_not_a_folder(
@@ -302,27 +302,25 @@ def test_a_file_in_the_way_of_a_folder_is_an_error_not_a_folder(
     ],
 )
 def test_misconfiguration_is_reported_in_plain_words(
-    tmp_path: Path, nextcloud_server: DavServer, overrides: dict[str, Any], expected: str
+    tmp_path: Path, nextcloud: DavServer, overrides: dict[str, Any], expected: str
 ) -> None:
     """A malformed URL or a missing user names the setting to fix."""
-    target = target_for(tmp_path, nextcloud_server, **overrides)
+    target = target_for(tmp_path, nextcloud, **overrides)
     with pytest.raises(ConfigurationError, match=expected):
         run(target.check())
 
 
 def test_unreachable_target_is_not_a_configuration_problem(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """A server that is down passes check(): the relay just retries later."""
-    nextcloud_server.stop()
-    run(target_for(tmp_path, nextcloud_server).check())
+    nextcloud.stop()
+    run(target_for(tmp_path, nextcloud).check())
 
 
-def test_wrong_password_fails_check_as_credentials(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_wrong_password_fails_check_as_credentials(tmp_path: Path, nextcloud: DavServer) -> None:
     """check() reports refused credentials so the service starts with the relay paused."""
-    target = target_for(tmp_path, nextcloud_server, target_password="wrong")
+    target = target_for(tmp_path, nextcloud, target_password="wrong")
     with pytest.raises(TargetAuthFailed):
         run(target.check())
 
@@ -364,23 +362,21 @@ def test_file_stream_stopped_early_leaves_no_read_or_open_file(tmp_path: Path) -
     assert open_copies() == 0
 
 
-def test_bodies_have_exact_length_and_move_has_none(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_bodies_have_exact_length_and_move_has_none(tmp_path: Path, nextcloud: DavServer) -> None:
     """Every PUT carries its exact Content-Length (never chunked encoding); MOVE has no body."""
     file, _, sha = source(tmp_path, 2_500_000)
     target = target_for(
         tmp_path,
-        nextcloud_server,
+        nextcloud,
         target_chunk_threshold_bytes=1_000_000,
         target_chunk_bytes=1 << 20,
     )
     run(put(target, "2024/05/VID.MOV", file, sha))
-    puts = [h for h in nextcloud_server.faults.headers if h["method"] == "PUT"]
+    puts = [h for h in nextcloud.faults.headers if h["method"] == "PUT"]
     assert not any("HTTP_TRANSFER_ENCODING" in h for h in puts)
     puts = [h for h in puts if "/uploads/" in h["path"]]  # not the Overwrite trial's files
     assert [int(h["CONTENT_LENGTH"]) for h in puts] == [1 << 20, 1 << 20, 2_500_000 - (2 << 20)]
-    (assembly,) = [h for h in nextcloud_server.faults.headers if h["path"].endswith("/.file")]
+    (assembly,) = [h for h in nextcloud.faults.headers if h["path"].endswith("/.file")]
     assert assembly.get("CONTENT_LENGTH", "") in ("", None)
     assert assembly["HTTP_OVERWRITE"] == "F"
     assert assembly["HTTP_OC_TOTAL_LENGTH"] == "2500000"
@@ -389,14 +385,14 @@ def test_bodies_have_exact_length_and_move_has_none(
 
 
 def test_without_read_back_our_stored_checksum_recognises_our_copy(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """Read-back off: size + our OC-Checksum proves our copy; a same-size stranger is refused."""
     file, data, sha = source(tmp_path, 6000)
-    run(put(target_for(tmp_path, nextcloud_server), "2024/05/IMG_0001.JPG", file, sha))
-    stranger = nextcloud_server.file(f"{FOLDER}/IMG_0002.JPG")
+    run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
+    stranger = nextcloud.file(f"{FOLDER}/IMG_0002.JPG")
     stranger.write_bytes(bytes(len(data)))
-    target = target_for(tmp_path, nextcloud_server, target_verify_read_back=False)
+    target = target_for(tmp_path, nextcloud, target_verify_read_back=False)
 
     async def verify_both() -> str:
         try:
@@ -408,7 +404,7 @@ def test_without_read_back_our_stored_checksum_recognises_our_copy(
             await target.close()
 
     assert run(verify_both()) == "size+stored-checksum"
-    assert nextcloud_server.faults.count("GET", "/remote.php/") == 0  # no file read back
+    assert nextcloud.faults.count("GET", "/remote.php/") == 0  # no file read back
 
 
 def test_read_back_proves_the_upload_without_a_propfind_of_it(

@@ -38,27 +38,27 @@ def tracked_put(target: DavTarget, path: str, file: Path, sha: str) -> list[dict
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["single-put", "chunked"])
 def test_remote_copy_reports_bytes_sent_up_to_the_whole_file(
-    tmp_path: Path, nextcloud_server: DavServer, chunked: bool
+    tmp_path: Path, nextcloud: DavServer, chunked: bool
 ) -> None:
     """A single PUT and a chunked upload both report growing byte counts ending at the size."""
     file, _, sha = source(tmp_path, 2_500_000)
     overrides = CHUNKED if chunked else {}
-    events = tracked_put(target_for(tmp_path, nextcloud_server, **overrides), "a/V.MOV", file, sha)
+    events = tracked_put(target_for(tmp_path, nextcloud, **overrides), "a/V.MOV", file, sha)
     sent = sent_values(events, sha)
     assert sent == sorted(sent)
     assert any(0 < n < 2_500_000 for n in sent), "no percentage while the copy was under way"
     assert sent[-1] == 2_500_000
-    assert nextcloud_server.faults.count("PUT", "/uploads/") == (3 if chunked else 0)
+    assert nextcloud.faults.count("PUT", "/uploads/") == (3 if chunked else 0)
 
 
 def test_resumed_chunked_upload_starts_its_progress_at_the_chunks_already_sent(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """After a drop in chunk 3, the resumed copy's first progress already counts chunks 1-2."""
     file, _, sha = source(tmp_path, 4_500_000)
-    nextcloud_server.faults.add(Fault("drop", methods={"PUT"}, path_contains="/00003", times=1))
+    nextcloud.faults.add(Fault("drop", methods={"PUT"}, path_contains="/00003", times=1))
     progress = ChunkProgress(None)
-    settings = remote_settings(tmp_path, nextcloud_server, **CHUNKED)
+    settings = remote_settings(tmp_path, nextcloud, **CHUNKED)
     with pytest.raises(TargetUnavailable):
         tracked_put(NextcloudTarget(settings, progress), "a/V.MOV", file, sha)
     sent = sent_values(tracked_put(NextcloudTarget(settings, progress), "a/V.MOV", file, sha), sha)

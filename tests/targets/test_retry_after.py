@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -21,43 +20,31 @@ from tests.targets.test_dav_target import put, run, source, target_for
 MAINTENANCE = "System in maintenance mode."
 
 
-@pytest.fixture
-def stacked_server(tmp_path: Path) -> Iterator[DavServer]:
-    """The NextCloud DAV layer with the OCS side (status.php) on one server."""
-    server = DavServer(tmp_path / "stacked", nextcloud=True, ocs=True).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.parametrize(("status", "form"), [(429, "seconds"), (503, "date")])
 def test_retry_after_is_read_in_both_forms(
-    tmp_path: Path, nextcloud_server: DavServer, status: int, form: str
+    tmp_path: Path, nextcloud: DavServer, status: int, form: str
 ) -> None:
     """Retry-After as seconds or as an HTTP date becomes the error's retry_after."""
     value = "120"
     if form == "date":
         value = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-    nextcloud_server.faults.add(
+    nextcloud.faults.add(
         Fault("status", status=status, methods={"PUT"}, headers={"Retry-After": value})
     )
     file, _, sha = source(tmp_path, 1000)
     with pytest.raises(TargetUnavailable) as raised:
-        run(put(target_for(tmp_path, nextcloud_server), "a/IMG.JPG", file, sha))
+        run(put(target_for(tmp_path, nextcloud), "a/IMG.JPG", file, sha))
     assert not isinstance(raised.value, TargetMaintenance)
     assert raised.value.retry_after is not None
     assert 110 <= raised.value.retry_after <= 120
 
 
-def test_next_attempt_is_not_earlier_than_retry_after(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_next_attempt_is_not_earlier_than_retry_after(tmp_path: Path, nextcloud: DavServer) -> None:
     """A 429 asking for 60 s schedules the next attempt at least 60 s later (cap allowing)."""
-    nextcloud_server.faults.add(
+    nextcloud.faults.add(
         Fault("status", status=429, methods={"PUT"}, headers={"Retry-After": "60"})
     )
-    settings = remote_settings(tmp_path, nextcloud_server, relay_retry_max_seconds=3600)
+    settings = remote_settings(tmp_path, nextcloud, relay_retry_max_seconds=3600)
     with running(settings) as service:
         with service.device() as client:
             sent_at = datetime.now(UTC)
@@ -69,13 +56,13 @@ def test_next_attempt_is_not_earlier_than_retry_after(
 
 
 def test_retry_after_is_capped_by_the_longest_delay_setting(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """A Retry-After of an hour waits no longer than relay_retry_max_seconds (here 0.5 s)."""
-    nextcloud_server.faults.add(
+    nextcloud.faults.add(
         Fault("status", status=503, methods={"PUT"}, times=1, headers={"Retry-After": "3600"})
     )
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         with service.device() as client:
             sha = send(client, samples.jpeg(seed=81), "IMG_0001.JPG")
         (done,) = wait_verified(service, sha, timeout=15)
@@ -83,13 +70,13 @@ def test_retry_after_is_capped_by_the_longest_delay_setting(
 
 
 def test_maintenance_mode_pauses_without_using_up_attempts(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """Sabre's maintenance 503, more often than max attempts: paused, then delivered anyway."""
-    fault = nextcloud_server.faults.add(
+    fault = nextcloud.faults.add(
         Fault("status", status=503, methods={"PUT"}, times=3, message=MAINTENANCE)
     )
-    settings = remote_settings(tmp_path, nextcloud_server, relay_max_attempts=2)
+    settings = remote_settings(tmp_path, nextcloud, relay_max_attempts=2)
     with running(settings) as service:
         with service.device() as client:
             sha = send(client, samples.jpeg(seed=82), "IMG_0001.JPG")
@@ -100,18 +87,18 @@ def test_maintenance_mode_pauses_without_using_up_attempts(
     assert done["attempts"] == 1
 
 
+@pytest.mark.nextcloud(ocs=True)
 def test_a_bare_503_counts_as_maintenance_when_status_php_says_so(
-    tmp_path: Path, stacked_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """A proxy's 503 without Sabre's message is maintenance only if status.php says so."""
-    assert stacked_server.ocs is not None
-    stacked_server.faults.add(Fault("status", status=503, methods={"PUT"}, times=2))
+    nextcloud.faults.add(Fault("status", status=503, methods={"PUT"}, times=2))
     file, _, sha = source(tmp_path, 1000)
-    stacked_server.ocs.maintenance = True
+    nextcloud.ocs.maintenance = True
     with pytest.raises(TargetMaintenance) as raised:
-        run(put(target_for(tmp_path, stacked_server), "a/IMG.JPG", file, sha))
+        run(put(target_for(tmp_path, nextcloud), "a/IMG.JPG", file, sha))
     assert "NextCloud is in maintenance mode" in raised.value.message
-    stacked_server.ocs.maintenance = False
+    nextcloud.ocs.maintenance = False
     with pytest.raises(TargetUnavailable) as again:
-        run(put(target_for(tmp_path, stacked_server), "a/IMG.JPG", file, sha))
+        run(put(target_for(tmp_path, nextcloud), "a/IMG.JPG", file, sha))
     assert not isinstance(again.value, TargetMaintenance)

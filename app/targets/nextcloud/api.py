@@ -1,19 +1,18 @@
 """NextCloud's non-file side: status.php, OCS capabilities, the current user, DAV features.
 
-One small async httpx client used by `photo-relay nextcloud login` and `check`. Every
-failure becomes an `app.errors` type whose message tells a person what to do:
-unreachable, 5xx or maintenance -> TargetUnavailable; 401 -> TargetAuthFailed; an address
-that is not a NextCloud -> ConfigurationError. The app password is only ever put into the
-Authorization header; it is never logged or part of a message.
+One small async client (from `app.targets.client`) used by `photo-relay nextcloud login`,
+`check` and the NextCloud target, which lends it its own connection. Every failure is
+mapped by `app.targets.replies` (these are its API endpoints: a miss means "not a
+NextCloud"), so messages tell a person what to do. `status` is the one reader of
+status.php. The app password is only ever put into the Authorization header; it is never
+logged or part of a message.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
 from dataclasses import dataclass
-from importlib import metadata
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -21,29 +20,22 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 from pydantic import SecretStr
 
-from app.errors import ConfigurationError, TargetAuthFailed, TargetUnavailable
+from app.errors import ConfigurationError, TargetUnavailable
+from app.targets.client import DEFAULT_TIMEOUT_SECONDS, open_client
+from app.targets.replies import Endpoint, Peer, Reply, failure_for, require, transport_errors
 
 __all__ = [
     "Capabilities",
     "NextcloudApi",
     "ServerStatus",
     "normalise_server_url",
-    "user_agent",
 ]
 
 log = logging.getLogger(__name__)
 
 # Where people paste NextCloud addresses from: the browser bar or a WebDAV setting.
 _PATH_MARKERS = ("/index.php", "/remote.php", "/status.php", "/ocs/", "/apps/", "/login")
-
-
-def user_agent() -> str:
-    """Our User-Agent; NextCloud names the app password after it in the user's device list."""
-    try:
-        version = metadata.version("photo-relay")
-    except metadata.PackageNotFoundError:  # running from a bare checkout
-        version = "dev"
-    return f"photo-relay/{version} ({socket.gethostname()})"
+_SUCCESS = range(200, 300)
 
 
 def normalise_server_url(url: str) -> str:
@@ -131,7 +123,11 @@ def _texts(value: Any) -> tuple[str, ...]:
 
 
 class NextcloudApi:
-    """An httpx client bound to one NextCloud server and (optionally) one login."""
+    """A client bound to one NextCloud server and (optionally) one login.
+
+    With `client`, the requests go through that one (the target's, already logged in) and
+    closing the API leaves it open.
+    """
 
     def __init__(
         self,
@@ -139,20 +135,15 @@ class NextcloudApi:
         *,
         login_name: str | None = None,
         app_password: SecretStr | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.server = normalise_server_url(server_url)
         self.login_name = login_name
-        auth = (
-            httpx.BasicAuth(login_name, app_password.get_secret_value())
-            if login_name is not None and app_password is not None
-            else None
-        )
-        self._client = httpx.AsyncClient(
-            auth=auth,
-            timeout=timeout,
-            follow_redirects=False,
-            headers={"User-Agent": user_agent()},
+        self.peer = Peer(f"NextCloud at {self.server}", login_name, self.server)
+        self._owns_client = client is None
+        self._client = client or open_client(
+            login=login_name, password=app_password, timeout=timeout
         )
 
     async def __aenter__(self) -> NextcloudApi:
@@ -164,72 +155,17 @@ class NextcloudApi:
         await self.close()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
-    async def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request; network failures become TargetUnavailable with the address in words."""
-        try:
+    async def send(self, method: str, url: str, action: str, **kwargs: Any) -> httpx.Response:
+        """One request; network failures become TargetUnavailable. Status not checked."""
+        async with transport_errors(action, self.peer):
             return await self._client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise TargetUnavailable(
-                f"NextCloud at {self.server} did not answer in time ({type(exc).__name__}). "
-                "Check that the server is up and reachable from this machine."
-            ) from exc
-        except httpx.TransportError as exc:
-            raise TargetUnavailable(
-                f"Cannot reach NextCloud at {self.server}: {exc or type(exc).__name__}. Check "
-                "the address, that the server is running, and that this machine can reach it."
-            ) from exc
 
-    def refuse(self, response: httpx.Response, what: str) -> None:
-        """Raise the error a failed reply means; return quietly on 2xx."""
-        self.raise_for(response.status_code, what, response.headers.get("Location"))
-
-    def raise_for(self, code: int, what: str, location: str | None = None) -> None:
-        """Raise the error HTTP status `code` means while doing `what`; 2xx passes."""
-        if 200 <= code < 300:
-            return
-        if code == 401 and self.login_name is None:
-            raise ConfigurationError(
-                f"{self.server} asks for a login before {what}, which NextCloud itself does "
-                "not: a proxy in front of it probably wants its own password. Give an address "
-                "that reaches NextCloud directly."
-            )
-        if code == 401:
-            raise TargetAuthFailed(
-                f"NextCloud at {self.server} rejected the login {self.login_name!r} ({what}): "
-                "the app password is wrong or was revoked (it must be an app password, not "
-                "the account's own password). Get a new one with "
-                f"`photo-relay nextcloud login {self.server}`. photo-relay does not retry "
-                "rejected logins, so NextCloud's brute-force protection does not lock out "
-                "this network."
-            )
-        if code == 429:
-            raise TargetUnavailable(
-                f"NextCloud at {self.server} is throttling logins from this address after "
-                "failed attempts (brute-force protection). Fix the credentials, wait, or ask "
-                "the admin to reset it (occ security:bruteforce:reset <ip>)."
-            )
-        if code == 503:
-            raise TargetUnavailable(
-                f"NextCloud at {self.server} is unavailable (503 while reading {what}); it is "
-                "probably in maintenance mode or being upgraded. Try again when it is back."
-            )
-        if code >= 500:
-            raise TargetUnavailable(
-                f"NextCloud at {self.server} failed with {code} while reading {what}. "
-                "Try again later; if it persists, look at the server's log."
-            )
-        if 300 <= code < 400:
-            raise ConfigurationError(
-                f"{self.server} redirects {what} to {location or 'another address'}. Use "
-                "NextCloud's own address (the one it redirects to, usually https://...)."
-            )
-        raise ConfigurationError(
-            f"{self.server} does not look like a NextCloud server: {what} answered {code}. "
-            "Give the address you open NextCloud at in a browser, e.g. "
-            "https://cloud.example.org or https://example.org/nextcloud."
-        )
+    def refuse(self, response: httpx.Response, action: str) -> None:
+        """Raise the error a reply that is not 2xx means (replies' API column)."""
+        require(response, _SUCCESS, action, self.peer, Endpoint.API)
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
         try:
@@ -245,9 +181,13 @@ class NextcloudApi:
         return data
 
     async def status(self) -> ServerStatus:
-        """Read status.php; raise if the server cannot take uploads now or is no NextCloud."""
-        response = await self.send("GET", f"{self.server}/status.php")
-        self.refuse(response, "status.php")
+        """What status.php says (the one place it is read); raise if it is no NextCloud's.
+
+        Maintenance is reported, not raised: the target asks this to tell a maintenance
+        pause from an outage. `require_usable` raises for it.
+        """
+        response = await self.send("GET", f"{self.server}/status.php", "reading status.php")
+        self.refuse(response, "reading status.php")
         data = self._json(response, "status.php")
         if "installed" not in data or "version" not in data:
             raise ConfigurationError(
@@ -268,6 +208,11 @@ class NextcloudApi:
             status.version_string,
             status.maintenance,
         )
+        return status
+
+    async def require_usable(self) -> ServerStatus:
+        """status.php, raising unless the server is installed and can take uploads now."""
+        status = await self.status()
         if not status.installed:
             raise ConfigurationError(
                 f"NextCloud at {self.server} is not installed yet: finish its setup in a "
@@ -288,13 +233,15 @@ class NextcloudApi:
 
     async def ocs(self, path: str, what: str) -> dict[str, Any]:
         """GET an OCS v1 endpoint as JSON and return its `ocs.data`."""
+        action = f"reading {what}"
         response = await self.send(
             "GET",
             f"{self.server}/ocs/v1.php/{path}",
+            action,
             params={"format": "json"},
             headers={"OCS-APIRequest": "true", "Accept": "application/json"},
         )
-        self.refuse(response, what)
+        self.refuse(response, action)
         body = self._json(response, what).get("ocs")
         meta = body.get("meta") if isinstance(body, dict) else None
         if not isinstance(meta, dict) or not isinstance(body, dict):
@@ -303,8 +250,8 @@ class NextcloudApi:
                 "reply. Give the address you open NextCloud at in a browser."
             )
         code = meta.get("statuscode")
-        if code == 997:  # OCS v1's "not logged in"
-            self.raise_for(401, what)
+        if code == 997:  # OCS v1's "not logged in", inside an HTTP 200
+            raise failure_for(Reply(401, "not logged in"), action, self.peer, Endpoint.API)
         if code not in (100, 200):
             raise TargetUnavailable(
                 f"NextCloud at {self.server} refused {what}: {meta.get('message') or code}."
@@ -340,9 +287,10 @@ class NextcloudApi:
 
         `nextcloud-checksum-update` there means `PATCH X-Recalculate-Hash` works.
         """
-        response = await self.send("OPTIONS", self.files_url(user_id))
+        action = "asking the WebDAV endpoint for its features"
+        response = await self.send("OPTIONS", self.files_url(user_id), action)
         if response.status_code in (401, 429) or response.status_code >= 500:
-            self.refuse(response, "the WebDAV endpoint")
+            self.refuse(response, action)
         if not 200 <= response.status_code < 300:
             return None
         header = ",".join(response.headers.get_list("DAV"))

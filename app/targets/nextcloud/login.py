@@ -65,8 +65,9 @@ class GrantedLogin:
 
 async def start_login_flow(api: NextcloudApi) -> LoginFlow:
     """POST /index.php/login/v2 (anonymous; our User-Agent names the app password)."""
-    response = await api.send("POST", f"{api.server}/index.php/login/v2")
-    api.refuse(response, "the login flow (index.php/login/v2)")
+    action = "starting the login flow (index.php/login/v2)"
+    response = await api.send("POST", f"{api.server}/index.php/login/v2", action)
+    api.refuse(response, action)
     try:
         data = response.json()
         flow = LoginFlow(
@@ -104,7 +105,10 @@ async def wait_for_grant(
         polls += 1
         try:
             response = await api.send(
-                "POST", flow.poll_endpoint, data={"token": flow.poll_token.get_secret_value()}
+                "POST",
+                flow.poll_endpoint,
+                "polling the login flow",
+                data={"token": flow.poll_token.get_secret_value()},
             )
         except TargetUnavailable as exc:
             log.warning("nextcloud.login_poll_failed polls=%d reason=%s", polls, exc.message)
@@ -116,7 +120,7 @@ async def wait_for_grant(
             if code == 429:
                 interval = min(interval * 2, MAX_POLL_INTERVAL_SECONDS)
             elif code != 404 and code < 500:
-                api.refuse(response, "the login flow's poll endpoint")
+                api.refuse(response, "polling the login flow")
             if code != 404:
                 log.warning("nextcloud.login_poll_failed polls=%d status=%d", polls, code)
         remaining = deadline - clock()
@@ -152,7 +156,7 @@ async def check_login(
 ) -> NextcloudCredentials:
     """Prove the login works (status.php, then the current user) and return it with its uid."""
     async with NextcloudApi(server_url, login_name=login_name, app_password=app_password) as api:
-        await api.status()
+        await api.require_usable()
         user_id = await api.current_user_id()
         return NextcloudCredentials(
             server=api.server, login_name=login_name, app_password=app_password, user_id=user_id
@@ -169,7 +173,7 @@ async def login_with_flow(
 ) -> NextcloudCredentials:
     """Run Login Flow v2 end to end and store the credentials it yields."""
     async with NextcloudApi(server_url) as api:
-        await api.status()
+        await api.require_usable()
         flow = await start_login_flow(api)
         show(flow)
         granted = await wait_for_grant(api, flow, interval=interval, lifetime=lifetime)

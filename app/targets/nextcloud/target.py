@@ -21,14 +21,20 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from app.errors import ConfigurationError, TargetError, TargetMaintenance, TargetUnavailable
+from app.errors import (
+    ConfigurationError,
+    PhotoRelayError,
+    TargetError,
+    TargetMaintenance,
+    TargetUnavailable,
+)
 from app.naming import NameRules
 from app.progress import report_sent
 from app.store.chunk_progress import ChunkedUpload
 from app.targets.base import Verification
-from app.targets.dav_replies import TooLarge, maintenance, require
 from app.targets.nextcloud.api import Capabilities, NextcloudApi
 from app.targets.nextcloud.credentials import load_credentials
+from app.targets.replies import Reply, TooLarge, maintenance, require
 from app.targets.webdav import (
     DavEndpoint,
     DavTarget,
@@ -116,6 +122,7 @@ class NextcloudTarget(DavTarget):
             login=login,
             password=password,
             uploads_url=f"{server}/remote.php/dav/uploads/{uid}",
+            server_url=server,
         )
 
     async def ready(self) -> None:
@@ -124,9 +131,8 @@ class NextcloudTarget(DavTarget):
             return
         endpoint = self.endpoint()
         from_env = self.settings.target_password is not None
-        server = endpoint.root_url.split("/remote.php/")[0]
         try:
-            user_id, rules = await self._ask_server(server, endpoint, from_env)
+            user_id, rules = await self._ask_server(endpoint, from_env)
         except TargetUnavailable as exc:
             if await self._in_maintenance():
                 raise TargetMaintenance(
@@ -139,16 +145,17 @@ class NextcloudTarget(DavTarget):
             self._user_id, self._endpoint = user_id, None
         self._rules = rules
 
+    def api(self) -> NextcloudApi:
+        """NextCloud's status/OCS side, over this target's own connection and login."""
+        endpoint = self.endpoint()
+        assert endpoint.server_url is not None
+        return NextcloudApi(endpoint.server_url, login_name=endpoint.login, client=self._http())
+
     async def _ask_server(
-        self, server: str, endpoint: DavEndpoint, from_env: bool
+        self, endpoint: DavEndpoint, from_env: bool
     ) -> tuple[str | None, NameRules]:
         """(the user id if looked up, the forbidden-name rules) from NextCloud's OCS API."""
-        async with NextcloudApi(
-            server,
-            login_name=endpoint.login,
-            app_password=endpoint.password,
-            timeout=self.settings.target_timeout_seconds,
-        ) as api:
+        async with self.api() as api:
             if from_env:
                 try:
                     user_id = await api.current_user_id()
@@ -173,22 +180,20 @@ class NextcloudTarget(DavTarget):
     async def inspect_reply(self, response: httpx.Response, action: str) -> None:
         """A 503 while status.php says "maintenance" is a maintenance pause.
 
-        NextCloud's own 503 names maintenance in its body (dav_replies knows that one); a
+        NextCloud's own 503 names maintenance in its body (replies knows that one); a
         proxy in front may answer a bare 503 instead, so status.php is asked.
         """
         if response.status_code == 503 and await self._in_maintenance():
-            raise maintenance(response, self.server, action)
+            raise maintenance(Reply.of(response), self.peer(), action)
 
     async def _in_maintenance(self) -> bool:
-        server = self.endpoint().root_url.split("/remote.php/")[0]
+        """Whether status.php says maintenance or a pending upgrade; False if it cannot tell."""
         try:
-            response = await self._http().get(f"{server}/status.php")
-            status = response.json() if response.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError):
+            async with self.api() as api:
+                status = await api.status()
+        except PhotoRelayError:
             return False
-        return isinstance(status, dict) and bool(
-            status.get("maintenance") or status.get("needsDbUpgrade")
-        )
+        return status.maintenance or status.needs_db_upgrade
 
     def upload_headers(self, sha256: str, captured: datetime) -> dict[str, str]:
         headers = {"OC-Checksum": f"SHA256:{sha256}", "X-Hash": "sha256"}
@@ -290,6 +295,7 @@ class NextcloudTarget(DavTarget):
         headers = {**common, "Overwrite": "F", **self.upload_headers(sha256, captured)}
         timeout = min(MOVE_MAX_SECONDS, max(60.0, MOVE_SECONDS_PER_GIB * size / GiB))
         action = "assembling the parts"
+        peer = self.peer()
         try:
             response = await self.send(
                 "MOVE", f"{folder}/.file", action, headers=headers, timeout=timeout
@@ -301,12 +307,9 @@ class NextcloudTarget(DavTarget):
                 raise
             await self.progress.forget(sha256)
             return UploadProof()
-        require(response, {201, 204}, action, self.server)
+        require(response, {201, 204}, action, peer)
         await self.progress.forget(sha256)
-        return UploadProof(
-            sha256=(response.headers.get("X-Hash-SHA256") or "").lower() or None,
-            file_id=response.headers.get("OC-FileId"),
-        )
+        return UploadProof.of(response, mtime_sent="X-OC-Mtime" in headers)
 
     async def _resume_or_start(
         self, uploads: str, url: str, size: int, sha256: str, common: dict[str, str]
@@ -341,7 +344,7 @@ class NextcloudTarget(DavTarget):
         if response.status_code in (400, 404, 405, 501):
             self._chunking = False
             raise ChunkingUnavailable("no chunked upload")
-        require(response, {201}, "starting a chunked upload", self.server)
+        require(response, {201}, "starting a chunked upload", self.peer())
         self._chunking = True
         await self.progress.save(upload)
         return upload, 0

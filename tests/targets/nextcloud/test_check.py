@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import io
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +21,17 @@ from app.targets.nextcloud.check import (
     run_check,
 )
 from app.targets.nextcloud.credentials import NextcloudCredentials, save_credentials
-from tests.support.nextcloud_ocs import NextcloudOcs, WsgiApp, serving
+from tests.support.nextcloud_ocs import WsgiApp, serving
 from tests.support.photo_relay_cli import run_cli
 from tests.support.servers import find_free_port
+from tests.support.webdav_server import DavServer
 
 LOGIN = "alice@example.org"
 UID = "alice"
 
 
 def plain_webdav(files: Path) -> WsgiApp:
-    """WsgiDAV serving `files` at NextCloud's DAV path; the OCS layer in front does the auth."""
+    """Anonymous WsgiDAV at NextCloud's DAV path: a WebDAV server that is no NextCloud."""
     logging.getLogger("wsgidav").setLevel(logging.ERROR)
     return WsgiDAVApp(  # type: ignore[no-any-return]
         {
@@ -48,63 +45,15 @@ def plain_webdav(files: Path) -> WsgiApp:
     )
 
 
-class NextcloudPutHeaders:
-    """What NextCloud adds to a PUT reply: `X-OC-MTime: accepted` and, on `X-Hash: sha256`,
-    `X-Hash-SHA256` of the bytes received (nextcloud-protocol.md §3). Small bodies only."""
-
-    def __init__(self, inner: WsgiApp) -> None:
-        self.inner = inner
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ["REQUEST_METHOD"] != "PUT":
-            return self.inner(environ, start_response)
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(body)
-        extra = []
-        if environ.get("HTTP_X_OC_MTIME"):
-            extra.append(("X-OC-MTime", "accepted"))
-        if environ.get("HTTP_X_HASH") == "sha256":
-            extra.append(("X-Hash-SHA256", hashlib.sha256(body).hexdigest()))
-
-        def reply(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
-            return start_response(status, headers + extra, *args)
-
-        return self.inner(environ, reply)
+# The test NextCloud's OCS side with an e-mail login, over its full DAV layer (mtime and
+# hash headers) or over plain WsgiDAV (neither).
+FULL = pytest.mark.nextcloud(ocs=True, login=LOGIN)
+PLAIN = pytest.mark.nextcloud(ocs=True, login=LOGIN, dav_extensions=False)
 
 
-@dataclass
-class Cloud:
-    ocs: NextcloudOcs
-    url: str
-    files: Path
-    password: str
-
-
-def make_cloud(tmp_path: Path, *, nextcloud_put: bool) -> Iterator[Cloud]:
-    files = tmp_path / "server-files"
-    files.mkdir()
-    dav = plain_webdav(files)
-    ocs = NextcloudOcs(NextcloudPutHeaders(dav) if nextcloud_put else dav)
-    password = ocs.add_user(LOGIN, uid=UID)
-    with serving(ocs) as url:
-        yield Cloud(ocs, url, files, password)
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    """OCS layer over plain WsgiDAV: no mtime, no server hash."""
-    yield from make_cloud(tmp_path, nextcloud_put=False)
-
-
-@pytest.fixture
-def nextcloud(tmp_path: Path) -> Iterator[Cloud]:
-    """OCS layer over WsgiDAV that answers PUTs with NextCloud's mtime and hash headers."""
-    yield from make_cloud(tmp_path, nextcloud_put=True)
-
-
-def store_login(data_dir: Path, cloud: Cloud, password: str | None = None) -> None:
+def store_login(data_dir: Path, cloud: DavServer, password: str | None = None) -> None:
     credentials = NextcloudCredentials(
-        server=cloud.url,
+        server=cloud.base_url,
         login_name=LOGIN,
         app_password=SecretStr(password or cloud.password),
         user_id=UID,
@@ -112,7 +61,8 @@ def store_login(data_dir: Path, cloud: Cloud, password: str | None = None) -> No
     save_credentials(data_dir / "nextcloud-credentials.json", credentials)
 
 
-def test_check_reports_what_nextcloud_supports(nextcloud: Cloud, tmp_path: Path) -> None:
+@FULL
+def test_check_reports_what_nextcloud_supports(nextcloud: DavServer, tmp_path: Path) -> None:
     """With the stored login, check probes, cleans up and states chunking, mtime and hash."""
     data_dir = tmp_path / "data"
     store_login(data_dir, nextcloud)
@@ -122,48 +72,55 @@ def test_check_reports_what_nextcloud_supports(nextcloud: Cloud, tmp_path: Path)
     assert "Nextcloud 30.0.4" in out and "not in maintenance mode" in out
     assert f"Login {LOGIN!r} accepted (user id {UID!r})" in out
     assert "Write probe: wrote, verified (by the server's SHA-256) and removed" in out
-    assert "minimal WebDAV probe" in out
+    assert "not the relay's own target" in out
     assert "Files over 50 MB go in 10 MB chunks, resumable" in out
     assert "Capture time (mtime): yes" in out
     assert "Content is verified by the server's SHA-256" in out
     assert "All good" in out
-    assert list(nextcloud.files.iterdir()) == [], "the probe file was left behind"
+    assert list(nextcloud.files_dir.iterdir()) == [], "the probe file was left behind"
     methods = [method for method, path in nextcloud.ocs.requests if "/remote.php/" in path]
     assert "PUT" in methods and "DELETE" in methods
     assert nextcloud.password not in result.stdout + result.stderr
 
 
-def test_check_on_plain_webdav_says_read_back_and_no_mtime(cloud: Cloud, tmp_path: Path) -> None:
+@PLAIN
+def test_check_on_plain_webdav_says_read_back_and_no_mtime(
+    nextcloud: DavServer, tmp_path: Path
+) -> None:
     """Without NextCloud's PUT headers, check says files are read back and keep upload time."""
     data_dir = tmp_path / "data"
-    store_login(data_dir, cloud)
-    result = run_cli(data_dir, "nextcloud", "check", cloud.url)
+    store_login(data_dir, nextcloud)
+    result = run_cli(data_dir, "nextcloud", "check", nextcloud.base_url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified (by reading it back)" in result.stdout
     assert "Capture time (mtime): no" in result.stdout
     assert "by reading each file back" in result.stdout
-    assert list(cloud.files.iterdir()) == []
+    assert list(nextcloud.files_dir.iterdir()) == []
 
 
-def test_check_with_wrong_credentials_fails_once_with_the_fix(cloud: Cloud, tmp_path: Path) -> None:
+@PLAIN
+def test_check_with_wrong_credentials_fails_once_with_the_fix(
+    nextcloud: DavServer, tmp_path: Path
+) -> None:
     """A rejected app password exits non-zero, names the login command, and is tried once."""
     data_dir = tmp_path / "data"
-    store_login(data_dir, cloud, password="wrong-app-password")
+    store_login(data_dir, nextcloud, password="wrong-app-password")
     result = run_cli(data_dir, "nextcloud", "check")
     assert result.returncode == 1
     assert "rejected the login 'alice@example.org'" in result.stderr
-    assert f"photo-relay nextcloud login {cloud.url}" in result.stderr
-    assert cloud.ocs.failed_logins == 1
+    assert f"photo-relay nextcloud login {nextcloud.base_url}" in result.stderr
+    assert nextcloud.ocs.failed_logins == 1
     assert "wrong-app-password" not in result.stdout + result.stderr
 
 
-def test_check_without_credentials_says_to_log_in(cloud: Cloud, tmp_path: Path) -> None:
+@PLAIN
+def test_check_without_credentials_says_to_log_in(nextcloud: DavServer, tmp_path: Path) -> None:
     """Checking a server with no stored login fails and tells the login command."""
-    result = run_cli(tmp_path / "data", "nextcloud", "check", cloud.url)
+    result = run_cli(tmp_path / "data", "nextcloud", "check", nextcloud.base_url)
     assert result.returncode == 1
     assert "reachable" in result.stdout
-    assert f"No credentials for {cloud.url}" in result.stderr
-    assert f"photo-relay nextcloud login {cloud.url}" in result.stderr
+    assert f"No credentials for {nextcloud.base_url}" in result.stderr
+    assert f"photo-relay nextcloud login {nextcloud.base_url}" in result.stderr
 
 
 def test_check_of_a_plain_webdav_server_says_it_is_not_nextcloud(tmp_path: Path) -> None:
@@ -176,16 +133,17 @@ def test_check_of_a_plain_webdav_server_says_it_is_not_nextcloud(tmp_path: Path)
     assert f"{url} does not look like a NextCloud server" in result.stderr
 
 
-def test_check_in_maintenance_mode_says_so(cloud: Cloud, tmp_path: Path) -> None:
+@PLAIN
+def test_check_in_maintenance_mode_says_so(nextcloud: DavServer, tmp_path: Path) -> None:
     """Maintenance mode is named, with how it ends, and nothing is written."""
     data_dir = tmp_path / "data"
-    store_login(data_dir, cloud)
-    cloud.ocs.maintenance = True
+    store_login(data_dir, nextcloud)
+    nextcloud.ocs.maintenance = True
     result = run_cli(data_dir, "nextcloud", "check")
     assert result.returncode == 1
     assert "is in maintenance mode" in result.stderr
     assert "occ maintenance:mode --off" in result.stderr
-    assert not [path for _, path in cloud.ocs.requests if path != "/status.php"]
+    assert not [path for _, path in nextcloud.ocs.requests if path != "/status.php"]
 
 
 def test_check_of_an_unreachable_server_says_so(tmp_path: Path) -> None:
@@ -228,10 +186,13 @@ def test_support_text_follows_chunking_and_checksum_update() -> None:
     assert "Not allowed in file names here: characters \\ :" in text
 
 
-def test_check_probes_through_the_given_target(cloud: Cloud, tmp_path: Path) -> None:
+@PLAIN
+def test_check_probes_through_the_given_target(nextcloud: DavServer, tmp_path: Path) -> None:
     """With the relay's target, the probe goes through it (not the fallback) and is removed."""
     library = tmp_path / "library"
-    plan = CheckPlan(cloud.url, LOGIN, SecretStr(cloud.password), "test", folder="Photos")
+    plan = CheckPlan(
+        nextcloud.base_url, LOGIN, SecretStr(nextcloud.password), "test", folder="Photos"
+    )
     said: list[str] = []
     asyncio.run(run_check(plan, say=said.append, target=LocalTarget(library)))
     text = "\n".join(said)
@@ -239,7 +200,7 @@ def test_check_probes_through_the_given_target(cloud: Cloud, tmp_path: Path) -> 
         "Write probe: wrote, verified (sha256-reread) and removed Photos/.photo-relay-probe-"
         in text
     )
-    assert "minimal WebDAV probe" not in text
+    assert "not the relay's own target" not in text
     assert "Content is checked by the target's own method: sha256-reread." in text
     assert [p for p in library.rglob("*") if p.is_file()] == []
-    assert not [path for method, path in cloud.ocs.requests if method == "PUT"]
+    assert not [path for method, path in nextcloud.ocs.requests if method == "PUT"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,50 +14,45 @@ from app.errors import ConfigurationError
 from app.targets.nextcloud.api import NextcloudApi, normalise_server_url
 from app.targets.nextcloud.credentials import CREDENTIALS_FILE_NAME
 from app.targets.nextcloud.login import LoginNotGranted, start_login_flow, wait_for_grant
-from tests.support.nextcloud_ocs import NextcloudOcs, serving
+from tests.support.nextcloud_ocs import serving
 from tests.support.photo_relay_cli import run_cli, start_cli
 from tests.support.servers import wait_for
+from tests.support.webdav_server import DavServer
 
 LOGIN = "alice@example.org"  # a login name that is not the user id, as with e-mail logins
 UID = "alice"
 
 
-@dataclass
-class Cloud:
-    ocs: NextcloudOcs
-    url: str
-
-
-@pytest.fixture
-def cloud() -> Iterator[Cloud]:
-    ocs = NextcloudOcs()
-    ocs.add_user(LOGIN, uid=UID)
-    with serving(ocs) as url:
-        yield Cloud(ocs, url)
+# The test NextCloud with its OCS and Login Flow side; the login is an e-mail address.
+pytestmark = pytest.mark.nextcloud(ocs=True, login=LOGIN)
 
 
 def stored(data_dir: Path) -> dict[str, Any]:
     return dict(json.loads((data_dir / CREDENTIALS_FILE_NAME).read_text()))
 
 
-def test_login_flow_through_the_cli_stores_credentials_0600(cloud: Cloud, tmp_path: Path) -> None:
+def test_login_flow_through_the_cli_stores_credentials_0600(
+    nextcloud: DavServer, tmp_path: Path
+) -> None:
     """The CLI shows the link and a QR code, waits for the grant, then stores all four fields."""
-    process = start_cli(tmp_path, "nextcloud", "login", cloud.url, "--poll-interval", "0.05")
+    process = start_cli(
+        tmp_path, "nextcloud", "login", nextcloud.base_url, "--poll-interval", "0.05"
+    )
     try:
-        wait_for(cloud.ocs.pending_flows, what="the CLI to start a login flow")
-        password = cloud.ocs.grant(LOGIN)
+        wait_for(nextcloud.ocs.pending_flows, what="the CLI to start a login flow")
+        password = nextcloud.ocs.grant(LOGIN)
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()
     assert process.returncode == 0, err
-    flow = cloud.ocs.flows[0]
-    assert f"{cloud.url}/index.php/login/v2/flow/{flow.login_id}" in out
+    flow = nextcloud.ocs.flows[0]
+    assert f"{nextcloud.base_url}/index.php/login/v2/flow/{flow.login_id}" in out
     assert "▄" in out or "▀" in out, "no QR code in the output"
     assert "Connected" in out and repr(UID) in out
     file = tmp_path / CREDENTIALS_FILE_NAME
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
     assert stored(tmp_path) == {
-        "server": cloud.url,
+        "server": nextcloud.base_url,
         "login_name": LOGIN,
         "app_password": password,
         "user_id": UID,
@@ -67,45 +60,47 @@ def test_login_flow_through_the_cli_stores_credentials_0600(cloud: Cloud, tmp_pa
     assert password not in out + err
     assert flow.poll_token not in out + err
     assert "nextcloud.login_granted" in err, "the debug log was not on, so the check is void"
-    assert cloud.ocs.device_names(LOGIN)[-1].startswith("photo-relay/")
+    assert nextcloud.ocs.device_names(LOGIN)[-1].startswith("photo-relay/")
 
 
-def test_poll_stops_at_the_flow_lifetime_without_hammering(cloud: Cloud) -> None:
+def test_poll_stops_at_the_flow_lifetime_without_hammering(nextcloud: DavServer) -> None:
     """Unanswered, the poll runs once per interval until the lifetime ends, then gives up."""
 
     async def login() -> None:
-        async with NextcloudApi(cloud.url) as api:
+        async with NextcloudApi(nextcloud.base_url) as api:
             flow = await start_login_flow(api)
             await wait_for_grant(api, flow, interval=0.1, lifetime=1.0)
 
     with pytest.raises(LoginNotGranted, match="Run the command again"):
         asyncio.run(login())
-    polls = cloud.ocs.flows[0].polls
+    polls = nextcloud.ocs.flows[0].polls
     assert 2 <= polls <= 1.0 / 0.1 + 2, polls  # kept polling, but once per interval at most
 
 
-def test_pasted_app_password_is_checked_then_stored(cloud: Cloud, tmp_path: Path) -> None:
+def test_pasted_app_password_is_checked_then_stored(nextcloud: DavServer, tmp_path: Path) -> None:
     """A working pasted app password is stored with the user id the server reports."""
-    password = cloud.ocs.add_user(LOGIN, uid=UID)
-    args = ("nextcloud", "login", cloud.url, "--login", LOGIN, "--app-password")
+    password = nextcloud.ocs.add_user(LOGIN, uid=UID)
+    args = ("nextcloud", "login", nextcloud.base_url, "--login", LOGIN, "--app-password")
     result = run_cli(tmp_path, *args, stdin=password + "\n")
     assert result.returncode == 0, result.stderr
     assert stored(tmp_path)["user_id"] == UID
     assert stored(tmp_path)["app_password"] == password
     assert password not in result.stdout + result.stderr
-    assert cloud.ocs.flows == []
+    assert nextcloud.ocs.flows == []
 
 
-def test_pasted_wrong_app_password_is_refused_and_not_stored(cloud: Cloud, tmp_path: Path) -> None:
+def test_pasted_wrong_app_password_is_refused_and_not_stored(
+    nextcloud: DavServer, tmp_path: Path
+) -> None:
     """A rejected app password is tried once, reported with the fix, and nothing is written."""
-    args = ("nextcloud", "login", cloud.url, "--login", LOGIN, "--app-password")
+    args = ("nextcloud", "login", nextcloud.base_url, "--login", LOGIN, "--app-password")
     result = run_cli(tmp_path, *args, stdin="not-the-password\n")
     assert result.returncode != 0
     assert "rejected the login" in result.stderr
     assert "photo-relay nextcloud login" in result.stderr
     assert "not-the-password" not in result.stdout + result.stderr
     assert not (tmp_path / CREDENTIALS_FILE_NAME).exists()
-    assert cloud.ocs.failed_logins == 1
+    assert nextcloud.ocs.failed_logins == 1
 
 
 def test_login_to_an_address_that_is_not_nextcloud_fails_clearly(tmp_path: Path) -> None:
@@ -123,19 +118,19 @@ def test_login_to_an_address_that_is_not_nextcloud_fails_clearly(tmp_path: Path)
     assert not (tmp_path / CREDENTIALS_FILE_NAME).exists()
 
 
-def test_poll_rides_out_server_errors_until_the_grant(cloud: Cloud) -> None:
+def test_poll_rides_out_server_errors_until_the_grant(nextcloud: DavServer) -> None:
     """A 503 from the poll endpoint does not end the login; the next poll gets the grant."""
 
     async def login() -> str:
-        async with NextcloudApi(cloud.url) as api:
+        async with NextcloudApi(nextcloud.base_url) as api:
             flow = await start_login_flow(api)
-            cloud.ocs.grant(LOGIN)
-            cloud.ocs.poll_failures = 2
+            nextcloud.ocs.grant(LOGIN)
+            nextcloud.ocs.poll_failures = 2
             granted = await wait_for_grant(api, flow, interval=0.01, lifetime=5)
             return granted.login_name
 
     assert asyncio.run(login()) == LOGIN
-    assert cloud.ocs.flows[0].polls == 3
+    assert nextcloud.ocs.flows[0].polls == 3
 
 
 @pytest.mark.parametrize(
@@ -178,11 +173,13 @@ def test_redirect_names_the_address_to_use(tmp_path: Path) -> None:
     assert "https://cloud.example.org/" in caught.value.message
 
 
-def test_a_new_login_replaces_an_unreadable_credentials_file(cloud: Cloud, tmp_path: Path) -> None:
+def test_a_new_login_replaces_an_unreadable_credentials_file(
+    nextcloud: DavServer, tmp_path: Path
+) -> None:
     """A corrupt credentials file does not block logging in again; the new login replaces it."""
     (tmp_path / CREDENTIALS_FILE_NAME).write_text("{not json")
-    password = cloud.ocs.add_user(LOGIN, uid=UID)
-    args = ("nextcloud", "login", cloud.url, "--login", LOGIN, "--app-password")
+    password = nextcloud.ocs.add_user(LOGIN, uid=UID)
+    args = ("nextcloud", "login", nextcloud.base_url, "--login", LOGIN, "--app-password")
     result = run_cli(tmp_path, *args, stdin=password + "\n")
     assert result.returncode == 0, result.stderr
     assert stored(tmp_path)["app_password"] == password

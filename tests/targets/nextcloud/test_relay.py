@@ -53,17 +53,15 @@ def relay_status(service: Service) -> dict[str, Any]:
         return relay
 
 
-def test_same_named_photos_of_one_day_are_both_kept(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_same_named_photos_of_one_day_are_both_kept(tmp_path: Path, nextcloud: DavServer) -> None:
     """Two different IMG_0001.JPG taken the same day both arrive; the second gets a new name."""
     first, second = samples.jpeg(seed=1), samples.jpeg(seed=2)
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         with service.device() as client:
             a = send(client, first, "IMG_0001.JPG")
             b = send(client, second, "IMG_0001.JPG")
         receipts = wait_verified(service, a, b)
-    files = nextcloud_server.all_files()
+    files = nextcloud.all_files()
     assert sorted(files.values()) == sorted([first, second])
     # The first one received gets the name; the other a deterministic alternative.
     assert [r["remote_path"] for r in receipts] == [
@@ -76,19 +74,17 @@ def test_same_named_photos_of_one_day_are_both_kept(
         assert r["verified_by"] == "size+x-hash-sha256"
 
 
-def test_same_photo_from_two_devices_lands_once(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_same_photo_from_two_devices_lands_once(tmp_path: Path, nextcloud: DavServer) -> None:
     """The same bytes sent by two phones give one file at the destination."""
     photo = samples.jpeg(seed=3)
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         other = service.add_device("ipad")
         with service.device() as client:
             sha = send(client, photo, "IMG_0001.JPG")
         with service.client(other) as client:
             assert send(client, photo, "IMG_7777.JPG") == sha
         wait_verified(service, sha)
-    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": photo}
+    assert nextcloud.all_files() == {f"{FOLDER}/IMG_0001.JPG": photo}
 
 
 def test_foreign_file_is_untouched_on_a_server_ignoring_preconditions(
@@ -112,21 +108,21 @@ def test_foreign_file_is_untouched_on_a_server_ignoring_preconditions(
 
 
 def test_names_are_nfc_and_compared_case_insensitively(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """An NFD name lands in NFC; a foreign img_0001.jpg blocks IMG_0001.JPG (case clash)."""
-    foreign = nextcloud_server.file(f"{FOLDER}/img_0001.jpg")
+    foreign = nextcloud.file(f"{FOLDER}/img_0001.jpg")
     foreign.parent.mkdir(parents=True)
     foreign.write_bytes(b"lower-case foreign file")
     clash, accented = samples.jpeg(seed=6), samples.jpeg(seed=7)
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         with service.device() as client:
             a = send(client, clash, "IMG_0001.JPG")
             b = send(client, accented, "Cafe\u0301.JPG")
         receipts = wait_verified(service, a, b)
     assert receipts[0]["remote_path"] == f"2024/05/IMG_0001 ({a[:8]}).JPG"
     assert receipts[1]["remote_path"] == "2024/05/Caf\u00e9.JPG"
-    assert nextcloud_server.all_files() == {
+    assert nextcloud.all_files() == {
         f"{FOLDER}/img_0001.jpg": b"lower-case foreign file",
         f"{FOLDER}/IMG_0001 ({a[:8]}).JPG": clash,
         f"{FOLDER}/Caf\u00e9.JPG": accented,
@@ -151,12 +147,12 @@ def test_same_content_already_at_the_path_counts_as_done(
 
 
 def test_everything_arrives_after_the_target_comes_back(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """Uploads are accepted while NextCloud is down and relayed once it is back."""
-    nextcloud_server.stop()
+    nextcloud.stop()
     photos = [samples.jpeg(seed=10 + i) for i in range(3)]
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         with service.device() as client:
             hashes = [send(client, p, f"IMG_{i:04d}.JPG") for i, p in enumerate(photos)]
         wait_for(
@@ -164,30 +160,30 @@ def test_everything_arrives_after_the_target_comes_back(
             what="the relay to notice the target is down",
         )
         assert relay_status(service)["state"] == "running"
-        nextcloud_server.start()
+        nextcloud.start()
         wait_verified(service, *hashes)
-    assert sorted(nextcloud_server.all_files().values()) == sorted(photos)
+    assert sorted(nextcloud.all_files().values()) == sorted(photos)
 
 
 def test_refused_credentials_pause_the_relay_without_hammering(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """401 pauses everything with a plain message; no retries until `retry` is asked for."""
-    nextcloud_server.faults.add(Fault("status", status=401, path_contains="/remote.php/"))
-    settings = remote_settings(tmp_path, nextcloud_server, relay_parallel=1)
+    nextcloud.faults.add(Fault("status", status=401, path_contains="/remote.php/"))
+    settings = remote_settings(tmp_path, nextcloud, relay_parallel=1)
     with running(settings) as service:
         status = relay_status(service)
         assert status["state"] == "paused"
         assert "NextCloud rejected the credentials" in status["reason"]
         with service.device() as client:
             hashes = [send(client, samples.jpeg(seed=20 + i), f"IMG_{i}.JPG") for i in range(3)]
-        seen = nextcloud_server.faults.count()
+        seen = nextcloud.faults.count()
         # Retries are 0.05 s apart in these settings: a relay that kept trying would have
         # sent dozens of requests by the time these receipts are read (about a second).
         for _ in range(3):
             assert all(receipt(service, h)["state"] == "received" for h in hashes)
-        assert nextcloud_server.faults.count() == seen <= 2
-        nextcloud_server.faults.clear()
+        assert nextcloud.faults.count() == seen <= 2
+        nextcloud.faults.clear()
         result = CliRunner().invoke(cli, ["retry", "--data-dir", str(settings.data_dir)])
         assert result.exit_code == 0, result.output
         wait_verified(service, *hashes)
@@ -195,16 +191,16 @@ def test_refused_credentials_pause_the_relay_without_hammering(
 
 
 def test_401_during_relay_pauses_and_api_retry_resumes(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """Credentials refused mid-run pause the relay; POST /v1/items/retry resumes it."""
-    with running(remote_settings(tmp_path, nextcloud_server, relay_parallel=1)) as service:
-        fault = nextcloud_server.faults.add(Fault("status", status=401, methods={"PUT"}))
+    with running(remote_settings(tmp_path, nextcloud, relay_parallel=1)) as service:
+        fault = nextcloud.faults.add(Fault("status", status=401, methods={"PUT"}))
         with service.device() as client:
             sha = send(client, samples.jpeg(seed=30), "IMG_0001.JPG")
         wait_for(lambda: relay_status(service)["state"] == "paused", what="the pause")
         assert fault.fired == 1
-        nextcloud_server.faults.clear()
+        nextcloud.faults.clear()
         with service.admin() as client:
             assert client.post("/v1/items/retry").status_code == 200
         wait_verified(service, sha)
@@ -258,28 +254,24 @@ def test_spool_copy_kept_during_retention(tmp_path: Path, webdav_server: DavServ
         assert service.server.app_services.spool.path_for(sha).is_file()
 
 
-def test_locked_file_is_retried_under_the_same_name(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_locked_file_is_retried_under_the_same_name(tmp_path: Path, nextcloud: DavServer) -> None:
     """423 (and 503) mean "try later": the photo still lands under its planned name."""
-    nextcloud_server.faults.add(Fault("status", status=423, methods={"PUT"}, times=1))
-    nextcloud_server.faults.add(Fault("status", status=503, methods={"MOVE"}, times=1))
+    nextcloud.faults.add(Fault("status", status=423, methods={"PUT"}, times=1))
+    nextcloud.faults.add(Fault("status", status=503, methods={"MOVE"}, times=1))
     photo = samples.jpeg(seed=60)
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         with service.device() as client:
             sha = send(client, photo, "IMG_0001.JPG")
         (done,) = wait_verified(service, sha)
     assert done["remote_path"] == "2024/05/IMG_0001.JPG"
     assert done["attempts"] == 3
-    assert nextcloud_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": photo}
+    assert nextcloud.all_files() == {f"{FOLDER}/IMG_0001.JPG": photo}
 
 
-def test_full_nextcloud_pauses_with_a_plain_reason(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_full_nextcloud_pauses_with_a_plain_reason(tmp_path: Path, nextcloud: DavServer) -> None:
     """507 pauses the relay ("NextCloud is full") until a later look; the photo stays queued."""
-    nextcloud_server.faults.add(Fault("status", status=507, methods={"PUT"}))
-    with running(remote_settings(tmp_path, nextcloud_server)) as service:
+    nextcloud.faults.add(Fault("status", status=507, methods={"PUT"}))
+    with running(remote_settings(tmp_path, nextcloud)) as service:
         with service.device() as client:
             sha = send(client, samples.jpeg(seed=61), "IMG_0001.JPG")
         wait_for(lambda: relay_status(service)["state"] == "paused", what="the pause")
@@ -290,18 +282,18 @@ def test_full_nextcloud_pauses_with_a_plain_reason(
 
 
 def test_failed_after_max_attempts_then_retry_delivers(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """A photo that keeps failing ends `failed` with its reason; `photo-relay retry` revives it."""
-    fault = nextcloud_server.faults.add(Fault("status", status=503, methods={"PUT"}))
-    settings = remote_settings(tmp_path, nextcloud_server, relay_max_attempts=2)
+    fault = nextcloud.faults.add(Fault("status", status=503, methods={"PUT"}))
+    settings = remote_settings(tmp_path, nextcloud, relay_max_attempts=2)
     with running(settings) as service:
         with service.device() as client:
             sha = send(client, samples.jpeg(seed=70), "IMG_0001.JPG")
         wait_for(lambda: receipt(service, sha)["state"] == "failed", what="the item to fail")
         assert "HTTP 503" in receipt(service, sha)["last_error"]
         assert fault.fired == 2
-        nextcloud_server.faults.clear()
+        nextcloud.faults.clear()
         result = CliRunner().invoke(cli, ["retry", "--data-dir", str(settings.data_dir)])
         assert result.exit_code == 0 and "1 item(s)" in result.output
         wait_verified(service, sha)  # the running relay notices the CLI's requeue by itself

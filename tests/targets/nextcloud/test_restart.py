@@ -88,21 +88,19 @@ def sha256_of(path: Path) -> str:
 
 
 def test_sigkill_during_chunked_upload_resumes_from_the_last_chunk(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """Killed while chunk 6 of 12 is on the wire, the service resends from chunk 6 only."""
     data_dir = tmp_path / "data"
     token = add_device(data_dir, "phone")
     env = service_env(
-        nextcloud_server,
+        nextcloud,
         PHOTO_RELAY_TARGET_CHUNK_THRESHOLD_BYTES=str(4 * MiB),
         PHOTO_RELAY_TARGET_CHUNK_BYTES=str(MiB),
     )
     video = tmp_path / "VID_0001.MOV"
     sha = write_file(video, 12 * MiB - 12345)
-    hold = nextcloud_server.faults.add(
-        Fault("hold", methods={"PUT"}, path_contains="/00006", times=1)
-    )
+    hold = nextcloud.faults.add(Fault("hold", methods={"PUT"}, path_contains="/00006", times=1))
     service = ServiceProcess(data_dir, find_free_port(), env)
     with service.running():
         upload(service.base_url, token, video, sha, "VID_0001.MOV")
@@ -110,7 +108,7 @@ def test_sigkill_during_chunked_upload_resumes_from_the_last_chunk(
         service.kill()
     hold.released.set()
     for number in range(1, 6):
-        assert nextcloud_server.faults.count("PUT", f"/{number:05d}") == 1
+        assert nextcloud.faults.count("PUT", f"/{number:05d}") == 1
     restarted = ServiceProcess(data_dir, find_free_port(), env)
     with restarted.running():
         wait_for(
@@ -119,16 +117,16 @@ def test_sigkill_during_chunked_upload_resumes_from_the_last_chunk(
             what="the video to be verified after the restart",
         )
     for number in range(1, 6):
-        assert nextcloud_server.faults.count("PUT", f"/{number:05d}") == 1, number
+        assert nextcloud.faults.count("PUT", f"/{number:05d}") == 1, number
     # Chunk 6 may have reached the server whole from the socket buffer before the kill;
     # either way it is sent at most once more, and every later chunk exactly once.
-    assert nextcloud_server.faults.count("PUT", "/00006") in (1, 2)
+    assert nextcloud.faults.count("PUT", "/00006") in (1, 2)
     for number in range(7, 13):
-        assert nextcloud_server.faults.count("PUT", f"/{number:05d}") == 1, number
-    files = [p for p in nextcloud_server.files_dir.rglob("*") if p.is_file()]
+        assert nextcloud.faults.count("PUT", f"/{number:05d}") == 1, number
+    files = [p for p in nextcloud.files_dir.rglob("*") if p.is_file()]
     assert [p.name for p in files] == ["VID_0001.MOV"]
     assert sha256_of(files[0]) == sha
-    assert not any(nextcloud_server.uploads_dir.iterdir())
+    assert not any(nextcloud.uploads_dir.iterdir())
 
 
 def _peak_rss_bytes(pid: int) -> int:
@@ -139,16 +137,14 @@ def _peak_rss_bytes(pid: int) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-def test_large_file_is_relayed_with_flat_memory(
-    tmp_path: Path, nextcloud_server: DavServer
-) -> None:
+def test_large_file_is_relayed_with_flat_memory(tmp_path: Path, nextcloud: DavServer) -> None:
     """A 256 MiB video reaches NextCloud intact while the service's peak memory stays small."""
     data_dir = tmp_path / "data"
     token = add_device(data_dir, "phone")
     size = 256 * MiB
     video = tmp_path / "VID_0002.MOV"
     sha = write_file(video, size)
-    service = ServiceProcess(data_dir, find_free_port(), service_env(nextcloud_server))
+    service = ServiceProcess(data_dir, find_free_port(), service_env(nextcloud))
     with service.running():
         assert service.process is not None
         upload(service.base_url, token, video, sha, "VID_0002.MOV")
@@ -159,14 +155,14 @@ def test_large_file_is_relayed_with_flat_memory(
         )
         peak = _peak_rss_bytes(service.process.pid)
     video.unlink()
-    stored = nextcloud_server.file("Photos/iPhone/2024/05/VID_0002.MOV")
+    stored = nextcloud.file("Photos/iPhone/2024/05/VID_0002.MOV")
     assert sha256_of(stored) == sha
-    assert nextcloud_server.faults.count("PUT", "/uploads/") == 26  # 10 MiB chunks
+    assert nextcloud.faults.count("PUT", "/uploads/") == 26  # 10 MiB chunks
     assert peak < 160 * MiB, f"peak RSS {peak / MiB:.0f} MiB for a {size / MiB:.0f} MiB file"
 
 
 def test_batch_survives_a_kill_and_arrives_exactly_once(
-    tmp_path: Path, nextcloud_server: DavServer
+    tmp_path: Path, nextcloud: DavServer
 ) -> None:
     """A batch with name clashes, a video and a foreign file survives SIGKILL exactly once."""
     # The kill comes while one photo's final MOVE is held by the server, which then
@@ -174,12 +170,12 @@ def test_batch_survives_a_kill_and_arrives_exactly_once(
     data_dir = tmp_path / "data"
     token = add_device(data_dir, "phone")
     env = service_env(
-        nextcloud_server,
+        nextcloud,
         PHOTO_RELAY_TARGET_CHUNK_THRESHOLD_BYTES=str(2 * MiB),
         PHOTO_RELAY_TARGET_CHUNK_BYTES=str(MiB),
         PHOTO_RELAY_RELAY_PARALLEL="1",
     )
-    foreign = nextcloud_server.file("Photos/iPhone/2024/05/IMG_0002.JPG")
+    foreign = nextcloud.file("Photos/iPhone/2024/05/IMG_0002.JPG")
     foreign.parent.mkdir(parents=True)
     foreign.write_bytes(b"already in NextCloud")
     files: dict[str, tuple[Path, str]] = {}
@@ -191,7 +187,7 @@ def test_batch_survives_a_kill_and_arrives_exactly_once(
     video = tmp_path / "VID_0003.MOV"
     files["video-VID_0003.MOV"] = (video, write_file(video, 5 * MiB + 17))
     first_sha = files["0-IMG_0001.JPG"][1]
-    hold = nextcloud_server.faults.add(
+    hold = nextcloud.faults.add(
         Fault("hold", methods={"MOVE"}, path_contains=first_sha[:16], times=1)
     )
     service = ServiceProcess(data_dir, find_free_port(), env)
@@ -201,7 +197,7 @@ def test_batch_survives_a_kill_and_arrives_exactly_once(
         wait_for(lambda: hold.fired, timeout=60, what="the first photo's MOVE to be held")
         service.kill()
     hold.released.set()
-    wait_for(lambda: _moved(nextcloud_server), what="the held MOVE to finish on the server")
+    wait_for(lambda: _moved(nextcloud), what="the held MOVE to finish on the server")
     restarted = ServiceProcess(data_dir, find_free_port(), env)
     with restarted.running():
         wait_for(
@@ -212,15 +208,15 @@ def test_batch_survives_a_kill_and_arrives_exactly_once(
             what="every receipt to be verified",
         )
     stored = {
-        str(p.relative_to(nextcloud_server.files_dir)): sha256_of(p)
-        for p in nextcloud_server.files_dir.rglob("*")
+        str(p.relative_to(nextcloud.files_dir)): sha256_of(p)
+        for p in nextcloud.files_dir.rglob("*")
         if p.is_file()
     }
     assert sorted(stored.values()) == sorted([s for _, s in files.values()] + [sha256_of(foreign)])
     assert foreign.read_bytes() == b"already in NextCloud"
     assert stored["Photos/iPhone/2024/05/IMG_0001.JPG"] == first_sha
     # The held photo was PUT once only: after the restart it was found in place.
-    assert nextcloud_server.faults.count("PUT", first_sha[:16]) == 1
+    assert nextcloud.faults.count("PUT", first_sha[:16]) == 1
 
 
 def _moved(server: DavServer) -> bool:
