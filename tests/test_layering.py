@@ -12,12 +12,14 @@ the rules do not allow fails with the file, the line and the rule it breaks. The
 4. `observe/` imports leaves, `store/`, `targets/`, `relay/`;
 5. `api/`, `web/`, `cli/` are faces: routers never import routers, `api` never imports
    `web`, `web` never imports `api`, `cli` never imports `api` or `web`;
-6. only `cli` (to serve) imports `main`; nothing imports a package above it; no circles.
+6. only `cli` (to serve) imports `main`; nothing imports a package above it; no circles;
+7. SQL is written in `store/` only (the phone's own run tables in `phone/backup.py` aside).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,3 +258,27 @@ def test_checker_reads_a_real_file(tmp_path: Path) -> None:
     known = {"app", "app.store", "app.store.state", "app.web.pages"}
     found = imports_of(package / "state.py", known, root=tmp_path / "app")
     assert ("app.web.pages", 2) in found
+
+
+# SQL as this code writes it: upper-case keywords (prose that starts with "Create" is not).
+SQL_STATEMENT = re.compile(
+    r"\s*(SELECT\b.*\bFROM\b|INSERT\s+INTO\b|UPDATE\s+\w+\s+SET\b|DELETE\s+FROM\b"
+    r"|CREATE\s+(TABLE|INDEX|UNIQUE)\b|PRAGMA\s+\w+|ALTER\s+TABLE\b)",
+    re.S,
+)
+# The backup conversation keeps its own tables (DESIGN.md §3's one documented exception).
+SQL_OUTSIDE_STORE = {"app.phone.backup"}
+
+
+def test_sql_lives_in_store() -> None:
+    """No module outside app/store runs SQL of its own (the phone's run tables excepted)."""
+    found = set()
+    for path in sorted(APP.rglob("*.py")):
+        module = module_name(path)
+        if layer_of(module) == "store" or module in SQL_OUTSIDE_STORE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+            if is_text and SQL_STATEMENT.match(node.value):
+                found.add(f"{module}:{node.lineno}")
+    assert found == set()
