@@ -7,6 +7,7 @@ environment anywhere else. Each field's description is what the README's table s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -18,10 +19,41 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import ConfigurationError
 from app.naming import remote_path
 
-__all__ = ["Settings"]
+__all__ = ["IntakeSettings", "PageSettings", "RelaySettings", "Settings"]
 
 GiB = 1024**3
 MiB = 1024**2
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """What the relay worker needs: how many copies at once, how it retries, retention."""
+
+    parallel: int
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    spool_retention_days: float
+    timezone: str | None
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """What taking files in needs: the size limit and how a file's path is planned."""
+
+    max_upload_bytes: int
+    path_template: str
+    timezone: str | None
+
+
+@dataclass(frozen=True)
+class PageSettings:
+    """What the status page and its live feed need."""
+
+    session_hours: float
+    thumbnails_dir: Path
+    events_queue_size: int
+    events_poll_seconds: float
 
 
 class Settings(BaseSettings):
@@ -244,6 +276,35 @@ class Settings(BaseSettings):
                     f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
                 ) from None
         return value
+
+    # -- the settings of each owner, as the composition root hands them down ----------------
+    @property
+    def relay(self) -> RelaySettings:
+        return RelaySettings(
+            parallel=self.relay_parallel,
+            max_attempts=self.relay_max_attempts,
+            retry_base_seconds=self.relay_retry_base_seconds,
+            retry_max_seconds=self.relay_retry_max_seconds,
+            spool_retention_days=self.spool_retention_days,
+            timezone=self.timezone,
+        )
+
+    @property
+    def intake(self) -> IntakeSettings:
+        return IntakeSettings(
+            max_upload_bytes=self.max_upload_bytes,
+            path_template=self.path_template,
+            timezone=self.timezone,
+        )
+
+    @property
+    def page(self) -> PageSettings:
+        return PageSettings(
+            session_hours=self.session_hours,
+            thumbnails_dir=self.data_dir / "thumbnails",
+            events_queue_size=self.events_queue_size,
+            events_poll_seconds=self.events_poll_seconds,
+        )
 
     @property
     def spool_dir(self) -> Path:

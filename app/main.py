@@ -93,9 +93,9 @@ async def open_services(settings: Settings) -> Services:
         else await off_loop(ensure_admin_token, settings.admin_token_file)  # may write, fsync
     )
     target = open_target(settings, ChunkProgress(db))
-    monitoring = Monitoring.open(settings, db)
-    relay = Relay(settings, state, spool, target, progress=monitoring.progress)
-    ingest = Ingest(settings, spool, state, relay.wake)
+    monitoring = Monitoring.open(settings.page, db)
+    relay = Relay(settings.relay, state, spool, target, progress=monitoring.progress)
+    ingest = Ingest(settings.intake, spool, state, relay.wake)
     services = Services(settings, db, state, spool, target, relay, ingest, admin_token, monitoring)
     try:
         await asyncio.wait_for(target.check(), TARGET_CHECK_AT_START_SECONDS)
@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await open_services(settings)
         app.state.services = services
-        app.state.page = PageState.open(settings)
+        app.state.page = PageState.open(settings.page)
         await services.monitoring.start(services.relay.wake)
         relay_task = SupervisedTask("relay", services.relay.run)
         if services.target_problem is None:

@@ -261,7 +261,7 @@ def import_files(path: Path, data_dir: Path | None) -> None:
     spool = Spool(settings.spool_dir, min_free_bytes=settings.min_free_bytes)
     for folder in (spool.tmp_dir, spool.objects_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    importer = FolderImport(Ingest(settings, spool, state, on_new=lambda: None))
+    importer = FolderImport(Ingest(settings.intake, spool, state, on_new=lambda: None))
     files = find_files(path)
     result = ImportResult()
     total = sum(f.stat().st_size for f in files)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from app import crashpoints
 from app.clock import now
-from app.config import Settings
+from app.config import IntakeSettings
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
 from app.naming import remote_path, safe_name
@@ -129,7 +129,7 @@ class Ingest:
     """Receives files for the API and the CLI's import alike."""
 
     def __init__(
-        self, settings: Settings, spool: Spool, state: State, on_new: Callable[[], None]
+        self, settings: IntakeSettings, spool: Spool, state: State, on_new: Callable[[], None]
     ) -> None:
         self.settings = settings
         self.spool = spool

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.config import Settings
+from app.config import PageSettings
 from app.observe.events import Event, EventHub
 from app.observe.journal_feed import JournalFeed
 from app.observe.metrics import Metrics
@@ -37,7 +37,7 @@ class Monitoring:
     _feed_task: SupervisedTask | None = None
 
     @classmethod
-    def open(cls, settings: Settings, db: Database) -> Monitoring:
+    def open(cls, settings: PageSettings, db: Database) -> Monitoring:
         hub = EventHub(queue_size=settings.events_queue_size)
         overview = Overview(db)
         return cls(

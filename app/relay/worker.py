@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from app import crashpoints
 from app.clock import now
-from app.config import Settings
+from app.config import RelaySettings
 from app.errors import (
     NameTaken,
     TargetAuthFailed,
@@ -92,7 +92,7 @@ class Relay:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: RelaySettings,
         state: State,
         spool: Spool,
         target: Target,
@@ -155,7 +155,7 @@ class Relay:
                 poll = now() + timedelta(seconds=POLL_SECONDS)
                 await self._sleep(poll if until is None else min(until, poll))
                 return
-        free = self.settings.relay_parallel - len(self._in_flight)
+        free = self.settings.parallel - len(self._in_flight)
         if free > 0:
             claimed = await self.state.aclaim_due(free, set(self._in_flight), set(self._busy_paths))
             for receipt, captured_local in claimed:
@@ -219,7 +219,7 @@ class Relay:
         until = now() + FULL_RECHECK if isinstance(exc, TargetFull) else None
         if isinstance(exc, TargetMaintenance):
             asked = exc.retry_after or MAINTENANCE_RECHECK.total_seconds()
-            wait = min(asked, self.settings.relay_retry_max_seconds)
+            wait = min(asked, self.settings.retry_max_seconds)
             until = now() + timedelta(seconds=wait)
         was_paused = self.status.state == RelayState.PAUSED
         # Paused at once, before the journal is written off the loop: another copy failing
@@ -251,17 +251,17 @@ class Relay:
     async def _schedule_retry(
         self, receipt: Receipt, message: str, retry_after: float | None = None
     ) -> None:
-        if receipt.attempts >= self.settings.relay_max_attempts:
+        if receipt.attempts >= self.settings.max_attempts:
             await self.state.amark_failed(receipt.sha256, message)
             log.warning("relay.failed sha256=%s reason=%s", receipt.sha256, message)
             return
         delay = retry_delay(
             receipt.attempts,
-            base=self.settings.relay_retry_base_seconds,
-            cap=self.settings.relay_retry_max_seconds,
+            base=self.settings.retry_base_seconds,
+            cap=self.settings.retry_max_seconds,
         )
         if retry_after is not None:  # the server said when: not earlier, within our cap
-            delay = min(max(delay, retry_after), self.settings.relay_retry_max_seconds)
+            delay = min(max(delay, retry_after), self.settings.retry_max_seconds)
         at = now() + timedelta(seconds=delay)
         await self.state.amark_retry(receipt.sha256, message, at)
         log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from app.config import Settings
+from app.config import PageSettings
 from app.web.sessions import SessionStore
 from app.web.thumbnails import Thumbnails
 
@@ -23,10 +23,10 @@ class PageState:
     thumbnails: Thumbnails
 
     @classmethod
-    def open(cls, settings: Settings) -> PageState:
+    def open(cls, settings: PageSettings) -> PageState:
         return cls(
             sessions=SessionStore(max_age_seconds=int(settings.session_hours * 3600)),
-            thumbnails=Thumbnails(settings.data_dir / "thumbnails"),
+            thumbnails=Thumbnails(settings.thumbnails_dir),
         )
 
 

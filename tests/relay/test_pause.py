@@ -21,7 +21,7 @@ def test_a_pause_is_journalled_once_and_never_on_the_event_loop(tmp_path: Path) 
     db = Database(settings.database_path)
     state = State(db)
     spool = Spool(settings.spool_dir, min_free_bytes=0)
-    relay = Relay(settings, state, spool, open_target(settings))
+    relay = Relay(settings.relay, state, spool, open_target(settings))
     # A write listener runs in the thread that committed: it tells where the write ran.
     committed_on: list[int] = []
     db.write_listeners.append(lambda: committed_on.append(threading.get_ident()))
