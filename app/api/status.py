@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import AdminDep, ServicesDep
+from app.api.deps import AdminDep, ServicesDep, StateDep
 from app.observe.doctor import status_checks
 from app.receipts import DeviceInfo, StatusReport
 
@@ -40,6 +40,6 @@ async def read_status(services: ServicesDep) -> StatusReport:
 
 
 @router.get("/v1/devices", dependencies=[AdminDep], response_model=list[DeviceInfo])
-async def read_devices(services: ServicesDep) -> list[DeviceInfo]:
+async def read_devices(state: StateDep) -> list[DeviceInfo]:
     """Every device, with when it was last seen (admin)."""
-    return await services.state.alist_devices()
+    return await state.alist_devices()
