@@ -6,10 +6,15 @@ import hashlib
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import pytest
 
+from app.api import shortcut_files
+from app.api.shortcut_files import signed_name
 from app.phone.shortcut import BACKUP_FILE, SHARE_FILE, build_all, shortcut_bytes
 from tests.conftest import Service
 from tests.support import samples
@@ -310,3 +315,39 @@ def test_a_newer_run_replaces_an_unfinished_one(service: Service) -> None:
     with service.admin() as admin:
         states = [r["state"] for r in admin.get("/v1/backup/runs").json()]
     assert states == ["running", "interrupted"]
+
+
+def test_install_page_links_both_files_and_shows_the_server(service: Service) -> None:
+    """GET /shortcuts/ names both files, the import questions, the setup and a QR code."""
+    with service.client() as client:
+        page = client.get("/shortcuts/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    for needed in (
+        quote(BACKUP_FILE),
+        quote(SHARE_FILE),
+        "Device token",
+        "Always Allow",
+        "Allow Sharing Large Amounts of Data",
+        "Run After Connection Interruption",
+        "<svg",
+        service.base_url,
+    ):
+        assert needed in html, needed
+
+
+def test_a_committed_signed_file_is_offered_and_served(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 'X (signed).shortcut' beside the unsigned file, the page links it and serves it."""
+    folder = tmp_path / "shortcuts"
+    folder.mkdir()
+    (folder / signed_name(BACKUP_FILE)).write_bytes(b"AEA1 signed bytes")
+    monkeypatch.setattr(shortcut_files, "SHORTCUTS_DIR", folder)
+    with service.client() as client:
+        html = client.get("/shortcuts/").text
+        assert quote(signed_name(BACKUP_FILE)) in html and quote(SHARE_FILE) in html
+        signed = client.get(f"/shortcuts/{signed_name(BACKUP_FILE)}")
+        assert signed.status_code == 200 and signed.content == b"AEA1 signed bytes"
+        missing = client.get(f"/shortcuts/{signed_name(SHARE_FILE)}")
+        assert missing.status_code == 404

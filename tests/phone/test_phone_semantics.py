@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from app.phone.shortcut import build_backup
 from tests.conftest import Service, make_settings, running, sha256_hex
 from tests.support.photo_library import NOW, Library
@@ -212,3 +214,54 @@ def test_a_run_killed_after_any_action_loses_nothing(tmp_path: Path) -> None:
                 break
         assert len(stored(service, photos)) == len(photos)
         assert sorted(set(uploads)) == sorted(uploads)  # no file was sent twice
+
+
+def test_photos_added_later_with_an_old_date_are_found(tmp_path: Path) -> None:
+    """AirDropped or saved from Messages today, taken years ago: the next run sends it."""
+    library = Library()
+    photos = library.ordinary(5, most=4)
+    with photo_relay(tmp_path) as service:
+        back_up_until_quiet(service, photos)
+        old = library.photo(datetime(2019, 3, 4, 12, 0, tzinfo=BERLIN), added=NOW)
+        later = back_up_until_quiet(service, [*photos, old])
+        assert [u for p in later for u in p.uploads()] == [old.filename]
+
+
+def test_two_thousand_photos_in_one_day_are_all_stored(tmp_path: Path) -> None:
+    """A day of 2,000 photos (more than any page) is listed whole and stored whole."""
+    library = Library()
+    library.day(NOW - timedelta(days=3), 5)
+    big = library.day(NOW - timedelta(days=2), 2000)
+    library.day(NOW - timedelta(days=1), 5)
+    with photo_relay(tmp_path, shortcut_max_batches=50) as service:
+        runs = back_up_until_quiet(service, library.assets)
+        assert len(stored(service, big)) == 2000
+        assert len(stored(service, library.assets)) == len(library.assets)
+        sent = [u for p in runs for u in p.uploads()]
+        assert len(sent) == len(set(sent)) == len(library.assets)
+
+
+@pytest.mark.reliability
+def test_a_first_backup_of_five_thousand_photos_stores_each_once(tmp_path: Path) -> None:
+    """Issue 14's "done when": busy days, bursts, old scans, later additions; every photo
+    stored exactly once, no byte sent twice, and the last notification says nothing is new."""
+    library = Library(seed=14)
+    library.photo(datetime(1965, 7, 1, tzinfo=BERLIN), added=NOW - timedelta(days=400))
+    library.ordinary(400, most=9)
+    for back in (300, 200, 100):
+        library.day(NOW - timedelta(days=back, hours=-1), 150)
+    library.burst(NOW - timedelta(days=50, hours=2), 40)
+    while len(library.assets) < 4990:
+        library.day(NOW - timedelta(days=420 + len(library.assets) % 300), 20)
+    with photo_relay(tmp_path, shortcut_max_batches=200) as service:
+        runs = back_up_until_quiet(service, library.assets, runs=40)
+        for taken in (datetime(2001, 1, 1, tzinfo=BERLIN), datetime(1999, 5, 5, tzinfo=BERLIN)):
+            library.photo(taken, added=NOW)  # AirDropped after the first backup
+        while len(library.assets) < 5000:
+            library.photo(NOW - timedelta(minutes=len(library.assets) % 50))
+        runs += back_up_until_quiet(service, library.assets, runs=10)
+        sent = [u for p in runs for u in p.uploads()]
+        assert len(sent) == len(set(sent)) == 5000
+        assert sum(p.bytes_uploaded() for p in runs) == sum(len(a.sent) for a in library.assets)
+        assert len(stored(service, library.assets)) == 5000
+        assert runs[-1].notifications[-1][1].startswith("Nothing new")
