@@ -8,10 +8,12 @@ the notification said.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -216,15 +218,34 @@ def test_a_run_killed_after_any_action_loses_nothing(tmp_path: Path) -> None:
         assert sorted(set(uploads)) == sorted(uploads)  # no file was sent twice
 
 
-def test_photos_added_later_with_an_old_date_are_found(tmp_path: Path) -> None:
-    """AirDropped or saved from Messages today, taken years ago: the next run sends it."""
+@pytest.mark.parametrize("modified_filter", ["day", "exact"])
+def test_photos_added_later_with_an_old_date_are_found(
+    tmp_path: Path, modified_filter: Literal["day", "exact"]
+) -> None:
+    """AirDropped or saved from Messages today, taken years ago: the next run sends it,
+    whether Last Modified Date filters compare whole days or exact times (§1, open)."""
     library = Library()
     photos = library.ordinary(5, most=4)
     with photo_relay(tmp_path) as service:
-        back_up_until_quiet(service, photos)
+        for _ in range(3):
+            backup(service, Phone(HOME, photos, modified_filter=modified_filter))
         old = library.photo(datetime(2019, 3, 4, 12, 0, tzinfo=BERLIN), added=NOW)
-        later = back_up_until_quiet(service, [*photos, old])
-        assert [u for p in later for u in p.uploads()] == [old.filename]
+        later = Phone(HOME, [*photos, old], modified_filter=modified_filter)
+        backup(service, later)
+        assert later.uploads() == [old.filename]
+        assert later.notifications[-1][1].startswith("1 new photo backed up"), later.notifications
+
+
+def test_a_live_photo_sends_its_still_only(tmp_path: Path) -> None:
+    """Shortcuts hands out a Live Photo's still; its video is never sent (§3)."""
+    library = Library()
+    live = library.photo(NOW - timedelta(hours=3), live_video=b"MOV part of a Live Photo")
+    with photo_relay(tmp_path) as service:
+        back_up_until_quiet(service, library.assets)
+        assert stored(service, [live]) == [live]
+        with service.device() as client:
+            video = hashlib.sha256(b"MOV part of a Live Photo").hexdigest()
+            assert client.get(f"/v1/items/{video}").status_code == 404
 
 
 def test_two_thousand_photos_in_one_day_are_all_stored(tmp_path: Path) -> None:
