@@ -231,3 +231,22 @@ def generated_steps(plist: dict[str, Any]) -> list[tuple[str, int | None]]:
 def test_hand_build_recipe_matches_the_generated_file(which: str, filename: str) -> None:
     """shortcuts/README.md lists the generated actions one for one, in order."""
     assert recipe_steps(which) == generated_steps(BUILT[filename])
+
+
+def test_guide_says_what_an_unattended_run_needs_and_what_is_backed_up() -> None:
+    """Issue 14's last two rows: the prompts a locked phone cannot answer, and no claim
+    that an edited photo's original is kept."""
+    guide = (SHORTCUTS_DIR / "README.md").read_text()
+    for needed in (
+        "Run the backup once by hand",
+        "Always Allow",
+        "Allow Sharing Large Amounts of Data",
+        "Run Immediately",
+        "Run After Connection Interruption",
+        "After every iOS update",
+        "Edited photos: only the edited version",
+        "Live Photos: the still only",
+        "Shared Albums: included",
+    ):
+        assert needed in guide, needed
+    assert "kept alongside" not in guide
