@@ -28,6 +28,7 @@ from app.phone.rules import (
     after_text,
     backoff,
     candidate_key,
+    day_of,
     is_safe,
     next_step,
     parse_day,
@@ -170,7 +171,7 @@ class BackupRuns:
             "SELECT * FROM backup_walks WHERE device_id = ?", (device.id,)
         ).fetchone()
         if row["walk"] is not None and (
-            row["walk"] not in ("taken", "changed") or parse_day(row["anchor"]) is None
+            row["walk"] not in ("taken", "changed", "retry") or parse_day(row["anchor"]) is None
         ):
             # A stored value this release cannot use (older data, a bug): walk again from
             # the start rather than fail every later request.
@@ -193,23 +194,40 @@ class BackupRuns:
         done: set[str],
     ) -> bool:
         """Start the walk that is due (a run never does one kind twice); False: none is."""
-        due = self._next_walk_kind(dict(state), walk, done)
+        retry = self._due_failure_days(conn, device)
+        due = self._next_walk_kind(dict(state), walk, done, retry)
         if due is None:
             return False
-        kind, anchor = due
+        kind, anchor, until = due
         conn.execute(
-            "UPDATE backup_walks SET walk = ?, anchor = ?, take = ?, pass_started_at = ? "
-            "WHERE device_id = ?",
-            (kind, anchor.isoformat(), walk.batch, iso(now()), device.id),
+            "UPDATE backup_walks SET walk = ?, anchor = ?, take = ?, until = ?, "
+            "pass_started_at = ? WHERE device_id = ?",
+            (kind, anchor.isoformat(), walk.batch, until, iso(now()), device.id),
         )
         return True
+
+    @staticmethod
+    def _due_failure_days(conn: sqlite3.Connection, device: Device) -> tuple[date, date] | None:
+        """The days (with a day's margin for any zone) of failed photos due for a new try."""
+        row = conn.execute(
+            "SELECT MIN(taken) AS first, MAX(taken) AS last FROM backup_failures "
+            "WHERE device_id = ? AND state = 'failed' AND next_try_at <= ?",
+            (device.id, iso(now())),
+        ).fetchone()
+        first, last = day_of(row["first"]), day_of(row["last"])
+        if first is None or last is None:
+            return None
+        return max(first - timedelta(days=1), FIRST_DAY), last + timedelta(days=1)
 
     @staticmethod
     def _page_of(state: sqlite3.Row | dict[str, Any], more: bool) -> Page:
         if state["walk"] is None:
             return NO_PAGE
         anchor = parse_day(state["anchor"]) or FIRST_DAY
-        return Page(more, state["walk"], after_text(anchor), int(state["take"] or 1))
+        kind: Walk = (
+            "changed" if state["walk"] == "changed" else "taken"
+        )  # a retry is by date taken
+        return Page(more, kind, after_text(anchor), int(state["take"] or 1))
 
     def _run(self, conn: sqlite3.Connection, device: Device, run_id: int) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute(
@@ -364,10 +382,10 @@ class BackupRuns:
         if state["walk"] is None:
             return {"walk": None, "done": ",".join(sorted(done))}, False
         anchor = parse_day(state["anchor"]) or FIRST_DAY
-        step = next_step(
-            state["walk"], anchor, int(state["take"] or walk.batch), candidates, walk.batch
-        )
-        if not step.complete:
+        by: Walk = "changed" if state["walk"] == "changed" else "taken"
+        step = next_step(by, anchor, int(state["take"] or walk.batch), candidates, walk.batch)
+        until = parse_day(state["until"]) if state["walk"] == "retry" else None
+        if not step.complete and (until is None or step.anchor <= until):
             going_on = {
                 "walk": state["walk"],
                 "anchor": step.anchor.isoformat(),
@@ -376,21 +394,24 @@ class BackupRuns:
             }
             return going_on, more
         done.add(state["walk"])
-        pending: dict[str, Any] = {"walk": None, "changes_since": state["pass_started_at"]}
+        pending: dict[str, Any] = {"walk": None, "until": None}
+        if state["walk"] != "retry":  # a retry walk looked at a few days only
+            pending["changes_since"] = state["pass_started_at"]
         if state["walk"] == "taken":
             pending["last_sweep_at"] = iso(now())
         # Look at what the next walk would be, as if this one were committed.
         preview = dict(state)
         preview.update(pending)
-        following = self._next_walk_kind(preview, walk, done)
+        following = self._next_walk_kind(preview, walk, done, self._due_failure_days(conn, device))
         if following is None:
             pending["done"] = ",".join(sorted(done))
             return pending, False
-        kind, anchor = following
+        kind, anchor, until_text = following
         pending.update(
             walk=kind,
             anchor=anchor.isoformat(),
             take=walk.batch,
+            until=until_text,
             pass_started_at=iso(now()),
             done=",".join(sorted(done)),
         )
@@ -398,15 +419,22 @@ class BackupRuns:
 
     @staticmethod
     def _next_walk_kind(
-        state: dict[str, Any], walk: WalkSettings, done: set[str]
-    ) -> tuple[Walk, date] | None:
+        state: dict[str, Any],
+        walk: WalkSettings,
+        done: set[str],
+        retry: tuple[date, date] | None,
+    ) -> tuple[str, date, str | None] | None:
+        """The next walk of this run: failed photos due again (once the first backup is
+        over), then recent changes, then a sweep when due; each kind once a run."""
         since = parse_moment(state["changes_since"])
         last_sweep = parse_moment(state["last_sweep_at"])
         sweep_due = last_sweep is None or now() - last_sweep >= timedelta(days=walk.sweep_days)
+        if retry is not None and since is not None and not done & {"retry", "taken"}:
+            return "retry", retry[0], retry[1].isoformat()
         if since is not None and "changed" not in done:
-            return "changed", _day_before(since, walk.changes_overlap_days)
+            return "changed", _day_before(since, walk.changes_overlap_days), None
         if sweep_due and "taken" not in done:
-            return "taken", FIRST_DAY
+            return "taken", FIRST_DAY, None
         return None
 
     def _commit_pending(self, conn: sqlite3.Connection, device: Device, run: sqlite3.Row) -> None:
@@ -416,7 +444,15 @@ class BackupRuns:
         pending = json.loads(run["pending"])
         pending.pop("done", None)
         self._walk(conn, device)
-        columns = {"walk", "anchor", "take", "pass_started_at", "changes_since", "last_sweep_at"}
+        columns = {
+            "walk",
+            "anchor",
+            "take",
+            "until",
+            "pass_started_at",
+            "changes_since",
+            "last_sweep_at",
+        }
         updates = {k: v for k, v in pending.items() if k in columns}
         if updates:
             assignments = ", ".join(f"{column} = ?" for column in updates)

@@ -152,6 +152,7 @@ def _m004_backup_walks() -> str:
             walk TEXT,
             anchor TEXT,
             take INTEGER,
+            until TEXT,
             pass_started_at TEXT,
             changes_since TEXT,
             last_sweep_at TEXT

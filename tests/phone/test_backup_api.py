@@ -253,14 +253,12 @@ def test_run_records_show_what_each_device_did(service: Service) -> None:
 def test_a_cleanly_finished_run_moves_the_walk_on(service: Service) -> None:
     """After a run that listed the whole library, the next one walks recent changes only."""
     newest = TAKEN + timedelta(days=30)
+    data = samples.jpeg(newest, seed=9)
     with service.device() as client:
         plan = start(client)
-        page = decide(
-            client,
-            plan["run_id"],
-            [{"name": "IMG_0009", "taken": newest.isoformat(), "size": 5}],
-        )
+        page = decide(client, plan["run_id"], [facts(data, taken=newest.isoformat())])
         assert (page["walk"], page["more"]) == ("changed", "yes")  # photos added meanwhile
+        assert send_page_photo(client, plan["run_id"], 1, data) == "yes"
         decide(client, plan["run_id"], [])
         client.post(f"/v1/backup/runs/{plan['run_id']}/finish", json={})
         following = start(client)
@@ -351,3 +349,17 @@ def test_a_committed_signed_file_is_offered_and_served(
         assert signed.status_code == 200 and signed.content == b"AEA1 signed bytes"
         missing = client.get(f"/shortcuts/{signed_name(SHARE_FILE)}")
         assert missing.status_code == 404
+
+
+def test_a_photo_asked_for_but_never_read_is_walked_again_next_run(service: Service) -> None:
+    """The phone stopped while reading a photo (iCloud): the next run revisits its day."""
+    with service.device() as client:
+        plan = start(client)
+        decide(client, plan["run_id"], [facts(b"12345", name="IMG_0042")])
+        client.post(f"/v1/backup/runs/{plan['run_id']}/finish")
+        following = start(client)
+        assert following["walk"] == "changed"  # the walk in progress goes first
+        page = decide(client, following["run_id"], [])
+    # Then its day (a day's margin for any zone), by Date Taken, not the whole library.
+    assert (page["walk"], page["more"]) == ("taken", "yes")
+    assert page["after"] == f"{(TAKEN - timedelta(days=2)).date()}T12:00:00"

@@ -9,6 +9,7 @@ the notification said.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -286,3 +287,25 @@ def test_a_first_backup_of_five_thousand_photos_stores_each_once(tmp_path: Path)
         assert sum(p.bytes_uploaded() for p in runs) == sum(len(a.sent) for a in library.assets)
         assert len(stored(service, library.assets)) == 5000
         assert runs[-1].notifications[-1][1].startswith("Nothing new")
+
+
+def test_a_failed_photo_is_tried_again_once_its_back_off_is_over(tmp_path: Path) -> None:
+    """An old photo that could not be read waits; when its back-off ends, the next run
+    walks its day again (no sweep needed) and sends it."""
+    library = Library()
+    old = library.photo(NOW - timedelta(days=300), icloud_fails=True)
+    library.ordinary(3, most=3)
+    with photo_relay(tmp_path, shortcut_sweep_days=30) as service:
+        back_up_until_quiet(service, library.assets)
+        assert stored(service, [old]) == []
+        with service.admin() as client:
+            failing = client.get("/v1/backup/failing").json()
+        assert [(f["name"], f["attempts"]) for f in failing] == [(old.name, 3)]
+        old.icloud_fails = False  # the download works again
+        database = sqlite3.connect(service.settings.database_path)
+        with database:  # as if the back-off had passed
+            database.execute("UPDATE backup_failures SET next_try_at = '2000-01-01T00:00:00Z'")
+        phone = Phone(HOME, library.assets)
+        backup(service, phone)
+        assert phone.uploads() == [old.filename]
+        assert stored(service, [old]) == [old]
