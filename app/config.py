@@ -164,7 +164,7 @@ class Settings(BaseSettings):
         ge=1,
         le=500,
         description="Photos the backup shortcut looks at per batch (one request checks them, "
-        "then one upload per new photo). Small batches fit Shortcuts' memory limits.",
+        "then one upload per new photo); a day with more photos gets a bigger batch.",
     )
     shortcut_max_batches: int = Field(
         10,
@@ -175,8 +175,8 @@ class Settings(BaseSettings):
     shortcut_overlap_days: float = Field(
         14.0,
         ge=0,
-        description="Each backup run looks again at photos taken this many days before where "
-        "the last run stopped, to catch photos saved later with an older date.",
+        description="The backup's walk of changed photos (by Last Modified Date: photos saved "
+        "later with an older date, edits) starts this many days before the last walk began.",
     )
     shortcut_sweep_days: float = Field(
         7.0,

@@ -1,9 +1,11 @@
 """A backup run: the bundled Shortcut's side of the conversation with the service.
 
-Designed for what Shortcuts can do: JSON in and out, flat values, dates as ISO 8601, one
-file per upload, a reply that always says what happened. A run: POST /v1/backup/runs (the
-plan), then per page POST .../candidates (which to send, where the next page starts) and
-POST .../files (one upload each), and POST .../finish (the sentence to show).
+Designed for what Shortcuts really does (shared/shortcuts-on-iphone.md): JSON in and out,
+every key the shortcut reads always present (an error reply too), bodies optional, one
+file per upload with its SHA-256. A run: POST /v1/backup/runs (go, and the first page),
+per page POST .../candidates (which to send, the next page), per photo to send POST
+.../photos/{n}/hash (upload or not) and POST .../photos/{n}/file, and POST .../finish
+(the sentence to show). The share sheet uses POST .../files.
 """
 
 from __future__ import annotations
@@ -11,28 +13,48 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from app.api.deps import AdminDep, DeviceDep, IngestDep, ServicesDep, SettingsDep, UploadBodyDep
+from app.api.deps import (
+    AdminDep,
+    DeviceDep,
+    IngestDep,
+    ServicesDep,
+    SettingsDep,
+    StateDep,
+    UploadBodyDep,
+)
 from app.api.replies import UploadResult, form_response
-from app.errors import UnprocessableContent
+from app.config import Settings
+from app.errors import ApiError, UnprocessableContent
+from app.hashing import checked_sha256
 from app.intake.form_items import ingest_form
-from app.phone.backup import BackupRuns, RunRecord
-from app.phone.rules import Candidate, parse_moment
+from app.phone.backup import TOO_LARGE, BackupRuns, Page, RunRecord, WalkSettings
+from app.phone.rules import Candidate, size_in_bytes
 
 __all__ = ["router"]
 
 # Bounded so a huge number is a 422, not an SQLite overflow (a 500; found by schemathesis).
 RunId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Position = Annotated[int, Path(ge=1, le=100_000)]
 
 router = APIRouter(tags=["shortcuts"])
 log = logging.getLogger(__name__)
 
-MAX_CANDIDATES = 1000
+MAX_CANDIDATES = 10_000
+
+# What an error reply carries besides `error`, so a shortcut reading any key still runs on.
+QUIET_KEYS: dict[str, Any] = {
+    "go": "no",
+    "more": "no",
+    "upload": "no",
+    "decisions": {},
+    "message": "",
+}
 
 
 def backup_runs(services: ServicesDep) -> BackupRuns:
@@ -42,56 +64,80 @@ def backup_runs(services: ServicesDep) -> BackupRuns:
 RunsDep = Annotated[BackupRuns, Depends(backup_runs)]
 
 
+def walk_settings(settings: Settings) -> WalkSettings:
+    return WalkSettings(
+        batch=settings.shortcut_batch_size,
+        max_pages=settings.shortcut_max_batches,
+        changes_overlap_days=settings.shortcut_overlap_days,
+        sweep_days=settings.shortcut_sweep_days,
+    )
+
+
+def shortcut_error(error: ApiError) -> JSONResponse:
+    """The service's error, plus every key the shortcut reads (so it stops cleanly)."""
+    message = str(error)
+    body = {**QUIET_KEYS, "error": {"code": error.code, "message": message}, "message": message}
+    return JSONResponse(body, status_code=error.status)
+
+
 class StartRun(BaseModel):
     kind: Literal["backup", "share"] = Field(
         "backup", description="`backup` (the Wi-Fi automation) or `share` (the share sheet)."
     )
     network: str | None = Field(
-        None, max_length=200, description="The Wi-Fi the phone is on, for the run record."
+        None, max_length=200, description="The Wi-Fi the phone is on ('' when unreadable)."
+    )
+    home: str | None = Field(
+        None, max_length=200, description="The home Wi-Fi's name as typed into the shortcut."
     )
 
 
-class BackupPlan(BaseModel):
+class PageOut(BaseModel):
+    more: Literal["yes", "no"] = Field(description="`yes`: look at the page described here.")
+    walk: Literal["taken", "changed"] = Field(
+        description="Which date Find Photos filters and sorts on: Date Taken or Last Modified Date."
+    )
+    after: str = Field(
+        description="Find photos whose date is after this (a day before the page's first "
+        "day, at noon, no zone: the phone reads it in its own zone)."
+    )
+    take: int = Field(description="Find Photos limit.")
+
+
+class BackupPlan(PageOut):
     """What the shortcut should do in this run."""
 
+    go: Literal["yes", "away"] = Field(description="`away`: not on the home Wi-Fi; stop quietly.")
     run_id: int = Field(description="Use in the paths of this run's other requests.")
     kind: Literal["backup", "share"]
-    batch_size: int = Field(description="Photos to look at per page (Find Photos limit).")
+    batch_size: int = Field(description="Photos per page, unless a single day needs more.")
     max_batches: int = Field(description="Pages in this run at most; the next run carries on.")
-    after: str = Field(
-        description="Window start, ISO 8601: look at photos taken after this, oldest first."
-    )
-    phase: Literal["new", "sweep"]
-    overlap_days: float = Field(description="How far before the last stop this run looks again.")
 
 
 class CandidateIn(BaseModel):
     name: str | None = Field(None, max_length=1024, description="Name as the phone shows it.")
-    captured_at: str | None = Field(
-        None, max_length=100, description="Capture date, ISO 8601 with offset."
-    )
+    taken: str | None = Field(None, max_length=100, description="Date Taken, ISO 8601.")
+    modified: str | None = Field(None, max_length=100, description="Last Modified Date, ISO 8601.")
     size: int | float | str | None = Field(
-        None, description="Size as the phone reports it (bytes, or any text it uses)."
+        None, description="File Size as a number of bytes (text such as '2.1 MB' is ignored)."
     )
 
 
-class CandidatesIn(BaseModel):
-    after: str = Field(max_length=100, description="The window start this page was found with.")
-    candidates: list[CandidateIn] | str = Field(
-        description="The page's photos, oldest first: a JSON array, or (as Shortcuts turns a "
-        "list of dictionaries into text) the JSON objects one after another in one string."
-    )
+class Decisions(PageOut):
+    """Which of the page's photos to send (keyed by position, 1 = first) and the next page."""
 
-
-class Decisions(BaseModel):
-    """Which of the page's photos to upload, keyed by position (1 = first, as Repeat Index)."""
-
-    decisions: dict[str, Literal["send", "safe"]]
+    decisions: dict[str, Literal["send", "safe", "later"]]
     send: int
     already_safe: int
-    next_after: str | None = Field(
-        description="Window start of the next page; null when this run has nothing more to do."
-    )
+    later: int = Field(description="Photos that failed before and wait for their next try.")
+
+
+class OfferIn(BaseModel):
+    sha256: str = Field(description="Generate Hash (SHA-256) of the photo, lowercase hex.")
+
+
+class OfferOut(BaseModel):
+    upload: Literal["yes", "no"] = Field(description="`no`: these exact bytes are safe here.")
 
 
 class FinishIn(BaseModel):
@@ -109,7 +155,7 @@ class RunOut(BaseModel):
     network: str | None
     started_at: str
     finished_at: str | None
-    state: Literal["running", "finished", "failed", "interrupted"]
+    state: Literal["running", "finished", "failed", "interrupted", "away"]
     phase: str
     window_start: str | None
     pages: int
@@ -118,6 +164,7 @@ class RunOut(BaseModel):
     sent_new: int
     new_photos: int
     new_videos: int
+    later: int
     error: str | None
     message: str
 
@@ -126,100 +173,197 @@ def run_out(record: RunRecord) -> RunOut:
     return RunOut(**record.__dict__)
 
 
-def parse_candidates(value: list[CandidateIn] | str) -> list[Candidate]:
-    """Candidates from a JSON array, or from JSON objects written one after another."""
-    if isinstance(value, list):
-        items = value
+def page_out(page: Page) -> dict[str, Any]:
+    return {
+        "more": "yes" if page.more else "no",
+        "walk": page.walk,
+        "after": page.after,
+        "take": page.take,
+    }
+
+
+def parse_candidates(value: Any) -> list[Candidate]:
+    """Candidates from a JSON array, or from JSON objects written one after another in one
+    string (how Shortcuts turns a list of dictionaries into text)."""
+    if value is None or value == "":
+        raw: list[Any] = []
+    elif isinstance(value, list):
+        raw = value
+    elif isinstance(value, str):
+        raw = _objects_in(value)
     else:
-        items = []
-        decoder = json.JSONDecoder()
-        position, text = 0, value
-        while position < len(text):
-            if text[position] in " \t\r\n,[]":
-                position += 1
-                continue
-            try:
-                parsed, position = decoder.raw_decode(text, position)
-            except json.JSONDecodeError:
-                raise UnprocessableContent(
-                    "The candidates are not JSON objects; send a JSON array of "
-                    '{"name", "captured_at", "size"} objects.',
-                    code="bad_candidates",
-                ) from None
-            if not isinstance(parsed, dict):
-                raise UnprocessableContent(
-                    "Each candidate must be a JSON object.", code="bad_candidates"
-                )
-            items.append(CandidateIn.model_validate(parsed))
-    if len(items) > MAX_CANDIDATES:
+        raise UnprocessableContent("'candidates' must be a list.", code="bad_candidates")
+    if len(raw) > MAX_CANDIDATES:
         raise UnprocessableContent(
-            f"At most {MAX_CANDIDATES} candidates per request; lower the batch size.",
-            code="too_many_candidates",
+            f"At most {MAX_CANDIDATES} candidates per request.", code="too_many_candidates"
         )
+    try:
+        items = [CandidateIn.model_validate(item) for item in raw]
+    except ValidationError:
+        raise UnprocessableContent(
+            'Each candidate must be a JSON object with "name", "taken", "modified", "size".',
+            code="bad_candidates",
+        ) from None
     return [
-        Candidate(
-            name=item.name,
-            captured_at=item.captured_at,
-            size=None if item.size is None else str(item.size),
-        )
-        for item in items
+        Candidate(item.name, item.taken, item.modified, size_in_bytes(item.size)) for item in items
     ]
+
+
+def _objects_in(text: str) -> list[Any]:
+    items: list[Any] = []
+    decoder = json.JSONDecoder()
+    position = 0
+    while position < len(text):
+        if text[position] in " \t\r\n,[]":
+            position += 1
+            continue
+        try:
+            parsed, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            raise UnprocessableContent(
+                "The candidates are not JSON objects; send a JSON array of "
+                '{"name", "taken", "modified", "size"} objects.',
+                code="bad_candidates",
+            ) from None
+        items.append(parsed)
+    return items
+
+
+OptionalBody = Annotated[dict[str, Any] | None, Body()]
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _model(model: type[ModelT], body: dict[str, Any] | None) -> ModelT:
+    try:
+        return model.model_validate(body or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise UnprocessableContent(f"{where}: {first['msg']}", code="bad_request_body") from None
 
 
 @router.post("/v1/backup/runs", response_model=BackupPlan, status_code=201)
 async def start_run(
-    body: StartRun, settings: SettingsDep, device: DeviceDep, runs: RunsDep
-) -> BackupPlan:
-    """Start a run and get its plan: batch size, number of batches, window start.
-
-    A run the same device left unfinished is recorded as interrupted; its progress is kept.
-    """
+    settings: SettingsDep, device: DeviceDep, runs: RunsDep, body: OptionalBody = None
+) -> JSONResponse:
+    """Start a run: `go` (`away` when not on the home Wi-Fi: recorded, nothing to do) and
+    the first page. A run the same device left unfinished is recorded as interrupted."""
+    try:
+        start = _model(StartRun, body)
+    except ApiError as error:
+        return shortcut_error(error)
     plan = await asyncio.to_thread(
-        runs.start, device, body.kind, body.network, settings.shortcut_overlap_days
+        runs.start, device, start.kind, start.network, start.home, walk_settings(settings)
     )
-    return BackupPlan(
+    reply = BackupPlan(
+        go=plan.go,
         run_id=plan.run_id,
-        kind=body.kind,
+        kind=start.kind,
         batch_size=settings.shortcut_batch_size,
         max_batches=settings.shortcut_max_batches,
-        after=plan.after,
-        phase="new",
-        overlap_days=settings.shortcut_overlap_days,
+        **page_out(plan.page),
     )
+    return JSONResponse(reply.model_dump(), status_code=201)
 
 
 @router.post("/v1/backup/runs/{run_id}/candidates", response_model=Decisions)
 async def check_candidates(
-    run_id: RunId, body: CandidatesIn, settings: SettingsDep, device: DeviceDep, runs: RunsDep
-) -> Decisions:
-    """Say which photos of a page to upload; the rest this device already sent.
+    run_id: RunId,
+    settings: SettingsDep,
+    device: DeviceDep,
+    runs: RunsDep,
+    body: OptionalBody = None,
+) -> JSONResponse:
+    """Say which photos of a page to send, and what the next page is.
 
-    A photo counts as already sent when this device uploaded one with the same name,
-    capture second and reported size. That only spares the bytes; anything not matched
-    exactly (or missing a part) is answered `send`, and the content hash decides.
+    "safe" only when this device sent a photo of that name and capture second whose
+    stored bytes have exactly this size, and it has not changed since; "later" for a photo
+    that failed and waits; anything else "send" (the phone hashes it first, so bytes the
+    service already holds are never sent again).
     """
-    if parse_moment(body.after) is None:
-        raise UnprocessableContent(
-            f"'after' must be an ISO 8601 date, like 2024-05-01T21:04:00+02:00; got "
-            f"{body.after[:40]!r}.",
-            code="bad_window",
+    try:
+        candidates = parse_candidates((body or {}).get("candidates"))
+        page = await asyncio.to_thread(
+            runs.decide, device, run_id, candidates, walk_settings(settings)
         )
-    candidates = parse_candidates(body.candidates)
-    page = await asyncio.to_thread(
-        runs.decide,
-        device,
-        run_id,
-        body.after,
-        candidates,
-        batch_size=settings.shortcut_batch_size,
-        sweep_days=settings.shortcut_sweep_days,
-    )
-    return Decisions(
+    except ApiError as error:
+        return shortcut_error(error)
+    reply = Decisions(
         decisions={str(i): d for i, d in enumerate(page.decisions, start=1)},
         send=page.decisions.count("send"),
         already_safe=page.decisions.count("safe"),
-        next_after=page.next_after,
+        later=page.decisions.count("later"),
+        **page_out(page.page),
     )
+    return JSONResponse(reply.model_dump())
+
+
+@router.post("/v1/backup/runs/{run_id}/photos/{position}/hash", response_model=OfferOut)
+async def offer_photo(
+    run_id: RunId,
+    position: Position,
+    device: DeviceDep,
+    runs: RunsDep,
+    state: StateDep,
+    body: OptionalBody = None,
+) -> JSONResponse:
+    """The phone hashed photo `position` of the page: upload it, or not (bytes already here)."""
+    try:
+        sha256 = checked_sha256(_model(OfferIn, body).sha256)
+        stored = await asyncio.to_thread(state.get_item, sha256)
+        upload = await asyncio.to_thread(
+            runs.offer, device, run_id, position, sha256, None if stored is None else stored.size
+        )
+    except ApiError as error:
+        return shortcut_error(error)
+    return JSONResponse({"upload": "yes" if upload else "no"})
+
+
+@router.post(
+    "/v1/backup/runs/{run_id}/photos/{position}/file",
+    response_model=UploadResult,
+    status_code=201,
+    responses={200: {"model": UploadResult, "description": "The file was already here"}},
+)
+async def upload_page_photo(
+    run_id: RunId,
+    position: Position,
+    body: UploadBodyDep,
+    ingest: IngestDep,
+    device: DeviceDep,
+    runs: RunsDep,
+) -> JSONResponse:
+    """Upload photo `position` of the page (multipart, one file, with its `sha256`).
+
+    The service checks the bytes against the phone's SHA-256. A refusal (too large, no
+    room) is recorded against the photo, which waits while the run goes on.
+    """
+    try:
+        await asyncio.to_thread(runs.check_open, device, run_id, position)
+    except ApiError as error:
+        return shortcut_error(error)
+    try:
+        items = await ingest_form(
+            ingest, body.content_type, body.declared_size, body.chunks, device
+        )
+    except ApiError as error:
+        reason = TOO_LARGE if error.status == 413 else str(error)
+        await asyncio.to_thread(runs.record_refusal, device, run_id, position, reason)
+        return shortcut_error(error)
+    for item in items:
+        await asyncio.to_thread(
+            runs.record_upload,
+            device,
+            run_id,
+            position,
+            item.receipt.sha256,
+            item.receipt.size,
+            item.receipt.kind,
+            item.new,
+        )
+    return form_response(items)
 
 
 @router.post(
@@ -231,24 +375,20 @@ async def check_candidates(
 async def upload_run_files(
     run_id: RunId, body: UploadBodyDep, ingest: IngestDep, device: DeviceDep, runs: RunsDep
 ) -> JSONResponse:
-    """Upload files of a run as multipart/form-data (one per request from the shortcut).
+    """Upload files of a run as multipart/form-data (the share sheet: one per request).
 
-    Fields as for POST /v1/uploads (`name`, `captured_at`, `sha256`), plus `size` as the
-    phone reports it: with name and capture date it lets later runs skip this photo.
+    Fields as for POST /v1/uploads (`name`, `captured_at`, `sha256`, checked if given).
     """
     await asyncio.to_thread(runs.check_open, device, run_id)
-    items = await ingest_form(
-        ingest, body.content_type, body.declared_size, body.chunks, device, extra_fields=("size",)
-    )
+    items = await ingest_form(ingest, body.content_type, body.declared_size, body.chunks, device)
     for item in items:
-        fields = item.fields
-        candidate = Candidate(fields["name"], fields["captured_at"], fields["size"])
         await asyncio.to_thread(
             runs.record_upload,
             device,
             run_id,
-            candidate,
+            None,
             item.receipt.sha256,
+            item.receipt.size,
             item.receipt.kind,
             item.new,
         )
@@ -256,9 +396,15 @@ async def upload_run_files(
 
 
 @router.post("/v1/backup/runs/{run_id}/finish", response_model=RunOut)
-async def finish_run(run_id: RunId, body: FinishIn, device: DeviceDep, runs: RunsDep) -> RunOut:
-    """End a run. Its `message` says what happened in one sentence, for the notification."""
-    record = await asyncio.to_thread(runs.finish, device, run_id, body.error)
+async def finish_run(
+    run_id: RunId, device: DeviceDep, runs: RunsDep, body: OptionalBody = None
+) -> JSONResponse:
+    """End a run (any body, or none). `message` says what happened, failing photos named."""
+    try:
+        finish = _model(FinishIn, body)
+        record = await asyncio.to_thread(runs.finish, device, run_id, finish.error)
+    except ApiError as error:
+        return shortcut_error(error)
     log.info(
         "backup.run_%s run=%d device=%s sent_new=%d already_safe=%d",
         record.state,
@@ -267,7 +413,7 @@ async def finish_run(run_id: RunId, body: FinishIn, device: DeviceDep, runs: Run
         record.sent_new,
         record.already_safe,
     )
-    return run_out(record)
+    return JSONResponse(run_out(record).model_dump())
 
 
 @router.get("/v1/backup/runs", dependencies=[AdminDep], response_model=list[RunOut])
@@ -278,3 +424,18 @@ async def read_runs(
 ) -> list[RunOut]:
     """Recent runs of every device (admin): when, what was sent, what went wrong."""
     return [run_out(r) for r in await asyncio.to_thread(runs.recent, limit, device)]
+
+
+class FailingPhoto(BaseModel):
+    device: str
+    name: str
+    taken: str
+    attempts: int
+    reason: str | None
+    next_try_at: str | None
+
+
+@router.get("/v1/backup/failing", dependencies=[AdminDep], response_model=list[FailingPhoto])
+async def read_failing_photos(runs: RunsDep) -> list[FailingPhoto]:
+    """Photos a device could not send yet (admin): why, how often, when they are tried again."""
+    return [FailingPhoto(**row) for row in await asyncio.to_thread(runs.failures)]

@@ -20,10 +20,16 @@ __all__ = [
     "Builder",
     "Output",
     "Plist",
+    "as_date",
+    "as_number",
     "attachment",
+    "detail",
     "fields",
     "file_field",
     "if_block",
+    "iso_8601",
+    "key",
+    "number_field",
     "shortcut_input",
     "text",
     "text_field",
@@ -56,8 +62,39 @@ class Output:
         return value
 
 
-def variable(name: str) -> Attachment:
-    return {"Type": "Variable", "VariableName": name}
+def variable(name: str, *aggrandizements: dict[str, Any]) -> Attachment:
+    value: Attachment = {"Type": "Variable", "VariableName": name}
+    if aggrandizements:
+        value["Aggrandizements"] = list(aggrandizements)
+    return value
+
+
+# Aggrandizements: what the editor offers when a variable is tapped (format brief §2.3).
+def key(name: str) -> dict[str, Any]:
+    """The variable's dictionary value for `name` (a dotted path reads nested keys)."""
+    return {"Type": "WFDictionaryValueVariableAggrandizement", "DictionaryKey": name}
+
+
+def detail(name: str) -> dict[str, Any]:
+    """A property of the variable's content, e.g. a photo's "Date Taken"."""
+    return {"Type": "WFPropertyVariableAggrandizement", "PropertyName": name}
+
+
+def as_date() -> dict[str, Any]:
+    return {"Type": "WFCoercionVariableAggrandizement", "CoercionItemClass": "WFDateContentItem"}
+
+
+def as_number() -> dict[str, Any]:
+    return {"Type": "WFCoercionVariableAggrandizement", "CoercionItemClass": "WFNumberContentItem"}
+
+
+def iso_8601() -> dict[str, Any]:
+    """Format the variable's date as ISO 8601 with the time (and the phone's offset)."""
+    return {
+        "Type": "WFDateFormatVariableAggrandizement",
+        "WFDateFormatStyle": "ISO 8601",
+        "WFISO8601IncludeTime": True,
+    }
 
 
 def shortcut_input() -> Attachment:
@@ -89,6 +126,11 @@ def text(*parts: str | Attachment) -> Plist:
 
 def text_field(key: str, *parts: str | Attachment) -> Plist:
     return {"WFItemType": 0, "WFKey": text(key), "WFValue": text(*parts)}
+
+
+def number_field(key: str, *parts: str | Attachment) -> Plist:
+    """A number item: Shortcuts coerces the value to a number (a File Size to its bytes)."""
+    return {"WFItemType": 3, "WFKey": text(key), "WFValue": text(*parts)}
 
 
 def file_field(key: str, value: Attachment) -> Plist:
@@ -170,23 +212,32 @@ class Block:
         return self
 
     def otherwise(self) -> None:
+        """Start the If's Otherwise branch (call inside the `with`, between the branches)."""
         self.builder.add(self.identifier, GroupingIdentifier=self.group, WFControlFlowMode=1)
 
     def __exit__(self, *exc: object) -> None:
         end: Plist = {"GroupingIdentifier": self.group, "WFControlFlowMode": 2}
         if self.result is not None:
             end["UUID"] = self.result.uuid
+            end["CustomOutputName"] = self.result.name
         self.builder.add(self.identifier, **end)
 
 
-def if_block(builder: Builder, subject: Attachment, condition: int, operand: Plist | None) -> Block:
+def if_block(
+    builder: Builder,
+    subject: Attachment,
+    condition: int,
+    operand: Plist | str | None,
+    output: str | None = None,
+) -> Block:
+    """An If; with `output`, its End If publishes the output of the branch that ran."""
     start: Plist = {
         "WFInput": {"Type": "Variable", "Variable": attachment(subject)},
         "WFCondition": condition,
     }
     if operand is not None:
         start["WFConditionalActionString"] = operand
-    return builder.block("conditional", **start)
+    return builder.block("conditional", output, **start)
 
 
 IS, IS_NOT, HAS_VALUE, HAS_NO_VALUE = 4, 5, 100, 101

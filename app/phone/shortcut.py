@@ -13,17 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from app.phone.plist import (
-    HAS_NO_VALUE,
     IS,
     IS_NOT,
     Attachment,
     Builder,
     Output,
     Plist,
+    as_date,
+    as_number,
     attachment,
+    detail,
     fields,
     file_field,
     if_block,
+    iso_8601,
+    key,
+    number_field,
     shortcut_input,
     text,
     text_field,
@@ -51,9 +56,14 @@ SERVER_PLACEHOLDER = "https://photo-relay.local:8000"
 TOKEN_PLACEHOLDER = "paste-the-device-token-here"
 WIFI_PLACEHOLDER = "My Home Wi-Fi"
 
+RUN_PATH = "/v1/backup/runs/"
+# The Repeat that walks pages runs this often at most; the service ends a run sooner
+# (`more` = no after PHOTO_RELAY_SHORTCUT_MAX_BATCHES pages), and each idle turn is one If.
+PAGE_TURNS = 200
 
-def ask_text(b: Builder, questions: list[Plist], value: str, question: str, name: str) -> None:
-    """A Text action whose plain value an import question replaces, kept in a variable."""
+
+def ask_text(b: Builder, questions: list[Plist], value: str, question: str, name: str) -> Output:
+    """A Text action whose plain value an import question replaces; its output is `name`."""
     questions.append(
         {
             "ActionIndex": b.index(),
@@ -63,54 +73,43 @@ def ask_text(b: Builder, questions: list[Plist], value: str, question: str, name
             "DefaultValue": value,
         }
     )
-    answer = b.add("gettext", output=f"{name} answer", WFTextActionText=value)
-    b.add("setvariable", WFVariableName=name, WFInput=attachment(answer.ref()))
+    return b.add("gettext", output=name, WFTextActionText=value)
 
 
-def ask_connection(b: Builder, questions: list[Plist]) -> None:
-    ask_text(
-        b,
-        questions,
-        SERVER_PLACEHOLDER,
-        "Address of your photo-relay, as reachable from the phone at home "
-        "(e.g. http://192.168.1.20:8000), without a trailing slash.",
-        "Server",
-    )
-    ask_text(
-        b,
-        questions,
-        TOKEN_PLACEHOLDER,
-        "Device token: run `photo-relay device add my-iphone` on the server and paste what "
-        "it prints.",
-        "Token",
-    )
+class Connection:
+    """The server address and the token, as the two Text actions that hold them."""
 
+    def __init__(self, b: Builder, questions: list[Plist]) -> None:
+        self.server = ask_text(
+            b,
+            questions,
+            SERVER_PLACEHOLDER,
+            "Address of your photo-relay, as reachable from the phone at home "
+            "(e.g. http://192.168.1.20:8000), without a trailing slash.",
+            "Server",
+        )
+        self.token = ask_text(
+            b,
+            questions,
+            TOKEN_PLACEHOLDER,
+            "Device token: run `photo-relay device add my-iphone` on the server and paste "
+            "what it prints.",
+            "Token",
+        )
 
-def auth_headers() -> Plist:
-    return fields(text_field("Authorization", "Bearer ", variable("Token")))
-
-
-def request(b: Builder, output: str, path: tuple[str | Attachment, ...], **body: Any) -> Output:
-    """POST to the service; the reply (JSON, or an error body) is the action's output."""
-    return b.add(
-        "downloadurl",
-        output=output,
-        WFURL=text(variable("Server"), *path),
-        WFHTTPMethod="POST",
-        ShowHeaders=True,
-        WFHTTPHeaders=auth_headers(),
-        **body,
-    )
-
-
-def value_of(b: Builder, source: Output, key: str | Plist, output: str) -> Output:
-    return b.add(
-        "getvalueforkey",
-        output=output,
-        WFInput=attachment(source.ref()),
-        WFGetDictionaryValueType="Value",
-        WFDictionaryKey=key,
-    )
+    def request(
+        self, b: Builder, output: str | None, path: tuple[str | Attachment, ...], **body: Any
+    ) -> Output:
+        """POST to the service; the reply (JSON, or an error body) is the action's output."""
+        return b.add(
+            "downloadurl",
+            output=output,
+            WFURL=text(self.server.ref(), *path),
+            WFHTTPMethod="POST",
+            ShowHeaders=True,
+            WFHTTPHeaders=fields(text_field("Authorization", "Bearer ", self.token.ref())),
+            **body,
+        )
 
 
 def notify(b: Builder, title: str, *body: str | Attachment) -> None:
@@ -122,74 +121,14 @@ def notify(b: Builder, title: str, *body: str | Attachment) -> None:
     )
 
 
-RUN_PATH = "/v1/backup/runs/"
+def find_page(b: Builder, walk: str) -> None:
+    """Find Photos for the page `Next` describes, by Date Taken or by Last Modified Date.
 
-
-def finish_and_notify(b: Builder, title: str) -> None:
-    """Close the run on the service, show the sentence it composes, stop."""
-    report = request(
-        b,
-        "Run Report",
-        (RUN_PATH, variable("Run"), "/finish"),
-        WFHTTPBodyType="JSON",
-        WFJSONValues=fields(),
-    )
-    message = value_of(b, report, "message", "Report Message")
-    notify(b, title, message.ref())
-    b.add("exit")
-
-
-def fail_unless(b: Builder, reply: Output, key: str, title: str, advice: str) -> None:
-    """If `reply` lacks `key`, report the service's error message, notify it and stop."""
-    expected = value_of(b, reply, key, f"{reply.name} {key}")
-    with if_block(b, expected.ref(), HAS_NO_VALUE, None):
-        problem = value_of(b, reply, "error.message", "Error Message")
-        request(
-            b,
-            "Error Report",
-            (RUN_PATH, variable("Run"), "/finish"),
-            WFHTTPBodyType="JSON",
-            WFJSONValues=fields(text_field("error", problem.ref())),
-        )
-        notify(b, title, "photo-relay answered: ", problem.ref(), " ", advice)
-        b.add("exit")
-
-
-def photo_detail(b: Builder, photo: Attachment, detail: str, output: str) -> Output:
-    return b.add(
-        "properties.images",
-        output=output,
-        WFInput=attachment(photo),
-        WFContentItemPropertyName=detail,
-    )
-
-
-def photo_facts(b: Builder, photo: Attachment) -> tuple[Output, Output, Output]:
-    """Name, capture date (ISO 8601) and size: what the service matches candidates on."""
-    name = photo_detail(b, photo, "Name", "Photo Name")
-    taken = photo_detail(b, photo, "Date Taken", "Photo Date Taken")
-    iso = b.add(
-        "format.date",
-        output="Photo Captured At",
-        WFDate=attachment(taken.ref()),
-        WFDateFormatStyle="ISO 8601",
-        WFISO8601IncludeTime=True,
-    )
-    size = photo_detail(b, photo, "File Size", "Photo File Size")
-    return name, iso, size
-
-
-def find_page(b: Builder) -> Output:
-    """The next page: photos and videos taken after `After`, oldest first, `Batch Size` of them."""
-    after = b.add(
-        "date",
-        output="Window Start",
-        WFDateActionMode="Specified Date",
-        WFDateActionDate=text(variable("After")),
-    )
-    return b.add(
+    Date filters compare whole days in the phone's zone: "after the day before D" is
+    "on or after D"; the service chose D and the limit so that whole days are listed.
+    """
+    b.add(
         "filter.photos",
-        output="Page",
         WFContentItemInputParameter="Library",
         WFContentItemFilter={
             "WFSerializationType": "WFContentPredicateTableTemplate",
@@ -199,37 +138,96 @@ def find_page(b: Builder) -> Output:
                 "WFActionParameterFilterTemplates": [
                     {
                         "Operator": 2,
-                        "Property": "Date Taken",
+                        "Property": walk,
                         "Removable": True,
-                        "Values": {"Date": attachment(after.ref())},
+                        "Values": {"Date": attachment(variable("Next", key("after"), as_date()))},
                     }
                 ],
             },
         },
-        WFContentItemSortProperty="Date Taken",
+        WFContentItemSortProperty=walk,
         WFContentItemSortOrder="Oldest First",
         WFContentItemLimitEnabled=True,
-        WFContentItemLimitNumber=attachment(variable("Batch Size")),
+        WFContentItemLimitNumber=attachment(variable("Next", key("take"), as_number())),
     )
+
+
+def photo(*aggrandizements: dict[str, Any]) -> Attachment:
+    return variable("Repeat Item 2", *aggrandizements)
+
+
+def walk_one_page(b: Builder, link: Connection, run: Attachment) -> None:
+    """List the page to the service, then hash and upload each photo it asks for."""
+    with if_block(b, variable("Next", key("walk")), IS, text("taken"), output="Page") as which:
+        find_page(b, "Date Taken")
+        which.otherwise()
+        find_page(b, "Last Modified Date")
+    assert which.result is not None
+    page = which.result
+    listing = b.block("repeat.each", "Repeat Results", WFInput=attachment(page.ref()))
+    with listing:
+        b.add(
+            "dictionary",
+            WFItems=fields(
+                text_field("name", photo(detail("Name"))),
+                text_field("taken", photo(detail("Date Taken"), iso_8601())),
+                text_field("modified", photo(detail("Last Modified Date"), iso_8601())),
+                # A number field: File Size as bytes, never the text "2.1 MB".
+                number_field("size", photo(detail("File Size"))),
+            ),
+        )
+    assert listing.result is not None
+    reply = link.request(
+        b,
+        "Decisions Reply",
+        (RUN_PATH, run, "/candidates"),
+        WFHTTPBodyType="JSON",
+        WFJSONValues=fields(text_field("candidates", listing.result.ref())),
+    )
+    b.add("setvariable", WFVariableName="Next", WFInput=attachment(reply.ref()))
+    with b.block("repeat.each", WFInput=attachment(page.ref())):
+        decision = b.add(
+            "getvalueforkey",
+            output="Decision",
+            WFInput=attachment(variable("Next", key("decisions"))),
+            WFGetDictionaryValueType="Value",
+            WFDictionaryKey=text(variable("Repeat Index 2")),
+        )
+        with if_block(b, decision.ref(), IS, text("send")):
+            # Reading the photo may download it from iCloud; the service has already
+            # noted that it asked for it, so a failure here is seen and the photo waits.
+            digest = b.add("hash", output="Hash", WFInput=attachment(photo()), WFHashType="SHA256")
+            offer = link.request(
+                b,
+                "Offer",
+                (RUN_PATH, run, "/photos/", variable("Repeat Index 2"), "/hash"),
+                WFHTTPBodyType="JSON",
+                WFJSONValues=fields(text_field("sha256", digest.ref())),
+            )
+            with if_block(b, offer.ref(key("upload")), IS, text("yes")):
+                link.request(
+                    b,
+                    None,
+                    (RUN_PATH, run, "/photos/", variable("Repeat Index 2"), "/file"),
+                    WFHTTPBodyType="Form",
+                    WFFormValues=fields(
+                        file_field("file", photo()),
+                        text_field("sha256", digest.ref()),
+                    ),
+                )
 
 
 def build_backup() -> Plist:
-    """The Wi-Fi automation's shortcut; see shortcuts/README.md for the same steps in words."""
+    """The Wi-Fi automation's shortcut; shortcuts/README.md gives the same steps in words."""
     b = Builder("backup")
     questions: list[Plist] = []
-    b.add(
-        "comment",
-        WFCommentActionText="Back up to photo-relay. Run it from a personal automation "
-        "'When joining Wi-Fi'. The service decides what to look at and what to send; this "
-        "shortcut only reports what the library holds and uploads what is asked for.",
-    )
-    ask_connection(b, questions)
-    ask_text(
+    link = Connection(b, questions)
+    home = ask_text(
         b,
         questions,
         WIFI_PLACEHOLDER,
         "Name of your home Wi-Fi, exactly as the phone shows it. On any other network "
-        "this shortcut does nothing.",
+        "photo-relay notes that the automation ran, and nothing is sent.",
         "Home Wi-Fi",
     )
     network = b.add(
@@ -238,98 +236,42 @@ def build_backup() -> Plist:
         WFNetworkDetailsNetwork="Wi-Fi",
         WFWiFiDetail="Network Name",
     )
-    with if_block(b, network.ref(), IS_NOT, text(variable("Home Wi-Fi"))):
-        b.add("exit")
-
-    plan = request(
+    plan = link.request(
         b,
-        "Backup Plan",
+        "Plan",
         ("/v1/backup/runs",),
         WFHTTPBodyType="JSON",
-        WFJSONValues=fields(text_field("kind", "backup"), text_field("network", network.ref())),
+        WFJSONValues=fields(
+            text_field("kind", "backup"),
+            text_field("network", network.ref()),
+            text_field("home", home.ref()),
+        ),
     )
-    run = value_of(b, plan, "run_id", "Run ID")
-    with if_block(b, run.ref(), HAS_NO_VALUE, None):
-        problem = value_of(b, plan, "error.message", "Error Message")
-        notify(
+    run = plan.ref(key("run_id"))
+    with if_block(b, plan.ref(key("go")), IS, text("yes")) as started:
+        b.add("setvariable", WFVariableName="Next", WFInput=attachment(plan.ref()))
+        pages = b.block("repeat.count", WFRepeatCount=PAGE_TURNS)
+        with pages, if_block(b, variable("Next", key("more")), IS, text("yes")):
+            walk_one_page(b, link, run)
+        report = link.request(
             b,
-            "Photo backup did not start",
-            "photo-relay answered: ",
-            problem.ref(),
-            " Nothing was sent. Check the server address and token in the shortcut.",
-        )
-        b.add("exit")
-    b.add("setvariable", WFVariableName="Run", WFInput=attachment(run.ref()))
-    for key, label in (("batch_size", "Batch Size"), ("after", "After")):
-        value = value_of(b, plan, key, f"Plan {label}")
-        b.add("setvariable", WFVariableName=label, WFInput=attachment(value.ref()))
-    pages = value_of(b, plan, "max_batches", "Plan Max Batches")
-
-    with b.block("repeat.count", WFRepeatCount=attachment(pages.ref())):
-        page = find_page(b)
-        # The end of this Repeat publishes "Repeat Results": one Candidate per photo.
-        candidates = b.block("repeat.each", "Repeat Results", WFInput=attachment(page.ref()))
-        with candidates:
-            name, iso, size = photo_facts(b, variable("Repeat Item 2"))
-            b.add(
-                "dictionary",
-                output="Candidate",
-                WFItems=fields(
-                    text_field("name", name.ref()),
-                    text_field("captured_at", iso.ref()),
-                    # Text, like the upload's size field: both go through the same
-                    # conversion on the phone, so they always compare equal.
-                    text_field("size", size.ref()),
-                ),
-            )
-        assert candidates.result is not None
-        listed = candidates.result
-        check = request(
-            b,
-            "Decisions Reply",
-            (RUN_PATH, variable("Run"), "/candidates"),
+            "Run Report",
+            (RUN_PATH, run, "/finish"),
             WFHTTPBodyType="JSON",
-            WFJSONValues=fields(
-                text_field("after", variable("After")),
-                text_field("candidates", listed.ref()),
-            ),
+            WFJSONValues=fields(text_field("ended", "yes")),
         )
-        fail_unless(
-            b,
-            check,
-            "decisions",
-            "Photo backup stopped",
-            "Nothing is lost: the next run carries on from here.",
-        )
-        decisions = value_of(b, check, "decisions", "Decisions")
-        with b.block("repeat.each", WFInput=attachment(page.ref())):
-            decision = value_of(b, decisions, text(variable("Repeat Index 2")), "Decision")
-            with if_block(b, decision.ref(), IS, text("send")):
-                name, iso, size = photo_facts(b, variable("Repeat Item 2"))
-                sent = request(
-                    b,
-                    "Upload Reply",
-                    (RUN_PATH, variable("Run"), "/files"),
-                    WFHTTPBodyType="Form",
-                    WFFormValues=fields(
-                        file_field("file", variable("Repeat Item 2")),
-                        text_field("name", name.ref()),
-                        text_field("captured_at", iso.ref()),
-                        text_field("size", size.ref()),
-                    ),
-                )
-                fail_unless(
-                    b,
-                    sent,
-                    "items",
-                    "Photo backup stopped",
-                    "Nothing is lost: what was sent is safe, the next run sends the rest.",
-                )
-        following = value_of(b, check, "next_after", "Next Window Start")
-        with if_block(b, following.ref(), HAS_NO_VALUE, None):
-            finish_and_notify(b, "Photo backup")
-        b.add("setvariable", WFVariableName="After", WFInput=attachment(following.ref()))
-    finish_and_notify(b, "Photo backup")
+        notify(b, "Photo backup", report.ref(key("message")))
+        started.otherwise()
+        # `away` is the intended quiet case (the service has noted it); anything else is
+        # an error reply, which always carries error.message.
+        with if_block(b, plan.ref(key("go")), IS_NOT, text("away")):
+            notify(
+                b,
+                "Photo backup did not start",
+                "photo-relay answered: ",
+                plan.ref(key("error.message")),
+                " Nothing was sent. Check the server address and token in the shortcut.",
+            )
     return envelope(b, questions, "Back up to photo-relay", share_sheet=False)
 
 
@@ -337,51 +279,47 @@ def build_share() -> Plist:
     """The share-sheet shortcut: upload every shared photo, video or file, then one notification."""
     b = Builder("share")
     questions: list[Plist] = []
-    b.add(
-        "comment",
-        WFCommentActionText="Send to photo-relay. Share photos, videos or files to it; each "
-        "is uploaded whole and photo-relay answers which were new.",
-    )
-    ask_connection(b, questions)
-    plan = request(
+    link = Connection(b, questions)
+    plan = link.request(
         b,
         "Run Start",
         ("/v1/backup/runs",),
         WFHTTPBodyType="JSON",
         WFJSONValues=fields(text_field("kind", "share")),
     )
-    run = value_of(b, plan, "run_id", "Run ID")
-    with if_block(b, run.ref(), HAS_NO_VALUE, None):
-        problem = value_of(b, plan, "error.message", "Error Message")
+    run = plan.ref(key("run_id"))
+    with if_block(b, plan.ref(key("go")), IS, text("yes")) as started:
+        with b.block("repeat.each", WFInput=attachment(shortcut_input())):
+            item = variable("Repeat Item")
+            name = b.add("getitemname", output="Item Name", WFInput=attachment(item))
+            digest = b.add("hash", output="Hash", WFInput=attachment(item), WFHashType="SHA256")
+            link.request(
+                b,
+                None,
+                (RUN_PATH, run, "/files"),
+                WFHTTPBodyType="Form",
+                WFFormValues=fields(
+                    file_field("file", item),
+                    text_field("name", name.ref()),
+                    text_field("sha256", digest.ref()),
+                ),
+            )
+        report = link.request(
+            b,
+            "Run Report",
+            (RUN_PATH, run, "/finish"),
+            WFHTTPBodyType="JSON",
+            WFJSONValues=fields(text_field("ended", "yes")),
+        )
+        notify(b, "Sent to photo-relay", report.ref(key("message")))
+        started.otherwise()
         notify(
             b,
             "Not sent to photo-relay",
             "photo-relay answered: ",
-            problem.ref(),
+            plan.ref(key("error.message")),
             " Check the server address and token in the shortcut.",
         )
-        b.add("exit")
-    b.add("setvariable", WFVariableName="Run", WFInput=attachment(run.ref()))
-    with b.block("repeat.each", WFInput=attachment(shortcut_input())):
-        name = b.add("getitemname", output="Item Name", WFInput=attachment(variable("Repeat Item")))
-        sent = request(
-            b,
-            "Upload Reply",
-            (RUN_PATH, variable("Run"), "/files"),
-            WFHTTPBodyType="Form",
-            WFFormValues=fields(
-                file_field("file", variable("Repeat Item")),
-                text_field("name", name.ref()),
-            ),
-        )
-        fail_unless(
-            b,
-            sent,
-            "items",
-            "Not everything was sent",
-            "What was sent before is safe; share the rest again.",
-        )
-    finish_and_notify(b, "Sent to photo-relay")
     return envelope(b, questions, "Send to photo-relay", share_sheet=True)
 
 

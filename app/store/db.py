@@ -136,8 +136,76 @@ def _m003_chunked_uploads() -> str:
     """
 
 
+def _m004_backup_walks() -> str:
+    """The backup conversation walks the library by whole days (issue 14): each device's
+    walk, the exact (name, capture second) -> bytes index, the page a run is working on,
+    and the photos that failed, with their back-off. The old hints keyed on a size as the
+    phone wrote it ("2.1 MB") cannot prove anything, so they are dropped."""
+    return """
+        DELETE FROM backup_run_seen;
+        DROP TABLE backup_progress;
+        DROP TABLE backup_index;
+        ALTER TABLE backup_runs ADD COLUMN pending TEXT;
+        ALTER TABLE backup_runs ADD COLUMN later INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE backup_walks (
+            device_id INTEGER PRIMARY KEY REFERENCES devices(id),
+            walk TEXT,
+            anchor TEXT,
+            take INTEGER,
+            until TEXT,
+            pass_started_at TEXT,
+            changes_since TEXT,
+            last_sweep_at TEXT
+        );
+        CREATE TABLE backup_photos (
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            name TEXT NOT NULL,
+            taken TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            modified TEXT,
+            sha256 TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, name, taken)
+        );
+        DROP TABLE backup_run_seen;
+        CREATE TABLE backup_run_seen (
+            run_id INTEGER NOT NULL REFERENCES backup_runs(id),
+            name TEXT NOT NULL,
+            taken TEXT NOT NULL,
+            PRIMARY KEY (run_id, name, taken)
+        );
+        CREATE TABLE backup_page (
+            run_id INTEGER NOT NULL REFERENCES backup_runs(id),
+            position INTEGER NOT NULL,
+            name TEXT,
+            taken TEXT,
+            modified TEXT,
+            size INTEGER,
+            PRIMARY KEY (run_id, position)
+        );
+        CREATE TABLE backup_failures (
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            name TEXT NOT NULL,
+            taken TEXT NOT NULL,
+            state TEXT NOT NULL,
+            run_id INTEGER,
+            position INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            reason TEXT,
+            next_try_at TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, name, taken)
+        );
+    """
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
-MIGRATIONS: list[Callable[[], str]] = [_m001_initial, _m002_backup_runs, _m003_chunked_uploads]
+MIGRATIONS: list[Callable[[], str]] = [
+    _m001_initial,
+    _m002_backup_runs,
+    _m003_chunked_uploads,
+    _m004_backup_walks,
+]
 
 
 # -- read-only inspection, for `photo-relay doctor` (never migrates, never creates) -------

@@ -76,7 +76,7 @@ def test_validator_catches_broken_shortcuts() -> None:
         actions[1]["WFWorkflowActionParameters"]["WFMadeUp"] = 1
 
     def late_output(actions: list[dict[str, Any]], _: Any) -> None:
-        actions.insert(1, actions.pop(2))  # setvariable before the Text it reads
+        actions.insert(3, actions.pop(4))  # the first request before the Wi-Fi name it sends
 
     def unclosed(actions: list[dict[str, Any]], _: Any) -> None:
         ends = [
@@ -145,10 +145,17 @@ def test_share_sheet_shortcut_accepts_images_videos_and_files() -> None:
     assert "ActionExtension" not in backup["WFWorkflowTypes"]
 
 
-def test_backup_checks_the_wifi_before_any_request() -> None:
-    """The first request comes after the Wi-Fi check and its Stop."""
+def test_backup_leaves_the_wifi_decision_to_the_service() -> None:
+    """The Wi-Fi name goes with the first request; no check in the shortcut stops silently."""
     steps = [identifier.rsplit(".", 1)[-1] for identifier, _ in actions_of(BUILT[BACKUP_FILE])]
-    assert steps.index("getwifi") < steps.index("exit") < steps.index("downloadurl")
+    assert steps.index("getwifi") < steps.index("downloadurl")
+    assert "exit" not in steps
+
+
+@pytest.mark.parametrize(("filename", "most"), [(BACKUP_FILE, 40), (SHARE_FILE, 20)])
+def test_shortcuts_are_short_enough_to_build_by_hand(filename: str, most: int) -> None:
+    """At most 40 actions for the backup, 20 for the share sheet (issue 14, point 5)."""
+    assert len(BUILT[filename]["WFWorkflowActions"]) <= most
 
 
 def test_cli_build_writes_both_files(tmp_path: Path) -> None:
@@ -178,3 +185,68 @@ def test_recipe_names_every_path_the_shortcuts_call() -> None:
             if "WFURL" in params:
                 path = params["WFURL"]["Value"]["string"].replace("\ufffc", " ").split()
                 assert all(f"`{part}`" in guide for part in path), path
+
+
+# How the recipe names each action (and each block's start, Otherwise and end).
+RECIPE_NAMES = {
+    "Text": ("gettext", None),
+    "Get Network Details": ("getwifi", None),
+    "Get Contents of URL": ("downloadurl", None),
+    "If": ("conditional", 0),
+    "Otherwise": ("conditional", 1),
+    "End If": ("conditional", 2),
+    "Set Variable": ("setvariable", None),
+    "Repeat": ("repeat.count", 0),
+    "Repeat with Each": ("repeat.each", 0),
+    "End Repeat": ("repeat", 2),
+    "Find Photos": ("filter.photos", None),
+    "Dictionary": ("dictionary", None),
+    "Get Dictionary Value": ("getvalueforkey", None),
+    "Generate Hash": ("hash", None),
+    "Show Notification": ("notification", None),
+    "Get Name": ("getitemname", None),
+}
+
+
+def recipe_steps(which: str) -> list[tuple[str, int | None]]:
+    guide = (SHORTCUTS_DIR / "README.md").read_text()
+    block = guide.split(f"<!-- recipe: {which} -->", 1)[1].split("<!-- end recipe -->", 1)[0]
+    steps = re.findall(r"^(\d+)\. \*\*([^*]+)\*\*", block, flags=re.MULTILINE)
+    assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1)), "numbering"
+    return [RECIPE_NAMES[name] for _, name in steps]
+
+
+def generated_steps(plist: dict[str, Any]) -> list[tuple[str, int | None]]:
+    found: list[tuple[str, int | None]] = []
+    for identifier, params in actions_of(plist):
+        name = identifier.removeprefix("is.workflow.actions.")
+        mode = params.get("WFControlFlowMode")
+        if mode == 2 and name.startswith("repeat"):
+            name = "repeat"
+        found.append((name, mode))
+    return found
+
+
+@pytest.mark.parametrize(("which", "filename"), [("backup", BACKUP_FILE), ("share", SHARE_FILE)])
+def test_hand_build_recipe_matches_the_generated_file(which: str, filename: str) -> None:
+    """shortcuts/README.md lists the generated actions one for one, in order."""
+    assert recipe_steps(which) == generated_steps(BUILT[filename])
+
+
+def test_guide_says_what_an_unattended_run_needs_and_what_is_backed_up() -> None:
+    """Issue 14's last two rows: the prompts a locked phone cannot answer, and no claim
+    that an edited photo's original is kept."""
+    guide = (SHORTCUTS_DIR / "README.md").read_text()
+    for needed in (
+        "Run the backup once by hand",
+        "Always Allow",
+        "Allow Sharing Large Amounts of Data",
+        "Run Immediately",
+        "Run After Connection Interruption",
+        "After every iOS update",
+        "Edited photos: only the edited version",
+        "Live Photos: the still only",
+        "Shared Albums: included",
+    ):
+        assert needed in guide, needed
+    assert "kept alongside" not in guide

@@ -1,39 +1,90 @@
-"""A small Shortcuts interpreter for exactly the actions our generated shortcuts use.
+"""A small Shortcuts interpreter that behaves like the phone, for the actions our shortcuts use.
 
 It runs the generated plist itself: import answers are written into the parameters they
 target, control flow follows GroupingIdentifier/WFControlFlowMode, values flow through
-magic variables (OutputUUID) and named variables, and Get Contents of URL makes real HTTP
-requests. The phone side (Wi-Fi, photo library, notifications) is a `Phone` object. Where
-Shortcuts' behaviour is an assumption, the method says so; anything else is refused.
+magic variables, named variables and aggrandizements, and Get Contents of URL makes real
+HTTP requests. Where shared/shortcuts-on-iphone.md says how the phone behaves, this does
+the same (the section is named in the code): date filters compare whole days in the
+phone's zone (§1), File Size is formatted text unless a number is asked for (§2), edited
+photos send their render and iCloud reads can fail (§3), a JSON body without fields is no
+body (§4), a dotted key with a missing parent is an action error (§5). An action error
+stops the shortcut with an alert, as on the phone; anything the interpreter does not know
+is refused (`Unsupported`), so a generator change cannot silently pass.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Literal
 
 import httpx
 
-__all__ = ["Asset", "Interrupted", "Phone", "Request", "run_shortcut"]
+__all__ = [
+    "ActionError",
+    "Asset",
+    "FileSize",
+    "Interrupted",
+    "Phone",
+    "Request",
+    "formatted_size",
+    "run_shortcut",
+]
 
 OBJECT = "\ufffc"
+BERLIN = timezone(timedelta(hours=2))
 
 
 @dataclass
 class Asset:
-    """One photo or video in the fake library (or one shared item)."""
+    """One photo or video in the fake library (or one shared item).
+
+    `data` is the unedited original; `edited` the render of an edit (then only the render
+    can be sent, §3). `modified` is PhotoKit's modificationDate: set when the asset was
+    added to this library or last changed. A Live Photo's `live_video` is never sent.
+    """
 
     name: str  # as Shortcuts shows it: without extension
     extension: str
     taken: datetime
     data: bytes
+    modified: datetime | None = None
+    edited: bytes | None = None
+    live_video: bytes | None = None
+    icloud_fails: bool = False  # an "Optimize iPhone Storage" original that cannot be fetched
 
     @property
     def filename(self) -> str:
         return f"{self.name}.{self.extension}"
+
+    @property
+    def sent(self) -> bytes:
+        """The bytes Shortcuts hands out for this asset (§3: an edit's render, if any)."""
+        return self.edited if self.edited is not None else self.data
+
+    def changed_at(self) -> datetime:
+        return self.modified or self.taken
+
+
+@dataclass(frozen=True)
+class FileSize:
+    """WFFileSizeContentItem: text is the localized formatted size, a number is bytes (§2)."""
+
+    byte_count: int
+
+
+def formatted_size(byte_count: int) -> str:
+    """Like NSByteCountFormatter (file style, decimal): '12 bytes', '512 KB', '2.1 MB'."""
+    if byte_count < 1000:
+        return f"{byte_count} bytes"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        if byte_count < scale * 1000 or unit == "GB":
+            value = byte_count / scale
+            return f"{value:.0f} {unit}" if unit == "KB" else f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -43,21 +94,34 @@ class Request:
     status: int
     json_body: Any = None
     uploaded: str | None = None  # file name, when the request carried a file
+    sent_bytes: int = 0
 
 
 @dataclass
 class Phone:
     wifi: str | None
     library: list[Asset] = field(default_factory=list)
+    zone: timezone = BERLIN
+    # §1 [open]: whether Last Modified Date filters compare exactly or by whole days.
+    modified_filter: Literal["exact", "day"] = "day"
     notifications: list[tuple[str, str]] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # action errors: iOS stops the shortcut
     requests: list[Request] = field(default_factory=list)
+    actions_run: int = 0
 
     def uploads(self) -> list[str]:
         return [r.uploaded for r in self.requests if r.uploaded]
 
+    def bytes_uploaded(self) -> int:
+        return sum(r.sent_bytes for r in self.requests)
+
 
 class Interrupted(Exception):
     """iOS ended the run (time limit, phone left the Wi-Fi): nothing more happens."""
+
+
+class ActionError(Exception):
+    """An action failed: on the phone the shortcut stops and iOS shows this message."""
 
 
 class Stopped(Exception):
@@ -86,6 +150,19 @@ class _Frame:
     results: list[Any] = field(default_factory=list)
 
 
+def _number(value: Any) -> float:
+    if isinstance(value, FileSize):
+        return float(value.byte_count)
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise ActionError(f"{value!r} is not a number") from None
+
+
 class Interpreter:
     def __init__(
         self,
@@ -95,6 +172,7 @@ class Interpreter:
         http: httpx.Client,
         shortcut_input: list[Any] | None = None,
         cut_after_uploads: int | None = None,
+        kill_after_actions: int | None = None,
         before_request: Callable[[Phone], None] | None = None,
     ) -> None:
         self.actions = [
@@ -110,6 +188,7 @@ class Interpreter:
         self.http = http
         self.input = shortcut_input or []
         self.cut_after_uploads = cut_after_uploads
+        self.kill_after_actions = kill_after_actions
         self.before_request = before_request
         self.outputs: dict[str, Any] = {}
         self.variables: dict[str, Any] = {}
@@ -128,22 +207,43 @@ class Interpreter:
     # -- values --------------------------------------------------------------------------
 
     def resolve(self, reference: dict[str, Any]) -> Any:
-        if reference.get("Aggrandizements"):
-            raise Unsupported("aggrandizements are not used by our shortcuts")
         kind = reference["Type"]
         if kind == "ActionOutput":
             uuid = reference["OutputUUID"]
             if uuid not in self.outputs:
                 raise Unsupported(f"{reference['OutputName']!r} is used before it was set")
-            return self.outputs[uuid]
-        if kind == "Variable":
+            value = self.outputs[uuid]
+        elif kind == "Variable":
             name = reference["VariableName"]
             if name not in self.variables:
                 raise Unsupported(f"variable {name!r} is used before it was set")
-            return self.variables[name]
-        if kind == "ExtensionInput":
-            return self.input
-        raise Unsupported(f"attachment type {kind}")
+            value = self.variables[name]
+        elif kind == "ExtensionInput":
+            value = self.input
+        else:
+            raise Unsupported(f"attachment type {kind}")
+        for step in reference.get("Aggrandizements", []):
+            value = self.aggrandize(value, step)
+        return value
+
+    def aggrandize(self, value: Any, step: dict[str, Any]) -> Any:
+        kind = step["Type"]
+        if kind == "WFDictionaryValueVariableAggrandizement":
+            return self.key_path(value, str(step["DictionaryKey"]))
+        if kind == "WFPropertyVariableAggrandizement":
+            return self.detail(value, step["PropertyName"])
+        if kind == "WFCoercionVariableAggrandizement":
+            target = step["CoercionItemClass"]
+            if target == "WFDateContentItem":
+                return self.as_date(value)
+            if target == "WFNumberContentItem":
+                return _number(value)
+            raise Unsupported(f"coercion to {target}")
+        if kind == "WFDateFormatVariableAggrandizement":
+            if step.get("WFDateFormatStyle") != "ISO 8601" or not step.get("WFISO8601IncludeTime"):
+                raise Unsupported("date format aggrandizement")
+            return self.iso(value)
+        raise Unsupported(f"aggrandizement {kind}")
 
     def value(self, parameter: Any) -> Any:
         """A parameter's value: plain, a text token (rendered as text) or an attachment."""
@@ -168,9 +268,8 @@ class Interpreter:
         return "".join(inserts.get(i, c) for i, c in enumerate(string))
 
     def as_text(self, value: Any) -> str:
-        """Shortcuts' coercion to text (assumed: a dictionary becomes JSON, a list one
-        item per line). Dates and photos would become localised or odd text on a phone,
-        so using them as text here is an error in the generator."""
+        """Shortcuts' coercion to text: a dictionary becomes JSON, a list one item per line,
+        a File Size its formatted text (§2), a date its localized medium form."""
         if value is None:
             return ""
         if isinstance(value, bool):
@@ -179,11 +278,32 @@ class Interpreter:
             return str(int(value))
         if isinstance(value, str | int | float):
             return str(value)
+        if isinstance(value, FileSize):
+            return formatted_size(value.byte_count)
+        if isinstance(value, datetime):
+            local = value.astimezone(self.phone.zone)
+            return f"{local.day} {local:%b %Y} at {local:%H:%M}"
         if isinstance(value, dict):
             return json.dumps(value, ensure_ascii=False)
         if isinstance(value, list):
             return "\n".join(self.as_text(v) for v in value)
         raise Unsupported(f"{type(value).__name__} used as text")
+
+    def as_date(self, value: Any) -> datetime:
+        """Text to a date, as the Date action reads it: no zone means the phone's zone."""
+        if isinstance(value, datetime):
+            return value
+        text = self.as_text(value).strip().replace("Z", "+00:00")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ActionError(f"{text!r} is not a date") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=self.phone.zone)
+
+    def iso(self, value: Any) -> str:
+        if not isinstance(value, datetime):
+            raise Unsupported("ISO 8601 formatting needs a date")
+        return value.astimezone(self.phone.zone).isoformat(timespec="seconds")
 
     def fields(self, parameter: dict[str, Any]) -> list[tuple[str, int, Any]]:
         if parameter["WFSerializationType"] != "WFDictionaryFieldValue":
@@ -192,7 +312,9 @@ class Interpreter:
         for item in parameter["Value"]["WFDictionaryFieldValueItems"]:
             kind, key = item["WFItemType"], self.value(item["WFKey"])
             if kind == 0:
-                items.append((key, kind, self.value(item["WFValue"])))
+                items.append((key, kind, self.as_text(self.value(item["WFValue"]))))
+            elif kind == 3:
+                items.append((key, kind, self.number_field(item["WFValue"])))
             elif kind == 5:
                 wrapped = item["WFValue"]
                 if wrapped["WFSerializationType"] != "WFTokenAttachmentParameterState":
@@ -202,6 +324,19 @@ class Interpreter:
                 raise Unsupported(f"dictionary item type {kind}")
         return items
 
+    def number_field(self, token: dict[str, Any]) -> float | int | None:
+        """A number field: a lone variable is coerced to a number (File Size: bytes, §2)."""
+        inner = token["Value"]
+        attachments = inner.get("attachmentsByRange", {})
+        if inner["string"] == OBJECT and len(attachments) == 1:
+            value = self.resolve(next(iter(attachments.values())))
+            if value is None:
+                return None
+            number = _number(value)
+        else:
+            number = _number(self.render(inner))
+        return int(number) if number.is_integer() else number
+
     # -- running -------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -209,8 +344,16 @@ class Interpreter:
         try:
             while pc < len(self.actions):
                 pc = self.step(pc)
+                self.phone.actions_run += 1
+                if (
+                    self.kill_after_actions is not None
+                    and self.phone.actions_run >= self.kill_after_actions
+                ):
+                    raise Interrupted
         except Stopped:
             pass
+        except ActionError as error:
+            self.phone.alerts.append(str(error))
 
     def step(self, pc: int) -> int:
         identifier, params = self.actions[pc]
@@ -230,19 +373,13 @@ class Interpreter:
         group = self.groups[params["GroupingIdentifier"]]
         mode = params["WFControlFlowMode"]
         if name == "conditional":
-            if mode == 0:
-                if self.condition(params):
-                    return pc + 1
-                return (group[1] if 1 in group else group[2]) + 1
-            if mode == 1:
-                return group[2] + 1
-            return pc + 1
+            return self.conditional(pc, params, group, mode)
         if mode == 0:
             if name == "repeat.count":
-                items = list(range(int(float(self.as_text(self.value(params["WFRepeatCount"]))))))
+                items = list(range(int(_number(self.value(params["WFRepeatCount"])))))
             elif name == "repeat.each":
                 found = self.value(params["WFInput"])
-                items = found if isinstance(found, list) else [found]
+                items = found if isinstance(found, list) else [] if found is None else [found]
             else:
                 raise Unsupported(name)
             frame = _Frame(params["GroupingIdentifier"], pc, items)
@@ -261,6 +398,25 @@ class Interpreter:
         self.frames.pop()
         self.finish_loop(frame, pc)
         return pc + 1
+
+    def conditional(self, pc: int, params: dict[str, Any], group: dict[int, int], mode: int) -> int:
+        if mode == 0:
+            self.last_output = None
+            if self.condition(params):
+                return pc + 1
+            return (group[1] if 1 in group else group[2]) + 1
+        if mode == 1:  # the end of the taken branch: skip the other one
+            end = group[2]
+            self.publish_if_result(end)
+            return end + 1
+        self.publish_if_result(pc)
+        return pc + 1
+
+    def publish_if_result(self, end: int) -> None:
+        # The If's output is the output of the last action of the branch that ran.
+        params = self.actions[end][1]
+        if "UUID" in params:
+            self.outputs[params["UUID"]] = self.last_output
 
     def enter(self, frame: _Frame) -> None:
         # Shortcuts numbers the loop variables of nested repeats: "Repeat Item 2" inside
@@ -283,7 +439,9 @@ class Interpreter:
         subject = self.value(wrapper["Variable"])
         code = params["WFCondition"]
         if code in (100, 101):
-            has = subject not in (None, "", [], {})
+            # §5 [open]: whether {} or [] "has any value"; taken as no value (the pessimistic
+            # reading), so a shortcut that asks it of an empty reply fails here too.
+            has = subject not in (None, "", {}, [])
             return has if code == 100 else not has
         operand = self.value(params["WFConditionalActionString"])
         if code == 4:
@@ -291,6 +449,30 @@ class Interpreter:
         if code == 5:
             return self.as_text(subject) != operand
         raise Unsupported(f"condition {code}")
+
+    # -- dictionaries (§5) ----------------------------------------------------------------
+
+    def key_path(self, current: Any, path: str) -> Any:
+        """WFKeyPath: a missing last key is no value; a missing parent is an action error."""
+        current = self.as_dictionary(current)
+        parts = path.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(current, dict):
+                raise ActionError(f"No value was found for the dictionary key {path!r}.")
+            if part not in current:
+                if depth < len(parts) - 1:
+                    raise ActionError(f"No value was found for the dictionary key {path!r}.")
+                return None
+            current = current[part]
+        return current
+
+    def as_dictionary(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return None
+        return value
 
     # -- actions -------------------------------------------------------------------------
 
@@ -316,60 +498,117 @@ class Interpreter:
     def do_getvalueforkey(self, params: dict[str, Any]) -> Any:
         if params["WFGetDictionaryValueType"] != "Value":
             raise Unsupported("dictionary value type")
-        current = self.value(params["WFInput"])
-        for part in str(self.value(params["WFDictionaryKey"])).split("."):
-            current = current.get(part) if isinstance(current, dict) else None
-        return current
+        return self.key_path(
+            self.value(params["WFInput"]), self.as_text(self.value(params["WFDictionaryKey"]))
+        )
 
     def do_date(self, params: dict[str, Any]) -> datetime:
         if params["WFDateActionMode"] != "Specified Date":
             raise Unsupported("date mode")
-        text = str(self.value(params["WFDateActionDate"])).replace("Z", "+00:00")
-        return datetime.fromisoformat(text)
+        return self.as_date(self.value(params["WFDateActionDate"]))
 
     def do_format_date(self, params: dict[str, Any]) -> str:
         if params["WFDateFormatStyle"] != "ISO 8601" or not params["WFISO8601IncludeTime"]:
             raise Unsupported("date format")
-        moment = self.value(params["WFDate"])
-        if not isinstance(moment, datetime):
-            raise Unsupported("Format Date needs a date")
-        return moment.isoformat(timespec="seconds")
+        return self.iso(self.value(params["WFDate"]))
+
+    def day(self, moment: datetime) -> date:
+        return moment.astimezone(self.phone.zone).date()
+
+    def matches(self, asset: Asset, row: dict[str, Any]) -> bool:
+        """One filter row, as WFContentPredicateForRowTemplateValue compares it (§1)."""
+        prop, operator = row["Property"], row["Operator"]
+        bound = self.as_date(self.value(row["Values"]["Date"]))
+        if prop == "Date Taken":
+            value, by_day = asset.taken, True
+        elif prop == "Last Modified Date":
+            value, by_day = asset.changed_at(), self.phone.modified_filter == "day"
+        else:
+            raise Unsupported(f"filter on {prop}")
+        left: Any = self.day(value) if by_day else value
+        right: Any = self.day(bound) if by_day else bound
+        if operator == 2:
+            return bool(left > right)
+        if operator == 0:
+            return bool(left < right)
+        if operator == 4:
+            return bool(left == right)
+        raise Unsupported(f"filter operator {operator}")
 
     def do_filter_photos(self, params: dict[str, Any]) -> list[Asset]:
         if params["WFContentItemInputParameter"] != "Library":
             raise Unsupported("Find Photos input")
-        found = list(self.phone.library)
         table = params["WFContentItemFilter"]["Value"]
         if table["WFActionParameterFilterPrefix"] != 1:
             raise Unsupported("filter prefix")
-        for row in table["WFActionParameterFilterTemplates"]:
-            if row["Property"] != "Date Taken" or row["Operator"] != 2:
-                raise Unsupported("filter row")
-            after = self.value(row["Values"]["Date"])
-            found = [asset for asset in found if asset.taken > after]
-        if (params["WFContentItemSortProperty"], params["WFContentItemSortOrder"]) != (
-            "Date Taken",
-            "Oldest First",
-        ):
-            raise Unsupported("sort")
-        found.sort(key=lambda asset: asset.taken)
+        rows = table["WFActionParameterFilterTemplates"]
+        found = [a for a in self.phone.library if all(self.matches(a, row) for row in rows)]
+        sort = params["WFContentItemSortProperty"]
+        if params["WFContentItemSortOrder"] != "Oldest First":
+            raise Unsupported("sort order")
+        # Sorting by a date is exact; ties keep library order; the limit comes after.
+        if sort == "Date Taken":
+            found.sort(key=lambda asset: asset.taken)
+        elif sort == "Last Modified Date":
+            found.sort(key=lambda asset: asset.changed_at())
+        else:
+            raise Unsupported(f"sort by {sort}")
         if params["WFContentItemLimitEnabled"]:
-            limit = int(float(self.as_text(self.value(params["WFContentItemLimitNumber"]))))
-            found = found[:limit]
+            found = found[: int(_number(self.value(params["WFContentItemLimitNumber"])))]
         return found
 
-    def do_properties_images(self, params: dict[str, Any]) -> Any:
-        asset = self.value(params["WFInput"])
+    def do_getitemfromlist(self, params: dict[str, Any]) -> list[Any]:
+        """Items in Range, as WFGetItemFromListAction: out of range is an action error."""
+        if params["WFItemSpecifier"] != "Items in Range":
+            raise Unsupported("item specifier")
+        items = self.value(params["WFInput"])
+        items = items if isinstance(items, list) else [] if items is None else [items]
+        if not items:
+            return []
+        start = int(_number(self.value(params["WFItemRangeStart"])))
+        end = (
+            int(_number(self.value(params["WFItemRangeEnd"])))
+            if "WFItemRangeEnd" in params
+            else len(items)
+        )
+        if start <= 0 or end < start or end > len(items):
+            raise ActionError(
+                f"The range you specified was outside of the possible range (you asked for "
+                f"items {start} through {end}, and the list has only {len(items)})."
+            )
+        return items[start - 1 : end]
+
+    def detail(self, asset: Any, name: str) -> Any:
         if not isinstance(asset, Asset):
             raise Unsupported("Get Details of Images needs a photo")
-        detail = params["WFContentItemPropertyName"]
-        if detail == "Name":
+        if name == "Name":
             return asset.name
-        if detail == "Date Taken":
+        if name == "Date Taken":
             return asset.taken
-        if detail == "File Size":
-            return len(asset.data)
-        raise Unsupported(f"detail {detail}")
+        if name == "Last Modified Date":
+            return asset.changed_at()
+        if name == "File Size":
+            return FileSize(len(asset.sent))  # §2: the size of the file that will be sent
+        if name == "File Extension":
+            return asset.extension
+        raise Unsupported(f"detail {name}")
+
+    def do_properties_images(self, params: dict[str, Any]) -> Any:
+        return self.detail(self.value(params["WFInput"]), params["WFContentItemPropertyName"])
+
+    def read(self, asset: Asset) -> bytes:
+        """The bytes of an asset; an iCloud original that cannot be fetched is an error (§3)."""
+        if asset.icloud_fails:
+            raise ActionError(f"{asset.filename} could not be downloaded from iCloud Photos.")
+        return asset.sent
+
+    def do_hash(self, params: dict[str, Any]) -> str:
+        if params["WFHashType"] != "SHA256":
+            raise Unsupported("hash type")
+        item = self.value(params["WFInput"])
+        if not isinstance(item, Asset):
+            raise Unsupported("Generate Hash needs a file")
+        return hashlib.sha256(self.read(item)).hexdigest()
 
     def do_getitemname(self, params: dict[str, Any]) -> str:
         item = self.value(params["WFInput"])
@@ -393,25 +632,35 @@ class Interpreter:
         body = params["WFHTTPBodyType"]
         if self.before_request is not None:
             self.before_request(self.phone)
-        uploaded = None
-        if body == "JSON":
-            payload = {k: v for k, _, v in self.fields(params["WFJSONValues"])}
-            response = self.http.request(method, url, headers=headers, json=payload)
-            record = Request(method, url, response.status_code, json_body=payload)
-        elif body == "Form":
-            data, files = {}, []
-            for key, kind, value in self.fields(params["WFFormValues"]):
-                if kind == 5:
-                    if not isinstance(value, Asset):
-                        raise Unsupported("form file field needs a file")
-                    files.append((key, (value.filename, value.data)))
-                    uploaded = value.filename
-                else:
-                    data[key] = self.as_text(value)
-            response = self.http.request(method, url, headers=headers, data=data, files=files)
-            record = Request(method, url, response.status_code, uploaded=uploaded)
-        else:
-            raise Unsupported(f"body type {body}")
+        uploaded, size = None, 0
+        try:
+            if body == "JSON":
+                payload = {k: v for k, _, v in self.fields(params["WFJSONValues"])}
+                # §4: a JSON body with no fields may be sent as no body at all.
+                content = json.dumps(payload).encode() if payload else b""
+                if payload:
+                    headers["Content-Type"] = "application/json"
+                response = self.http.request(method, url, headers=headers, content=content)
+                record = Request(method, url, response.status_code, json_body=payload)
+            elif body == "Form":
+                data, files = {}, []
+                for key, kind, value in self.fields(params["WFFormValues"]):
+                    if kind == 5:
+                        if not isinstance(value, Asset):
+                            raise Unsupported("form file field needs a file")
+                        contents = self.read(value)
+                        files.append((key, (value.filename, contents)))
+                        uploaded, size = value.filename, len(contents)
+                    else:
+                        data[key] = value
+                response = self.http.request(method, url, headers=headers, data=data, files=files)
+                record = Request(
+                    method, url, response.status_code, uploaded=uploaded, sent_bytes=size
+                )
+            else:
+                raise Unsupported(f"body type {body}")
+        except httpx.TransportError as error:
+            raise ActionError(f"The request to {url} failed: {error}") from None
         self.phone.requests.append(record)
         cut = self.cut_after_uploads
         if uploaded and cut is not None and len(self.phone.uploads()) >= cut:
@@ -429,9 +678,10 @@ def run_shortcut(
     *,
     shortcut_input: list[Any] | None = None,
     cut_after_uploads: int | None = None,
+    kill_after_actions: int | None = None,
     before_request: Callable[[Phone], None] | None = None,
 ) -> None:
-    """Run `plist` on `phone`; raises Interrupted if `cut_after_uploads` is reached."""
+    """Run `plist` on `phone`; raises Interrupted if the run is cut off or killed."""
     with httpx.Client(timeout=60) as http:
         Interpreter(
             plist,
@@ -440,5 +690,6 @@ def run_shortcut(
             http,
             shortcut_input=shortcut_input,
             cut_after_uploads=cut_after_uploads,
+            kill_after_actions=kill_after_actions,
             before_request=before_request,
         ).run()

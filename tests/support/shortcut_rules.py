@@ -65,6 +65,7 @@ ACTIONS: dict[str, set[str]] = {
         "WFInput",
     },
     "is.workflow.actions.getitemname": {"WFInput"},
+    "is.workflow.actions.hash": {"WFInput", "WFHashType"},
 }
 CONTROL_FLOW = {
     "is.workflow.actions.conditional",
@@ -152,7 +153,22 @@ ENUMS: dict[str, set[Any]] = {
         "Name",
     },
     "WFCondition": {0, 1, 2, 3, 4, 5, 8, 9, 99, 100, 101, 999, 1000, 1001, 1002, 1003},
+    "WFHashType": {"MD5", "SHA1", "SHA256", "SHA512"},
 }
+# Aggrandizements (format brief §2.3): their keys, and the values we may use.
+AGGRANDIZEMENTS: dict[str, set[str]] = {
+    "WFDictionaryValueVariableAggrandizement": {"DictionaryKey"},
+    "WFPropertyVariableAggrandizement": {"PropertyName", "PropertyUserInfo"},
+    "WFCoercionVariableAggrandizement": {"CoercionItemClass"},
+    "WFDateFormatVariableAggrandizement": {
+        "WFDateFormatStyle",
+        "WFDateFormat",
+        "WFTimeFormatStyle",
+        "WFRelativeDateFormatStyle",
+        "WFISO8601IncludeTime",
+    },
+}
+COERCIONS = {"WFDateContentItem", "WFNumberContentItem", "WFDictionaryContentItem"}
 PHOTO_FILTER_PROPERTIES = {
     "Date Taken",
     "Creation Date",
@@ -364,7 +380,9 @@ def check_references(actions: list[dict[str, Any]]) -> list[str]:
                     )
                 elif reference.get("OutputName") != published[uuid]:
                     found.append(f"action {index}{path}: OutputName does not match its action")
-            elif kind == "Variable":
+            for problem in check_aggrandizements(reference):
+                found.append(f"action {index}{path}: {problem}")
+            if kind == "Variable":
                 name = reference.get("VariableName")
                 if name not in variables and name not in loop_names:
                     found.append(f"action {index}{path}: variable {name!r} is not set before")
@@ -377,6 +395,28 @@ def check_references(actions: list[dict[str, Any]]) -> list[str]:
                 found.append(f"action {index}: UUID {params['UUID']} is used twice")
             name = params.get("CustomOutputName") or ("Repeat Results" if looping else "If Result")
             published[params["UUID"]] = name
+    return found
+
+
+def check_aggrandizements(reference: dict[str, Any]) -> list[str]:
+    found = []
+    for step in reference.get("Aggrandizements", []):
+        kind = step.get("Type")
+        if kind not in AGGRANDIZEMENTS:
+            found.append(f"unknown aggrandizement {kind}")
+            continue
+        extra = set(step) - AGGRANDIZEMENTS[kind] - {"Type"}
+        if extra:
+            found.append(f"{kind} has unknown keys {sorted(extra)}")
+        if (
+            kind == "WFPropertyVariableAggrandizement"
+            and step.get("PropertyName") not in (ENUMS["WFContentItemPropertyName"])
+        ):
+            found.append(f"unknown property {step.get('PropertyName')!r}")
+        if kind == "WFCoercionVariableAggrandizement" and step.get("CoercionItemClass") not in (
+            COERCIONS
+        ):
+            found.append(f"unknown coercion {step.get('CoercionItemClass')!r}")
     return found
 
 
