@@ -10,7 +10,6 @@ per page POST .../candidates (which to send, the next page), per photo to send P
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Annotated, Any, Literal, TypeVar
@@ -33,6 +32,7 @@ from app.config import Settings
 from app.errors import ApiError, UnprocessableContent
 from app.hashing import checked_sha256
 from app.intake.form_items import ingest_form
+from app.off_loop import off_loop
 from app.phone.backup import TOO_LARGE, BackupRuns, Page, RunRecord, WalkSettings
 from app.phone.rules import Candidate, size_in_bytes
 
@@ -254,7 +254,7 @@ async def start_run(
         start = _model(StartRun, body)
     except ApiError as error:
         return shortcut_error(error)
-    plan = await asyncio.to_thread(
+    plan = await off_loop(
         runs.start, device, start.kind, start.network, start.home, walk_settings(settings)
     )
     reply = BackupPlan(
@@ -285,9 +285,7 @@ async def check_candidates(
     """
     try:
         candidates = parse_candidates((body or {}).get("candidates"))
-        page = await asyncio.to_thread(
-            runs.decide, device, run_id, candidates, walk_settings(settings)
-        )
+        page = await off_loop(runs.decide, device, run_id, candidates, walk_settings(settings))
     except ApiError as error:
         return shortcut_error(error)
     reply = Decisions(
@@ -312,8 +310,8 @@ async def offer_photo(
     """The phone hashed photo `position` of the page: upload it, or not (bytes already here)."""
     try:
         sha256 = checked_sha256(_model(OfferIn, body).sha256)
-        stored = await asyncio.to_thread(state.get_item, sha256)
-        upload = await asyncio.to_thread(
+        stored = await state.aget_item(sha256)
+        upload = await off_loop(
             runs.offer, device, run_id, position, sha256, None if stored is None else stored.size
         )
     except ApiError as error:
@@ -341,7 +339,7 @@ async def upload_page_photo(
     room) is recorded against the photo, which waits while the run goes on.
     """
     try:
-        await asyncio.to_thread(runs.check_open, device, run_id, position)
+        await off_loop(runs.check_open, device, run_id, position)
     except ApiError as error:
         return shortcut_error(error)
     try:
@@ -350,10 +348,10 @@ async def upload_page_photo(
         )
     except ApiError as error:
         reason = TOO_LARGE if error.status == 413 else str(error)
-        await asyncio.to_thread(runs.record_refusal, device, run_id, position, reason)
+        await off_loop(runs.record_refusal, device, run_id, position, reason)
         return shortcut_error(error)
     for item in items:
-        await asyncio.to_thread(
+        await off_loop(
             runs.record_upload,
             device,
             run_id,
@@ -379,10 +377,10 @@ async def upload_run_files(
 
     Fields as for POST /v1/uploads (`name`, `captured_at`, `sha256`, checked if given).
     """
-    await asyncio.to_thread(runs.check_open, device, run_id)
+    await off_loop(runs.check_open, device, run_id)
     items = await ingest_form(ingest, body.content_type, body.declared_size, body.chunks, device)
     for item in items:
-        await asyncio.to_thread(
+        await off_loop(
             runs.record_upload,
             device,
             run_id,
@@ -402,7 +400,7 @@ async def finish_run(
     """End a run (any body, or none). `message` says what happened, failing photos named."""
     try:
         finish = _model(FinishIn, body)
-        record = await asyncio.to_thread(runs.finish, device, run_id, finish.error)
+        record = await off_loop(runs.finish, device, run_id, finish.error)
     except ApiError as error:
         return shortcut_error(error)
     log.info(
@@ -423,7 +421,7 @@ async def read_runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[RunOut]:
     """Recent runs of every device (admin): when, what was sent, what went wrong."""
-    return [run_out(r) for r in await asyncio.to_thread(runs.recent, limit, device)]
+    return [run_out(r) for r in await off_loop(runs.recent, limit, device)]
 
 
 class FailingPhoto(BaseModel):
@@ -438,4 +436,4 @@ class FailingPhoto(BaseModel):
 @router.get("/v1/backup/failing", dependencies=[AdminDep], response_model=list[FailingPhoto])
 async def read_failing_photos(runs: RunsDep) -> list[FailingPhoto]:
     """Photos a device could not send yet (admin): why, how often, when they are tried again."""
-    return [FailingPhoto(**row) for row in await asyncio.to_thread(runs.failures)]
+    return [FailingPhoto(**row) for row in await off_loop(runs.failures)]

@@ -37,6 +37,7 @@ from app.phone.rules import (
     same_network,
 )
 from app.store.db import Database
+from app.store.journal import write_journal
 from app.store.state import Device
 
 __all__ = ["BackupRuns", "Page", "PageReply", "Plan", "RunRecord", "WalkSettings"]
@@ -736,11 +737,8 @@ def _what(record: RunRecord) -> str:
 
 
 def _journal(conn: sqlite3.Connection, event: str, message: str) -> None:
-    # Same table and shape as state.py's entries: runs show up next to device events.
-    conn.execute(
-        "INSERT INTO journal (at, sha256, event, message) VALUES (?, NULL, ?, ?)",
-        (iso(now()), event, message),
-    )
+    # The store's one journal writer: runs show up next to device and item events.
+    write_journal(conn, event, message)
 
 
 def _record(row: sqlite3.Row, failures: list[tuple[str, str]]) -> RunRecord:

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from app.hashing import is_sha256_hex
 from app.observe import wording
 from app.off_loop import off_loop
+from app.phone.backup import BackupRuns
 from app.relay.worker import RelayState
 from app.services import Services, ServicesDep
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
@@ -147,6 +148,7 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
     relay = services.relay.status
     relay_problem = relay.reason if relay.state == RelayState.PAUSED else services.target_problem
     progress = {p["sha256"]: p for p in services.monitoring.progress.snapshot()}
+    not_sent = await off_loop(BackupRuns(services.db).failures)
     return render(
         request,
         "status.html",
@@ -156,6 +158,7 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
             "relay_problem": relay_problem,
             "target": services.target.describe(),
             "progress": progress,
+            "not_sent": not_sent,
             "csrf_token": viewer.session.csrf_token if viewer.session else "",
             "zone": zone_of(services),
         },

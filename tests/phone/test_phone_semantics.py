@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from markupsafe import escape
 
 from app.phone.shortcut import build_backup
 from tests.conftest import Service, make_settings, running, sha256_hex
@@ -300,7 +301,10 @@ def test_a_failed_photo_is_tried_again_once_its_back_off_is_over(tmp_path: Path)
         assert stored(service, [old]) == []
         with service.admin() as client:
             failing = client.get("/v1/backup/failing").json()
+            page = client.get("/").text
         assert [(f["name"], f["attempts"]) for f in failing] == [(old.name, 3)]
+        assert "Not sent from the phone yet" in page and old.name in page  # the status page
+        assert str(escape(failing[0]["reason"])) in page
         old.icloud_fails = False  # the download works again
         database = sqlite3.connect(service.settings.database_path)
         with database:  # as if the back-off had passed

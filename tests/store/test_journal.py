@@ -13,9 +13,8 @@ from app.store.journal import write_journal
 from app.store.state import State
 
 APP = Path(__file__).resolve().parents[2] / "app"
-# The backup conversation (app/phone/backup.py) still has its own INSERT, to move onto
-# `write_journal` in its rewrite; no other module may write journal rows itself.
-OWN_WRITERS = {APP / "store" / "journal.py", APP / "phone" / "backup.py"}
+# No module but the one writer inserts journal rows itself (the phone's runs use it too).
+OWN_WRITERS = {APP / "store" / "journal.py"}
 
 
 def test_an_entry_rolls_back_with_the_transaction_it_was_written_in(tmp_path: Path) -> None:

@@ -14,10 +14,9 @@ from app.store.state import State
 
 APP = Path(__file__).resolve().parents[2] / "app"
 # Modules still hopping by hand, owned by the helpers rewriting them at the same time
-# (the phone's backup conversation, the form parser, the targets); they move onto
+# (the form parser, the local target); they move onto
 # app.off_loop in their own steps. No other module may add a hop of its own.
 HOPPING_BY_HAND = {
-    "app/api/backup_runs.py",
     "app/intake/form.py",
     "app/targets/local.py",
 }
