@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.errors import ConfigurationError
 from app.naming import remote_path
 
-__all__ = ["IntakeSettings", "PageSettings", "RelaySettings", "Settings"]
+__all__ = ["DestinationSettings", "IntakeSettings", "PageSettings", "RelaySettings", "Settings"]
 
 GiB = 1024**3
 MiB = 1024**2
@@ -44,6 +44,22 @@ class IntakeSettings:
     max_upload_bytes: int
     path_template: str
     timezone: str | None
+
+
+@dataclass(frozen=True)
+class DestinationSettings:
+    """What a WebDAV or NextCloud target needs: where, as whom, how it copies and checks."""
+
+    url: str | None
+    user: str | None
+    password: SecretStr | None
+    folder: str | None
+    timeout_seconds: float
+    verify_read_back: bool
+    chunk_threshold_bytes: int
+    chunk_bytes: int
+    parallel: int
+    credentials_file: Path
 
 
 @dataclass(frozen=True)
@@ -295,6 +311,21 @@ class Settings(BaseSettings):
             max_upload_bytes=self.max_upload_bytes,
             path_template=self.path_template,
             timezone=self.timezone,
+        )
+
+    @property
+    def destination(self) -> DestinationSettings:
+        return DestinationSettings(
+            url=self.target_url,
+            user=self.target_user,
+            password=self.target_password,
+            folder=self.target_folder,
+            timeout_seconds=self.target_timeout_seconds,
+            verify_read_back=self.target_verify_read_back,
+            chunk_threshold_bytes=self.target_chunk_threshold_bytes,
+            chunk_bytes=self.target_chunk_bytes,
+            parallel=self.relay_parallel,
+            credentials_file=self.credentials_file,
         )
 
     @property

@@ -23,9 +23,9 @@ def open_target(settings: Settings, chunks: ChunkProgress | None = None) -> Targ
     if settings.target == "webdav":
         from app.targets.webdav import WebDavTarget
 
-        return WebDavTarget(settings, chunks or ChunkProgress(None))
+        return WebDavTarget(settings.destination, chunks or ChunkProgress(None))
     if settings.target == "nextcloud":
         from app.targets.nextcloud.target import NextcloudTarget
 
-        return NextcloudTarget(settings, chunks or ChunkProgress(None))
+        return NextcloudTarget(settings.destination, chunks or ChunkProgress(None))
     return LocalTarget(settings.local_library_dir)

@@ -13,10 +13,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-import anyio.to_thread
-
 from app.errors import ConfigurationError, NameTaken, TargetFull, VerificationFailed
 from app.hashing import CHUNK_SIZE, sha256_file
+from app.off_loop import off_loop
 from app.progress import report_sent
 from app.store.spool import fsync_dir
 from app.targets.base import Verification
@@ -58,14 +57,14 @@ class LocalTarget:
                     "PHOTO_RELAY_TARGET_FOLDER to another folder."
                 )
 
-        await anyio.to_thread.run_sync(check)
+        await off_loop(check)
 
     async def close(self) -> None:
         return None
 
     async def ensure_folder(self, folder: str) -> None:
         target = self._full(folder)
-        await anyio.to_thread.run_sync(lambda: target.mkdir(parents=True, exist_ok=True))
+        await off_loop(lambda: target.mkdir(parents=True, exist_ok=True))
 
     async def list_names(self, folder: str) -> list[str]:
         def names() -> list[str]:
@@ -74,14 +73,14 @@ class LocalTarget:
             except FileNotFoundError:
                 return []
 
-        return await anyio.to_thread.run_sync(names)
+        return await off_loop(names)
 
     async def put_new(
         self, path: str, source: Path, *, size: int, sha256: str, captured: datetime
     ) -> Verification | None:
         final = self._full(path)
         temp = _temp_for(final, sha256)
-        await anyio.to_thread.run_sync(self._copy_and_link, source, temp, final, sha256, captured)
+        await off_loop(self._copy_and_link, source, temp, final, sha256, captured)
         return Verification(path=path, method="sha256-reread")
 
     def _copy_and_link(
@@ -124,11 +123,11 @@ class LocalTarget:
             _temp_for(full, sha256).unlink(missing_ok=True)
             return Verification(path=path, method="sha256-reread")
 
-        return await anyio.to_thread.run_sync(check)
+        return await off_loop(check)
 
     async def delete(self, path: str) -> None:
         full = self._full(path)
-        await anyio.to_thread.run_sync(lambda: full.unlink(missing_ok=True))
+        await off_loop(lambda: full.unlink(missing_ok=True))
 
 
 def _temp_for(final: Path, sha256: str) -> Path:

@@ -28,7 +28,7 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from app.config import Settings
+from app.config import DestinationSettings
 from app.errors import (
     ConfigurationError,
     NameTaken,
@@ -96,8 +96,8 @@ def checked_url(url: str, setting: str = "PHOTO_RELAY_TARGET_URL") -> str:
     return str(parsed).rstrip("/")
 
 
-def base_folder(settings: Settings) -> tuple[str, ...]:
-    folder = unicodedata.normalize("NFC", settings.target_folder or "")
+def base_folder(settings: DestinationSettings) -> tuple[str, ...]:
+    folder = unicodedata.normalize("NFC", settings.folder or "")
     return tuple(part for part in folder.split("/") if part and part != ".")
 
 
@@ -134,7 +134,9 @@ class DavTarget:
     label = "the WebDAV server"  # how `describe` names it
     computes_digest = False  # whether `server_digest` may ask the server for a hash
 
-    def __init__(self, settings: Settings, progress: ChunkProgress | None = None) -> None:
+    def __init__(
+        self, settings: DestinationSettings, progress: ChunkProgress | None = None
+    ) -> None:
         self.settings = settings
         self.progress = progress or ChunkProgress(None)
         self._endpoint: DavEndpoint | None = None
@@ -187,8 +189,8 @@ class DavTarget:
             self._client = open_client(
                 login=endpoint.login,
                 password=endpoint.password,
-                timeout=self.settings.target_timeout_seconds,
-                max_connections=self.settings.relay_parallel + 2,
+                timeout=self.settings.timeout_seconds,
+                max_connections=self.settings.parallel + 2,
             )
         return self._client
 
@@ -400,7 +402,7 @@ class DavTarget:
             raise VerificationFailed(f"{path} is not a file on {self.server}.")
         if entry.size != size:
             raise VerificationFailed(f"{path} holds {entry.size} bytes, not {size}.")
-        if not self.settings.target_verify_read_back:
+        if not self.settings.verify_read_back:
             raise VerificationFailed(
                 f"{path} has the right size, but its content cannot be proven without reading "
                 "it back (PHOTO_RELAY_TARGET_VERIFY_READ_BACK is off)."
@@ -483,7 +485,7 @@ class DavTarget:
     ) -> str:
         """Prove the uploaded temp file is ours before it gets its name; say how."""
         problem: str | None = None
-        if not proof.sha256 and not self.computes_digest and self.settings.target_verify_read_back:
+        if not proof.sha256 and not self.computes_digest and self.settings.verify_read_back:
             # Reading it back proves size and content at once: no PROPFIND before it
             # (one request less per file; measured in docs/PERFORMANCE.md).
             method = "size+sha256-readback"
@@ -512,7 +514,7 @@ class DavTarget:
         elif (digest := await self.server_digest(url)) is not None:
             method = "size+recalculated-sha256"
             problem = None if digest == sha256 else "the server's hash differs from ours"
-        elif self.settings.target_verify_read_back:
+        elif self.settings.verify_read_back:
             method = "size+sha256-readback"
             same = await self.read_back(url, temp) == sha256
             problem = None if same else "the copy read back differs from the original"
@@ -558,18 +560,18 @@ class WebDavTarget(DavTarget):
 
     def resolve_endpoint(self) -> DavEndpoint:
         settings = self.settings
-        if not settings.target_url:
+        if not settings.url:
             raise ConfigurationError(
                 "PHOTO_RELAY_TARGET_URL is not set: give the address of the WebDAV folder."
             )
-        url = checked_url(settings.target_url)
-        if not settings.target_user or settings.target_password is None:
+        url = checked_url(settings.url)
+        if not settings.user or settings.password is None:
             raise ConfigurationError(
                 "The WebDAV target needs PHOTO_RELAY_TARGET_USER and PHOTO_RELAY_TARGET_PASSWORD."
             )
         return DavEndpoint(
             root_url=url,
             base=base_folder(settings),
-            login=settings.target_user,
-            password=settings.target_password,
+            login=settings.user,
+            password=settings.password,
         )

@@ -231,8 +231,8 @@ def test_chunked_upload_resumes_after_the_last_complete_chunk(
     progress = ChunkProgress(None)
     settings = remote_settings(tmp_path, nextcloud, **overrides)
     with pytest.raises(TargetUnavailable):
-        run(put(NextcloudTarget(settings, progress), "a/VID.MOV", file, sha))
-    run(put(NextcloudTarget(settings, progress), "a/VID.MOV", file, sha))
+        run(put(NextcloudTarget(settings.destination, progress), "a/VID.MOV", file, sha))
+    run(put(NextcloudTarget(settings.destination, progress), "a/VID.MOV", file, sha))
     assert nextcloud.all_files() == {"Photos/iPhone/a/VID.MOV": data}
     for chunk in ("00001", "00002"):
         assert nextcloud.faults.count("PUT", f"/{chunk}") == 1

@@ -60,7 +60,9 @@ def test_resumed_chunked_upload_starts_its_progress_at_the_chunks_already_sent(
     progress = ChunkProgress(None)
     settings = remote_settings(tmp_path, nextcloud, **CHUNKED)
     with pytest.raises(TargetUnavailable):
-        tracked_put(NextcloudTarget(settings, progress), "a/V.MOV", file, sha)
-    sent = sent_values(tracked_put(NextcloudTarget(settings, progress), "a/V.MOV", file, sha), sha)
+        tracked_put(NextcloudTarget(settings.destination, progress), "a/V.MOV", file, sha)
+    sent = sent_values(
+        tracked_put(NextcloudTarget(settings.destination, progress), "a/V.MOV", file, sha), sha
+    )
     assert sent[0] == 2 * (1 << 20)
     assert sent[-1] == 4_500_000

@@ -88,7 +88,7 @@ class NextcloudTarget(DavTarget):
                 f"The NextCloud credentials file {settings.credentials_file} cannot be read "
                 f"({exc.__class__.__name__}); run `photo-relay nextcloud login` again."
             ) from exc
-        server = settings.target_url or (stored.server if stored else None)
+        server = settings.url or (stored.server if stored else None)
         if not server:
             raise ConfigurationError(
                 "PHOTO_RELAY_TARGET_URL is not set: give your NextCloud's address (e.g. "
@@ -100,14 +100,14 @@ class NextcloudTarget(DavTarget):
                 f"PHOTO_RELAY_TARGET_URL should be NextCloud's base address, not {server!r} "
                 "(leave out /remote.php/... ; use the `webdav` target for a WebDAV URL)."
             )
-        if settings.target_password is not None:
-            if not settings.target_user:
+        if settings.password is not None:
+            if not settings.user:
                 raise ConfigurationError(
                     "PHOTO_RELAY_TARGET_PASSWORD is set but PHOTO_RELAY_TARGET_USER is not."
                 )
-            login = settings.target_user
+            login = settings.user
             user_id = self._user_id or login  # `ready` looks the real uid up
-            password = settings.target_password
+            password = settings.password
         elif stored is not None:
             login, user_id, password = stored.login_name, stored.user_id, stored.app_password
         else:
@@ -130,7 +130,7 @@ class NextcloudTarget(DavTarget):
         if self._rules is not None:
             return
         endpoint = self.endpoint()
-        from_env = self.settings.target_password is not None
+        from_env = self.settings.password is not None
         try:
             user_id, rules = await self._ask_server(endpoint, from_env)
         except TargetUnavailable as exc:
@@ -205,7 +205,7 @@ class NextcloudTarget(DavTarget):
     async def upload(
         self, url: str, source: Path, *, size: int, sha256: str, captured: datetime
     ) -> UploadProof:
-        big = size > self.settings.target_chunk_threshold_bytes
+        big = size > self.settings.chunk_threshold_bytes
         if big and self._chunking is not False:
             try:
                 return await self._chunked(url, source, size=size, sha256=sha256, captured=captured)
@@ -232,7 +232,7 @@ class NextcloudTarget(DavTarget):
         client that had these exact bytes would have sent) plus the size is accepted, so a
         copy made just before a crash is recognised instead of duplicated.
         """
-        if self.settings.target_verify_read_back:
+        if self.settings.verify_read_back:
             return await super().verify(path, size=size, sha256=sha256)
         entry = await self.stat(self.url(path), f"looking at {path}")
         ours = (
@@ -316,7 +316,7 @@ class NextcloudTarget(DavTarget):
     ) -> tuple[ChunkedUpload, int]:
         """The upload to continue and how many chunks the server already has."""
         saved = await self.progress.load(sha256)
-        chunk = self.settings.target_chunk_bytes
+        chunk = self.settings.chunk_bytes
         if saved is not None:
             same = (saved.destination, saved.total_size, saved.chunk_size) == (url, size, chunk)
             if same:
