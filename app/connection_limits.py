@@ -124,6 +124,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self._unset_keepalive_if_required()
+        was_awaiting = self._awaiting_head
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -140,9 +141,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self.send_400_response(msg)
             return
-        if self._awaiting_head:
-            # Counted after feeding, so body bytes that follow complete headers in the same
-            # read are never counted; one read of overshoot is the price.
+        if was_awaiting and self._awaiting_head:
+            # Only reads that were head from start to end are counted: a read that also
+            # held a body (before a pipelined head, or after a complete one) is not, so a
+            # legitimate request is never refused; one read of overshoot is the price.
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_head_bytes:
                 url = getattr(self, "url", b"")
@@ -151,6 +153,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_count = 0
+        self._head_bytes = 0
+        self._awaiting_head = True  # also for a head pipelined behind a running request
         if self._deadline is None:
             self._arm_deadline()  # a keep-alive connection's next request starts its own clock
 

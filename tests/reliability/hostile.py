@@ -31,6 +31,7 @@ __all__ = [
     "memory_mb",
     "open_files_limit",
     "raw_request",
+    "read_response",
     "status_of",
     "upload_with",
 ]
@@ -48,6 +49,31 @@ def status_of(reply: bytes) -> int:
     """The status code of a raw HTTP reply, 0 if there was none."""
     parts = reply.split(b" ", 2)
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def read_response(sock: socket.socket) -> int:
+    """Read one whole response (head and Content-Length body) from `sock`; its status."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return status_of(data)
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return status_of(head)
 
 
 def raw_request(port: int, head: bytes, *, stream: bytes = b"", total: int = 0) -> bytes:

@@ -8,6 +8,7 @@ answering the probe within 1 s, and stay under 300 MB resident (read from /proc)
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tests.reliability.hostile import (
     memory_mb,
     open_files_limit,
     raw_request,
+    read_response,
     status_of,
     upload_with,
 )
@@ -92,6 +94,39 @@ def test_endless_header_is_refused_with_431(service: tuple[ServiceProcess, str])
         ]
     assert [status_of(r) for r in replies] == [431] * 4
     assert_unharmed(probe, process, tally)
+
+
+def test_an_endless_head_after_a_kept_alive_request_is_refused_too(
+    service: tuple[ServiceProcess, str],
+) -> None:
+    """The limits hold for every request on a connection, not only its first one."""
+    process, _ = service
+    with socket.create_connection(("127.0.0.1", process.port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock) == 200
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: ")
+        try:
+            for _ in range(1024):
+                sock.sendall(b"a" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert status_of(sock.recv(65536)) == 431
+
+
+def test_an_upload_body_in_the_same_reads_as_its_head_is_not_counted_as_head(
+    service: tuple[ServiceProcess, str],
+) -> None:
+    """A kept-alive connection sending head and a 1 MiB body at once, twice: 201 both times."""
+    process, token = service
+    with socket.create_connection(("127.0.0.1", process.port), timeout=30) as sock:
+        for seed in (b"1", b"2"):
+            data = seed * (1 << 20)
+            sock.sendall(
+                f"PUT /v1/blobs/{hashlib.sha256(data).hexdigest()} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                + data
+            )
+            assert read_response(sock) == 201
 
 
 def test_too_many_headers_are_refused_with_431(service: tuple[ServiceProcess, str]) -> None:
