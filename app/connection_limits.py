@@ -76,6 +76,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._awaiting_head = True
         self._head_bytes = 0
+        self._heads_completed = 0
         self._header_count = 0
         self._waiting_since: float | None = time.monotonic()
         self._deadline: asyncio.TimerHandle | None = None
@@ -124,7 +125,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self._unset_keepalive_if_required()
-        was_awaiting = self._awaiting_head
+        was_awaiting, heads_before = self._awaiting_head, self._heads_completed
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -141,10 +142,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.logger.warning(msg)
             self.send_400_response(msg)
             return
-        if was_awaiting and self._awaiting_head:
+        if was_awaiting and self._awaiting_head and self._heads_completed == heads_before:
             # Only reads that were head from start to end are counted: a read that also
-            # held a body (before a pipelined head, or after a complete one) is not, so a
-            # legitimate request is never refused; one read of overshoot is the price.
+            # held a body (a whole small request, the end of one before the next head) is
+            # not, so a legitimate request is never refused; one read of overshoot is the
+            # price.
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_head_bytes:
                 url = getattr(self, "url", b"")
@@ -173,15 +175,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel_deadline()
+        self._heads_completed += 1
         self._awaiting_head = False
         self._waiting_since = None
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # What follows a complete message is the next head. Not the response's end: a
+        # reply sent early (a duplicate's 200) is complete while its body still arrives.
+        self._awaiting_head = True
+        self._head_bytes = 0
+        self._mark_idle()
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.pipeline and not self.transport.is_closing():
-            self._awaiting_head = True
-            self._head_bytes = 0
+        self._mark_idle()
+
+    def _mark_idle(self) -> None:
+        """Evictable from now on if the request is both read and answered."""
+        answered = self.cycle is None or self.cycle.response_complete
+        if self._awaiting_head and answered and not self.pipeline:
             self._waiting_since = time.monotonic()
 
     # -- the header deadline ---------------------------------------------------------------
