@@ -1,8 +1,9 @@
 """Metadata read straight from a file's structure, within a budget: boxes, segments, chunks.
 
 Each reader walks headers only and seeks past payloads, so a 1 GiB file costs what its
-headers cost. A `Budget` caps the boxes (atoms, segments, chunks) looked at, the depth of
-nesting, the bytes read into memory and the time spent; a file that needs more raises
+headers cost. The depth walked is fixed by each reader (three levels at most: meta, iinf,
+infe), never by the file. A `Budget` caps the boxes (atoms, segments, chunks) looked at,
+the bytes read into memory and the time spent; a file that needs more raises
 `OverBudget`, and the caller stores it without a date from its bytes. Readers:
 `heif_exif` (HEIC/HEIF/AVIF: the Exif item through meta/iinf/iloc), `jpeg_exif` (the APP1
 segment), `png_exif` (the eXIf chunk), `quicktime_created` (moov/mvhd, for MOV and MP4).
@@ -27,7 +28,6 @@ __all__ = [
 ]
 
 MAX_BOXES = 10_000
-MAX_DEPTH = 4
 MAX_READ_BYTES = 4 * 1024 * 1024
 MAX_SECONDS = 2.0
 _QUICKTIME_EPOCH = datetime(1904, 1, 1, tzinfo=UTC)
@@ -42,7 +42,6 @@ class Budget:
     """What one file's metadata may cost; `spend` and `read` raise OverBudget past it."""
 
     boxes: int = MAX_BOXES
-    depth: int = MAX_DEPTH
     read_bytes: int = MAX_READ_BYTES
     seconds: float = MAX_SECONDS
     _started: float = field(default_factory=time.monotonic)
