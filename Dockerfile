@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # photo-relay: one small image for amd64 and arm64 (NAS, Raspberry Pi, laptop).
 #   docker build -t photo-relay .
-#   docker run -d -p 8000:8000 -v photo-relay-data:/data photo-relay
+#   docker run -d -p 8000:8000 -v photo-relay-data:/data --ulimit nofile=65536:65536 photo-relay
+# (--ulimit: open files; photo-relay also raises its soft limit to the hard one at start,
+#  and keeps half of it for connections; docs/RELIABILITY.md.)
 # Configure it only with the PHOTO_RELAY_ variables of the README's configuration table.
 # Nothing here names an architecture: every dependency ships wheels for both.
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__
+from app import __version__, log_redaction
 from app.api import backup_runs, items, metrics, shortcut_files, status, uploads
 from app.config import Settings
 from app.errors import ApiError, ConfigurationError, TargetError
@@ -92,6 +92,7 @@ async def open_services(settings: Settings) -> Services:
         if settings.admin_token
         else await off_loop(ensure_admin_token, settings.admin_token_file)  # may write, fsync
     )
+    log_redaction.add_secret(admin_token)
     target = open_target(settings, ChunkProgress(db))
     monitoring = Monitoring.open(settings.page, db)
     relay = Relay(settings.relay, state, spool, target, progress=monitoring.progress)
@@ -116,6 +117,11 @@ async def open_services(settings: Settings) -> Services:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    # Also here, not only in the command: a test or an embedding server logs through it too.
+    log_redaction.install()
+    if settings.target_password is not None:
+        log_redaction.add_secret(settings.target_password.get_secret_value())
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await open_services(settings)

@@ -1,10 +1,12 @@
 """Limits on what a request may carry outside an upload body: header size, JSON body size.
 
-uvicorn's h11 parser lets a request through with any number of headers as long as each
-read is complete, and FastAPI reads a JSON body whole into memory. Both are refused here,
-before any route runs: 431 for more than 32 KiB of headers, 413 for a non-upload body
-over 4 MiB (the check endpoint's 20,000 hashes fit in 1.4 MiB). Upload bodies are
-streamed to disk and limited by PHOTO_RELAY_MAX_UPLOAD_BYTES instead.
+The connection layer (app/connection_limits.py, used by `serve`) already refuses request
+lines, heads and header counts over its limits before a request exists; this middleware
+is the check every server running the app gets (tests run plain uvicorn), and FastAPI
+reads a JSON body whole into memory. Both are refused here, before any route runs: 431
+for more than 32 KiB of headers, 413 for a non-upload body over 4 MiB (the check
+endpoint's 20,000 hashes fit in 1.4 MiB). Upload bodies are streamed to disk and limited
+by PHOTO_RELAY_MAX_UPLOAD_BYTES instead.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ service runs), so a device added or revoked here takes effect at once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
+from app import log_redaction
 from app.config import Settings
 from app.errors import PhotoRelayError
+from app.folder_lock import FolderLock
 from app.store.db import Database
 from app.store.state import State
 from app.tokens import ensure_admin_token, hash_token, new_token
@@ -67,20 +70,48 @@ def open_state(data_dir: Path | None) -> tuple[Settings, State]:
 @click.version_option(package_name="photo-relay")
 def main() -> None:
     """photo-relay: gets your iPhone's photos safely into your own NextCloud."""
+    log_redaction.install()  # before any command logs: no secret in any record
 
 
 @main.command()
 @data_dir_option
 @click.option("--host", help="Address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN).")
 @click.option("--port", type=int, help="Port to listen on (default 8000).")
-def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    envvar="PHOTO_RELAY_HEADER_TIMEOUT_SECONDS",
+    hidden=True,  # for tests and odd networks; docs/RELIABILITY.md
+)
+@friendly_errors
+def serve(
+    data_dir: Path | None, host: str | None, port: int | None, header_timeout: float | None
+) -> None:
     """Start the service."""
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    # Before any start-up work: a second service on this folder must change nothing.
+    lock = FolderLock.take(settings.data_dir)
+    try:
+        run_server(settings, header_timeout)
+    finally:
+        lock.release()
+
+
+def run_server(settings: Settings, header_timeout: float | None) -> None:
     import uvicorn
 
+    from app.connection_limits import (
+        ConnectionLimits,
+        connection_cap,
+        protocol_with,
+        raise_open_file_limit,
+    )
     from app.main import WEBSOCKETS, create_app
     from app.targets import open_target
 
-    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    limits = ConnectionLimits(max_connections=connection_cap(raise_open_file_limit()))
+    if header_timeout is not None:
+        limits = dataclasses.replace(limits, header_timeout=header_timeout)
     url = f"http://{settings.host}:{settings.port}"
     click.echo("photo-relay is starting.")
     click.echo(f"  Data folder:        {settings.data_dir.resolve()}")
@@ -97,6 +128,9 @@ def serve(data_dir: Path | None, host: str | None, port: int | None) -> None:
         port=settings.port,
         log_level=settings.log_level,
         ws=WEBSOCKETS,
+        # httptools with limits on what a connection may send before its request runs;
+        # measured against h11 in docs/RELIABILITY.md.
+        http=protocol_with(limits),
         timeout_graceful_shutdown=10,
     )
 

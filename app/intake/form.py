@@ -10,6 +10,7 @@ belonging to the n-th file.
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -18,15 +19,22 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
-from app.errors import BadRequest
+from app.errors import ApiError, BadRequest, PayloadTooLarge
 from app.hashing import CHUNK_SIZE
 from app.intake.ingest import too_large
+from app.off_loop import off_loop
 from app.store.spool import SpoolWriter
 
 __all__ = ["FormFile", "FormUpload", "boundary_of"]
 
 DESCRIBING_FIELDS = ("name", "captured_at", "sha256")
 MAX_FIELD_BYTES = 64 * 1024
+# What one form may hold besides its file bytes. Each file part holds an open spool file
+# until the form is stored, so the file cap keeps a form well below the descriptor limit;
+# the part and text caps bound what a form of many small text fields keeps in memory.
+MAX_FILE_PARTS = 100
+MAX_PARTS = 1000
+MAX_TEXT_BYTES = 1024 * 1024
 # File data the parser hands over in pieces at least this big is written without copying;
 # smaller pieces (around a boundary split between two buffers) are gathered first.
 SMALL_PIECE = 64 * 1024
@@ -37,6 +45,20 @@ def malformed(detail: str) -> BadRequest:
         f"The multipart form could not be read ({detail}); nothing was stored. Send the "
         "file as multipart/form-data, e.g. curl -F file=@IMG_0001.HEIC.",
         code="malformed_multipart",
+    )
+
+
+class OutOfDescriptors(ApiError):
+    """The process has no file descriptor left for one more spool file (503: try later)."""
+
+    status = 503
+
+
+def form_too_large(detail: str, code: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The form {detail}; nothing was stored. Send at most {MAX_FILE_PARTS} files and "
+        f"{MAX_PARTS} parts per form, with under {MAX_TEXT_BYTES // 1024} KiB of text fields.",
+        code=code,
     )
 
 
@@ -83,6 +105,8 @@ class FormUpload:
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._ended = False
+        self._parts = 0
+        self._text_bytes = 0
         self._parser = MultipartParser(
             boundary,
             {
@@ -110,15 +134,15 @@ class FormUpload:
                         await in_flight
                     # The filled buffer itself goes to the parser (no copy).
                     data, buffer = buffer, bytearray()
-                    in_flight = asyncio.ensure_future(asyncio.to_thread(self._feed, data))
+                    in_flight = asyncio.ensure_future(off_loop(self._feed, data))
             if in_flight is not None:
                 await in_flight
-            await asyncio.to_thread(self._feed, buffer)
-            await asyncio.to_thread(self._finish)
+            await off_loop(self._feed, buffer)
+            await off_loop(self._finish)
         except BaseException:
             if in_flight is not None:
                 await asyncio.gather(in_flight, return_exceptions=True)
-            await asyncio.to_thread(self.discard)
+            await off_loop(self.discard)
             raise
 
     def discard(self) -> None:
@@ -147,12 +171,26 @@ class FormUpload:
     # -- parser callbacks (run in the worker thread) ---------------------------------------
 
     def _on_part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise form_too_large(f"has more than {MAX_PARTS} parts", "too_many_parts")
         self._part = _Part()
 
+    def _count_text(self, size: int) -> None:
+        """Text fields and part headers share one budget: both are kept in memory."""
+        self._text_bytes += size
+        if self._text_bytes > MAX_TEXT_BYTES:
+            raise form_too_large(
+                f"has over {MAX_TEXT_BYTES // 1024} KiB of text fields and part headers",
+                "form_text_too_large",
+            )
+
     def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_text(end - start)
         self._header_field += data[start:end]
 
     def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_text(end - start)
         self._header_value += data[start:end]
 
     def _on_header_end(self) -> None:
@@ -168,12 +206,27 @@ class FormUpload:
         _, options = parse_options_header(disposition)
         self._part.field_name = options.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in options:
+            if len(self.files) >= MAX_FILE_PARTS:
+                raise form_too_large(f"has more than {MAX_FILE_PARTS} files", "too_many_files")
             filename = options[b"filename"].decode("utf-8", "replace")
-            self._part.file = FormFile(self._open_writer(), filename)
+            self._part.file = FormFile(self._open_spool_file(), filename)
+
+    def _open_spool_file(self) -> SpoolWriter:
+        try:
+            return self._open_writer()
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+            raise OutOfDescriptors(
+                "The service has too many files open to take this form now; nothing was "
+                "stored. Send it again in a minute, or with fewer files.",
+                code="too_many_open_files",
+            ) from None
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         part = self._part
         if part.file is None:
+            self._count_text(end - start)
             part.text += data[start:end]
             if len(part.text) > MAX_FIELD_BYTES:
                 raise malformed(f"the text field {part.field_name!r} is over 64 KiB")

@@ -10,9 +10,10 @@ steps leaves the event loop in one hop (`app.off_loop`), not one per file operat
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -51,18 +52,47 @@ class Sealed:
     meta: ClientMeta
 
 
+# The widest offset any zone uses (Kiribati, +14:00; Baker Island, -12:00, within it).
+MAX_OFFSET = timedelta(hours=14)
+# Capture instants are kept a day inside datetime's range, so converting one to any zone
+# (the status page, the folder for a video, the copy's mtime) can never overflow.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+_LEAP_SECOND = re.compile(r"(T\d\d:?\d\d:?)60")
+
+
+def date_problem(value: datetime) -> str | None:
+    """Why `value` cannot be a capture time, or None if it can."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:
+        return "its UTC offset is beyond ±14:00, which no time zone uses"
+    if not EARLIEST <= value.replace(tzinfo=value.tzinfo or UTC) <= LATEST:
+        return "it is outside 0001-01-02 to 9999-12-30, the dates every zone can show"
+    return None
+
+
 def parse_captured_at(value: str | None) -> datetime | None:
     """An ISO 8601 date from a client, or a 422 saying what we expected."""
     if value is None or not value.strip():
         return None
+    text = value.strip()
     try:
-        return datetime.fromisoformat(value.strip())
+        # A leap second (23:59:60) is a real clock reading; Python has no 60th second.
+        parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\g<1>59", text, count=1))
     except ValueError:
         raise UnprocessableContent(
             f"The capture time {value[:40]!r} is not an ISO 8601 date; send it like "
             "2024-05-01T21:04:00+02:00.",
             code="bad_capture_time",
         ) from None
+    problem = date_problem(parsed)
+    if problem is not None:
+        raise UnprocessableContent(
+            f"The capture time {value[:40]!r} cannot be used: {problem}. Send it like "
+            "2024-05-01T21:04:00+02:00.",
+            code="bad_capture_time",
+        )
+    return parsed
 
 
 def too_large(limit: int) -> PayloadTooLarge:
@@ -203,13 +233,20 @@ class Ingest:
         stored = self.spool.commit(sealed.writer, sha256)
         crashpoints.reached("ingest.after_link")
         existing = self.state.get_item(sha256)
-        item = (
-            existing_item(existing, size, meta, device)
-            if existing
-            else self._describe(stored, sha256, size, meta, device)
-        )
+        problem: str | None = None
+        if existing:
+            item = existing_item(existing, size, meta, device)
+        else:
+            item, problem = self._describe(stored, sha256, size, meta, device)
         receipt, created = self.state.record_received(item)
         crashpoints.reached("ingest.after_record")
+        if created and problem is not None:
+            # The receipt says "fallback"; its journal says why the bytes gave no date.
+            self.state.journal(
+                "intake.capture_time_unreadable",
+                f"The capture time was not taken from the file: {problem}.",
+                sha256=sha256,
+            )
         return receipt, created
 
     def _note_repeat(self, sha256: str, meta: ClientMeta, device: Device | None) -> Receipt | None:
@@ -223,15 +260,18 @@ class Ingest:
 
     def _describe(
         self, stored: Path, sha256: str, size: int, meta: ClientMeta, device: Device | None
-    ) -> NewItem:
-        """Read the file's metadata and plan where it goes."""
+    ) -> tuple[NewItem, str | None]:
+        """Read the file's metadata and plan where it goes; also why its date was not used."""
         # Imported on first use: Pillow and pillow-heif were a third of the start-up time.
         from app.intake.media import probe
 
         info = probe(stored)
+        problem = info.problem
+        if info.captured_at is not None and (unusable := date_problem(info.captured_at)):
+            problem = f"the date in its metadata, {info.captured_at.isoformat()}, {unusable}"
         if meta.captured_at is not None:
             captured, source = meta.captured_at, "client"
-        elif info.captured_at is not None:
+        elif info.captured_at is not None and problem is None:
             captured, source = info.captured_at, info.captured_source or "exif"
         else:
             captured, source = meta.fallback_captured_at or now(), "fallback"
@@ -252,7 +292,7 @@ class Ingest:
             kind=info.kind,
             device=device.name if device else "import",
         )
-        return NewItem(
+        item = NewItem(
             sha256=sha256,
             size=size,
             original_name=original[:1024],
@@ -263,6 +303,7 @@ class Ingest:
             planned_path=planned,
             device=device,
         )
+        return item, (problem if source == "fallback" else None)
 
 
 def seal_file(writer: SpoolWriter, claimed_sha256: str | None) -> str:

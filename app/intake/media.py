@@ -1,21 +1,34 @@
-"""What a file is and when it was taken, read from its bytes; never fails an upload.
+"""What a file is and when it was taken, read from its headers; never fails an upload.
 
 Kind comes from the file's signature (filetype), never from its name or the client's
-content type. Capture time: EXIF DateTimeOriginal with its offset for JPEG/HEIC
-(Pillow with pillow-heif), the QuickTime/MP4 creation date for videos (hachoir, UTC).
+content type. Capture time: EXIF DateTimeOriginal with its offset for JPEG, HEIC and PNG,
+the QuickTime/MP4 creation date for videos (UTC). Pixels are never decoded to find it:
+the EXIF bytes are located by walking the file's boxes, segments or chunks within a
+budget (app/intake/media_boxes.py); a file that does not fit it, or whose metadata is
+damaged, gets no date from its bytes and `MediaInfo.problem` says why.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import filetype
 import pillow_heif
 from PIL import Image
+
+from app.intake.media_boxes import (
+    Budget,
+    OverBudget,
+    heif_exif,
+    jpeg_exif,
+    png_exif,
+    quicktime_created,
+)
 
 __all__ = ["Kind", "MediaInfo", "open_image", "probe"]
 
@@ -45,6 +58,15 @@ _EXTENSION_BY_MIME = {
     "video/mp4": "mp4",
 }
 
+# Where each kind of file keeps its EXIF bytes; other images carry no date we read.
+_EXIF_READERS: dict[str, Callable[[BinaryIO, Budget], bytes | None]] = {
+    "image/jpeg": jpeg_exif,
+    "image/heic": heif_exif,
+    "image/heif": heif_exif,
+    "image/avif": heif_exif,
+    "image/png": png_exif,
+}
+
 
 @dataclass(frozen=True)
 class MediaInfo:
@@ -53,6 +75,8 @@ class MediaInfo:
     extension: str | None
     captured_at: datetime | None
     captured_source: Literal["exif", "quicktime"] | None
+    # Why the bytes gave no capture time although they might have carried one.
+    problem: str | None = None
 
 
 def probe(path: Path) -> MediaInfo:
@@ -67,21 +91,27 @@ def probe(path: Path) -> MediaInfo:
         kind = "video"
     captured: datetime | None = None
     source: Literal["exif", "quicktime"] | None = None
+    problem: str | None = None
     try:
-        if kind == "photo":
-            captured, source = _exif_capture_time(path), "exif"
-        elif kind == "video":
-            captured, source = _quicktime_capture_time(path), "quicktime"
-    except Exception:  # a damaged header must never cost the user the upload
-        log.warning("media.metadata_unreadable path=%s", path.name, exc_info=True)
-        captured = None
-    return MediaInfo(kind, mime, extension, captured, source if captured else None)
+        with path.open("rb") as stream:
+            if kind == "photo" and mime in _EXIF_READERS:
+                captured, source = _exif_capture_time(_EXIF_READERS[mime](stream, Budget())), "exif"
+            elif kind == "video":
+                captured, source = quicktime_created(stream, Budget()), "quicktime"
+    except OverBudget as exc:
+        problem = f"its metadata could not be read within the budget: {exc}"
+    except Exception as exc:  # a damaged header must never cost the user the upload
+        problem = f"its metadata is damaged ({type(exc).__name__}: {str(exc)[:200]})"
+    if problem is not None:
+        log.warning("media.metadata_unreadable path=%s reason=%s", path.name, problem)
+    return MediaInfo(kind, mime, extension, captured, source if captured else None, problem)
 
 
-def _exif_capture_time(path: Path) -> datetime | None:
-    # Image.open reads headers only; pixels are never decoded here.
-    with open_image(path) as image:
-        exif = image.getexif()
+def _exif_capture_time(tiff: bytes | None) -> datetime | None:
+    if not tiff:
+        return None
+    exif = Image.Exif()
+    exif.load(tiff)
     sub = exif.get_ifd(_EXIF_IFD)
     for date_tag, offset_tag in (
         (_DATE_TIME_ORIGINAL, _OFFSET_TIME_ORIGINAL),
@@ -111,23 +141,3 @@ def _parse_offset(text: str) -> timezone | None:
     except ValueError:
         return None
     return timezone(timedelta(minutes=minutes if text[0] == "+" else -minutes))
-
-
-def _quicktime_capture_time(path: Path) -> datetime | None:
-    from hachoir.core import config as hachoir_config
-    from hachoir.metadata import extractMetadata
-    from hachoir.parser import createParser
-
-    hachoir_config.quiet = True  # it would print warnings about odd atoms to stdout
-
-    parser = createParser(str(path))
-    if parser is None:
-        return None
-    with parser:
-        metadata = extractMetadata(parser)
-    if metadata is None or not metadata.has("creation_date"):
-        return None
-    created = metadata.get("creation_date")
-    if not isinstance(created, datetime) or created.year < 1971:
-        return None  # QuickTime's zero date (1904) means "unknown"
-    return created.replace(tzinfo=UTC) if created.tzinfo is None else created

@@ -13,12 +13,6 @@ from app.store.db import Database
 from app.store.state import State
 
 APP = Path(__file__).resolve().parents[2] / "app"
-# Modules still hopping by hand, owned by the helpers rewriting them at the same time
-# (the form parser); they move onto
-# app.off_loop in their own steps. No other module may add a hop of its own.
-HOPPING_BY_HAND = {
-    "app/intake/form.py",
-}
 
 
 def test_the_database_refuses_a_call_on_the_event_loop(tmp_path: Path) -> None:
@@ -53,10 +47,10 @@ def test_the_async_face_gives_what_the_blocking_methods_give(tmp_path: Path) -> 
 
 
 def test_only_off_loop_hands_work_to_threads() -> None:
-    """`asyncio.to_thread` / `anyio.to_thread` appear only in app/off_loop.py (and the list)."""
+    """`asyncio.to_thread` / `anyio.to_thread` appear only in app/off_loop.py: one idiom."""
     hopping = {
         str(path.relative_to(APP.parent))
         for path in APP.rglob("*.py")
         if re.search(r"\b(asyncio\.to_thread|anyio\.to_thread\.run_sync)\(", path.read_text())
     }
-    assert hopping - HOPPING_BY_HAND == {"app/off_loop.py"}
+    assert hopping == {"app/off_loop.py"}
