@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +59,69 @@ def final_stage(name: str) -> list[str]:
 def compose() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     return loaded
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader plus Compose's merge tags, `!reset` and `!override`."""
+
+
+RESET = object()
+
+
+@dataclass(frozen=True)
+class Override:
+    value: Any
+
+
+def _reset(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    return RESET
+
+
+def _override(loader: yaml.SafeLoader, node: yaml.Node) -> Override:
+    if isinstance(node, yaml.MappingNode):
+        return Override(loader.construct_mapping(node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return Override(loader.construct_sequence(node, deep=True))
+    return Override(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+ComposeLoader.add_constructor("!reset", _reset)
+ComposeLoader.add_constructor("!override", _override)
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Compose's rule for `-f a.yaml -f b.yaml`: mappings merge, lists add, tags reset."""
+    if isinstance(over, Override):
+        return over.value
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for key, value in over.items():
+            if value is RESET:
+                merged.pop(key, None)
+            else:
+                merged[key] = merge(base.get(key), value)
+        return merged
+    if isinstance(base, list) and isinstance(over, list):
+        return base + [item for item in over if item not in base]
+    return over
+
+
+def compose_files(*names: str) -> dict[str, Any]:
+    """The project the way `docker compose -f NAME -f NAME ...` sees it."""
+    merged: dict[str, Any] = {}
+    for name in names:
+        merged = merge(merged, yaml.load((DEPLOY / name).read_text(), Loader=ComposeLoader))
+    return merged
+
+
+def published_ports(project: dict[str, Any]) -> dict[str, set[int]]:
+    """Host ports each service publishes (short syntax "HOST:CONTAINER[/proto]")."""
+    published: dict[str, set[int]] = {}
+    for name, service in project["services"].items():
+        for port in service.get("ports", []):
+            host = str(port).split("/")[0].split(":")[-2] if ":" in str(port) else str(port)
+            published.setdefault(name, set()).add(int(host))
+    return published
 
 
 # -- Dockerfile ----------------------------------------------------------------------------
@@ -274,6 +338,66 @@ def test_compose_names_only_settings_that_exist() -> None:
     assert "nextcloud" in str(Settings.model_fields["target"].annotation)
 
 
+def test_https_compose_puts_caddy_in_front_and_publishes_no_plain_port() -> None:
+    """With compose.https.yaml laid over, only Caddy is published; 8000 stays inside."""
+    plain = published_ports(compose_files("compose.yaml"))
+    assert 8000 in plain["photo-relay"]  # the check below can fail: the plain file has it
+    project = compose_files("compose.yaml", "compose.https.yaml")
+    published = published_ports(project)
+    assert "photo-relay" not in published
+    assert all(8000 not in ports for ports in published.values()), published
+    assert {80, 443} <= published["caddy"]
+    caddy = project["services"]["caddy"]
+    assert caddy["image"].startswith("caddy:")
+    host, _, port = caddy["environment"]["UPSTREAM"].partition(":")
+    assert host in project["services"] and host in caddy["depends_on"]
+    assert port == dockerfile().envs["PHOTO_RELAY_PORT"]
+    mounts = dict(m.split(":")[:2] for m in caddy["volumes"])
+    caddyfile = next(
+        source for source, target in mounts.items() if target == "/etc/caddy/Caddyfile"
+    )
+    assert (DEPLOY / caddyfile).resolve() == DEPLOY / "Caddyfile"
+    named = {source for source in mounts if not source.startswith(".")}
+    assert named <= set(project["volumes"]), named - set(project["volumes"])
+
+
+def compose_environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment with `${NAME:-default}` resolved from example.env."""
+    example = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "example.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+
+    def resolve(match: re.Match[str]) -> str:
+        return example.get(match["name"]) or match["default"] or ""
+
+    pattern = r"\$\{(?P<name>[A-Z0-9_]+)(?::-(?P<default>[^}]*))?\}"
+    return {
+        key: re.sub(pattern, resolve, str(value)) for key, value in service["environment"].items()
+    }
+
+
+def test_compose_gives_the_nextcloud_commands_the_servers_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`docker compose exec photo-relay photo-relay nextcloud login` finds NextCloud's URL.
+
+    `exec` runs with the container's environment, so the settings the command reads from
+    the service's environment name the NextCloud service, reachable by that name.
+    """
+    services = compose()["services"]
+    for name in [n for n in os.environ if n.startswith("PHOTO_RELAY_")]:
+        monkeypatch.delenv(name)
+    for name, value in compose_environment(services["photo-relay"]).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.target == "nextcloud"
+    assert settings.target_url is not None
+    host = urlsplit(settings.target_url).hostname
+    assert host in services and services[host]["image"].startswith("nextcloud:")
+
+
 # -- systemd -------------------------------------------------------------------------------
 
 
@@ -298,6 +422,82 @@ def test_systemd_unit_runs_serve_hardened_as_a_dedicated_user() -> None:
     environment = dict(v.split("=", 1) for k, v in unit_lines() if k == "Environment")
     assert environment["PHOTO_RELAY_DATA_DIR"] == f"/var/lib/{unit['StateDirectory']}"
     assert set(environment) <= existing_settings(), sorted(set(environment) - existing_settings())
+
+
+def unit_environment(root: Path) -> dict[str, str]:
+    """The variables systemd gives the service: Environment= first, then EnvironmentFile=.
+
+    systemd.exec(5): "Settings from these files override settings made with Environment=".
+    Paths under /var/lib/photo-relay are moved below `root`.
+    """
+
+    def here(value: str) -> str:
+        return value.replace("/var/lib/photo-relay", str(root))
+
+    variables: dict[str, str] = {}
+    pairs = [(k, v) for k, v in unit_lines() if k in ("Environment", "EnvironmentFile")]
+    for key, value in pairs:
+        if key == "Environment":
+            name, _, assigned = value.partition("=")
+            variables[name] = here(assigned)
+    for key, value in pairs:
+        if key == "EnvironmentFile":
+            path = Path(here(value.removeprefix("-")))
+            if not path.exists() and value.startswith("-"):
+                continue
+            for line in path.read_text().splitlines():
+                if "=" in line and not line.lstrip().startswith(("#", ";")):
+                    name, _, assigned = line.partition("=")
+                    variables[name.strip()] = assigned.strip()
+    return variables
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The IPv4 addresses a socket listens on for `port`, from /proc/net/tcp."""
+    addresses = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            addresses.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return addresses
+
+
+@pytest.mark.parametrize(
+    ("env_line", "expected"),
+    [
+        ("PHOTO_RELAY_HOST=127.0.0.1", "127.0.0.1"),
+        ("PHOTO_RELAY_HOST=0.0.0.0", "0.0.0.0"),
+        ("", str(Settings.model_fields["host"].default)),
+    ],
+    ids=["https-advice", "trusted-wifi", "no-line"],
+)
+def test_systemd_unit_listens_where_its_env_file_says(
+    tmp_path: Path, env_line: str, expected: str
+) -> None:
+    """The .env in the data folder decides the address; the unit's own values never win."""
+    unit = dict(unit_lines())
+    data = tmp_path / "var-lib-photo-relay"
+    data.mkdir()
+    port = find_free_port()  # also set in the file: it must beat the unit's PORT=8000
+    (data / ".env").write_text(f"{env_line}\nPHOTO_RELAY_PORT={port}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTO_RELAY_")}
+    env.update(unit_environment(data))
+    assert env["PHOTO_RELAY_PORT"] == str(port)
+    workdir = Path(unit["WorkingDirectory"].replace("/var/lib/photo-relay", str(data)))
+    process = subprocess.Popen(
+        [str(BIN / "photo-relay"), "serve"],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_responds(f"http://127.0.0.1:{port}/healthz")
+        assert listening_addresses(port) == {expected}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def verify_unit(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -329,18 +529,37 @@ def test_systemd_analyze_verify_catches_a_misspelt_key(tmp_path: Path) -> None:
 # -- Caddy ---------------------------------------------------------------------------------
 
 
-def test_caddyfile_adapts(tmp_path: Path) -> None:
-    """Caddy accepts deploy/Caddyfile (where caddy is installed)."""
+def adapted_caddyfile(tmp_path: Path, **env: str) -> dict[str, Any]:
+    """deploy/Caddyfile as Caddy's JSON config, with `env` for its {$...} placeholders."""
     caddy = shutil.which("caddy")
     if caddy is None:
         pytest.skip("caddy is not installed (apt package `caddy`)")
+    environment = {k: v for k, v in os.environ.items() if k != "UPSTREAM"} | env
     result = subprocess.run(
         [caddy, "adapt", "--config", str(DEPLOY / "Caddyfile"), "--adapter", "caddyfile"],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
+        env=environment,
     )
     assert result.returncode == 0, result.stderr
-    config = json.loads(result.stdout)
-    assert "127.0.0.1:8000" in json.dumps(config["apps"]["http"]["servers"])
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def upstreams(config: dict[str, Any]) -> set[str]:
+    servers = json.dumps(config["apps"]["http"]["servers"])
+    return set(re.findall(r'"dial": "([^"]+)"', servers))
+
+
+def test_caddyfile_adapts(tmp_path: Path) -> None:
+    """Caddy accepts deploy/Caddyfile and passes requests to 127.0.0.1:8000 by default."""
+    assert upstreams(adapted_caddyfile(tmp_path)) == {"127.0.0.1:8000"}
+
+
+def test_caddyfile_reaches_the_container_in_the_https_compose(tmp_path: Path) -> None:
+    """With compose.https.yaml's UPSTREAM, the same Caddyfile proxies to the service."""
+    caddy = compose_files("compose.yaml", "compose.https.yaml")["services"]["caddy"]
+    config = adapted_caddyfile(tmp_path, UPSTREAM=caddy["environment"]["UPSTREAM"])
+    assert upstreams(config) == {"photo-relay:8000"}
