@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, log_redaction
@@ -142,11 +143,15 @@ def create_app(settings: Settings) -> FastAPI:
             await services.target.close()
             await off_loop(services.db.close)
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from the installed package
+    # (under /static-offline-docs), not a CDN: at home the service may have no internet.
+    # No validator: Swagger UI would send the schema to validator.swagger.io.
+    app = FastAPIOffline(
         title="photo-relay",
         version=__version__,
         description="Gets an iPhone's photos safely into your own NextCloud.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
 
     @app.exception_handler(ApiError)

@@ -2,7 +2,8 @@
 
 A pure ASGI middleware (it never buffers a body, so uploads stream as before). The page
 loads nothing from elsewhere and runs no inline script or style, so the policy allows only
-this origin. FastAPI's own /docs pages load their assets from a CDN and keep no CSP.
+this origin. The API docs (/docs, /redoc) start Swagger UI and ReDoc with inline code, so
+they keep no CSP; their files come from this origin too.
 """
 
 from __future__ import annotations
