@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, log_redaction
 from app.api import backup_runs, items, metrics, shortcut_files, status, uploads
+from app.api.endpoint_hints import what_to_use_instead
 from app.config import Settings
 from app.errors import ApiError, ConfigurationError, TargetError
 from app.intake.ingest import Ingest
@@ -172,7 +173,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        message = what_to_use_instead(
+            exc.status_code, request.method, request.url.path, app.openapi()
+        )
+        return JSONResponse(
+            error_body(code, message or str(exc.detail)), exc.status_code, headers=exc.headers
+        )
 
     app.add_middleware(RequestLimits)  # header and JSON body limits
     app.include_router(uploads.router)

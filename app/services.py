@@ -1,9 +1,14 @@
-"""The running service's parts, built by `main.create_app` and handed to the routes."""
+"""The running service's parts, built by `main.create_app` and handed to the routes.
+
+Also the one answer to "whose token is this?" (`Services.token_holder`), which the API's
+and the status page's access checks both ask, so a wrong kind of token is named the same
+way everywhere.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
@@ -14,10 +19,19 @@ from app.observe.monitoring import Monitoring
 from app.relay.worker import Relay
 from app.store.db import Database
 from app.store.spool import Spool
-from app.store.state import State
+from app.store.state import Device, State
 from app.targets import Target
+from app.tokens import hash_token, tokens_match
 
-__all__ = ["Services", "ServicesDep", "services_of"]
+__all__ = ["Services", "ServicesDep", "TokenHolder", "services_of"]
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    """Who a token belongs to: the admin, an active device (`device`), or nobody known."""
+
+    kind: Literal["admin", "device", "unknown"]
+    device: Device | None = None
 
 
 @dataclass
@@ -32,6 +46,13 @@ class Services:
     admin_token: str
     monitoring: Monitoring
     target_problem: str | None = None
+
+    async def token_holder(self, token: str) -> TokenHolder:
+        """Whose token this is; a revoked device's token belongs to nobody."""
+        if tokens_match(token, self.admin_token):
+            return TokenHolder("admin")
+        device = await self.state.adevice_for_token_hash(hash_token(token))
+        return TokenHolder("device", device) if device is not None else TokenHolder("unknown")
 
 
 def services_of(connection: HTTPConnection) -> Services:

@@ -1,7 +1,8 @@
 """Dependencies shared by the routes: the parts they use, who is calling, the upload body.
 
 Handlers ask for the narrow part they use (`IngestDep`, `StateDep`, ...) rather than the
-whole `Services`; who is calling is a device (`DeviceDep`) or the admin (`AdminDep`).
+whole `Services`; who is calling is a device (`DeviceDep`) or the admin (`AdminDep`), as
+`Services.token_holder` says, so a refusal can name the kind of token that was sent.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from app.observe.monitoring import Monitoring
 from app.relay.worker import Relay
 from app.services import ServicesDep
 from app.store.state import Device, State
-from app.tokens import hash_token, tokens_match
 
 __all__ = [
     "AdminDep",
@@ -97,34 +97,47 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def unknown_token() -> Unauthorized:
+    return Unauthorized(
+        "This device token is unknown or was revoked. Create a new one with "
+        "`photo-relay device add NAME` and put it in the Shortcut.",
+        code="invalid_token",
+    )
+
+
 async def require_device(request: Request, services: ServicesDep) -> Device:
-    token = bearer_token(request)
-    device = await services.state.adevice_for_token_hash(hash_token(token))
-    if device is None:
+    holder = await services.token_holder(bearer_token(request))
+    if holder.device is not None:
+        return holder.device
+    if holder.kind == "admin":
         raise Unauthorized(
-            "This device token is unknown or was revoked. Create a new one with "
+            "This is the admin token; uploads need a device token. Create one with "
             "`photo-relay device add NAME` and put it in the Shortcut.",
-            code="invalid_token",
+            code="device_token_required",
         )
-    return device
+    raise unknown_token()
 
 
-def require_admin(request: Request, services: ServicesDep) -> None:
-    token = bearer_token(request)
-    if not tokens_match(token, services.admin_token):
-        raise Unauthorized(
-            "This needs the admin token (a device token is not enough). "
-            "`photo-relay admin-token` prints it.",
-            code="admin_token_required",
+async def require_admin(request: Request, services: ServicesDep) -> None:
+    holder = await services.token_holder(bearer_token(request))
+    if holder.kind == "admin":
+        return
+    if holder.device is not None:
+        message = (
+            f"This is the device token of {holder.device.name!r}; it lets a phone upload, "
+            "not manage photo-relay. This needs the admin token: `photo-relay admin-token` "
+            "prints it."
         )
+    else:
+        message = "This needs the admin token. `photo-relay admin-token` prints it."
+    raise Unauthorized(message, code="admin_token_required")
 
 
 async def require_reader(request: Request, services: ServicesDep) -> None:
     """Receipts may be read by any device or by the admin."""
-    token = bearer_token(request)
-    if tokens_match(token, services.admin_token):
-        return
-    await require_device(request, services)
+    holder = await services.token_holder(bearer_token(request))
+    if holder.kind == "unknown":
+        raise unknown_token()
 
 
 DeviceDep = Annotated[Device, Depends(require_device)]

@@ -17,7 +17,7 @@ router = APIRouter(tags=["status"])
 async def read_metrics(request: Request, services: ServicesDep) -> Response:
     """Counters since start, items per state, queue depth and relay latency."""
     if not services.settings.metrics_public:
-        require_admin(request, services)
+        await require_admin(request, services)
     # Imported at the first scrape, not at start-up: prometheus_client costs ~80 ms.
     from app.observe.metrics_text import CONTENT_TYPE, render_text
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from app.services import Services
-from app.tokens import hash_token, tokens_match
 from app.web.page_state import page_state
 from app.web.sessions import COOKIE_NAME, Session
 
@@ -34,11 +33,8 @@ class Refused:
 
 
 async def token_kind(token: str, services: Services) -> str:
-    """'admin', 'device' or 'unknown' (a device token is looked up, never accepted here)."""
-    if tokens_match(token, services.admin_token):
-        return "admin"
-    device = await services.state.adevice_for_token_hash(hash_token(token))
-    return "device" if device is not None else "unknown"
+    """'admin', 'device' or 'unknown' (a device token is recognised, never accepted here)."""
+    return (await services.token_holder(token)).kind
 
 
 def refusal(kind: str) -> Refused:

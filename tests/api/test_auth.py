@@ -99,7 +99,7 @@ def test_receipts_can_be_read_with_the_admin_token(service: Service) -> None:
         assert put_blob(device, data).status_code == 201
     with service.admin() as admin:
         assert admin.get(f"/v1/items/{sha256_hex(data)}").status_code == 200
-        assert_refused(put_blob(admin, samples.jpeg(seed=32)), "invalid_token")
+        assert_refused(put_blob(admin, samples.jpeg(seed=32)), "device_token_required")
 
 
 def test_the_devices_list_shows_names_and_never_tokens(service: Service) -> None:
