@@ -1,4 +1,4 @@
-"""The status page in a real headless Chromium (Debian's, driven by Playwright).
+"""The status page and the API docs in a real headless Chromium (Debian's, driven by Playwright).
 
 No browser is downloaded: Playwright launches /usr/bin/chromium, which .ci/run installs
 with apt. Screenshots of a phone and a desktop viewport go to test-artifacts/.
@@ -121,3 +121,33 @@ def test_failed_copy_is_retried_with_the_button(browser: object, tmp_path: Path)
         page.screenshot(path=str(ARTIFACTS / "status-desktop.png"), full_page=True)  # type: ignore[attr-defined]
         page.context.close()  # type: ignore[attr-defined]
     assert (settings.local_library_dir / "2024" / "05" / "IMG_0052.JPG").read_bytes() == data
+
+
+def test_api_docs_render_every_operation_with_the_internet_cut_off(
+    browser: object, service: Service
+) -> None:
+    """/docs in Chromium, every request to another host refused: all operations are listed."""
+    with service.client() as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    operations = sum(1 for item in paths.values() for method in item if method != "parameters")
+    elsewhere: list[str] = []
+
+    def only_this_service(route: object) -> None:
+        url: str = route.request.url  # type: ignore[attr-defined]
+        if url.startswith(service.base_url + "/"):
+            route.continue_()  # type: ignore[attr-defined]
+        else:
+            elsewhere.append(url)
+            route.abort()  # type: ignore[attr-defined]
+
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[attr-defined]
+    try:
+        context.route("**/*", only_this_service)
+        page = context.new_page()
+        page.goto(service.base_url + "/docs")
+        page.wait_for_selector(".opblock-summary")
+        shown = page.locator(".opblock-summary").count()
+        assert shown == operations, (shown, operations)
+        assert elsewhere == [], elsewhere
+    finally:
+        context.close()
