@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIWebSocketRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -170,11 +171,13 @@ def create_app(settings: Settings) -> FastAPI:
             error_body("invalid_request", f"The request is not valid: {problems}."), 422
         )
 
+    websockets = [r.path for r in live_feed.router.routes if isinstance(r, APIWebSocketRoute)]
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = what_to_use_instead(
-            exc.status_code, request.method, request.url.path, app.openapi()
+            exc.status_code, request.method, request.url.path, app.openapi(), websockets
         )
         return JSONResponse(
             error_body(code, message or str(exc.detail)), exc.status_code, headers=exc.headers

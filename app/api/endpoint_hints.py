@@ -8,7 +8,7 @@ The endpoints are read from the app's own OpenAPI schema, so the hints follow th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -81,14 +81,24 @@ def unknown_path(method: str, path: str, endpoints: Endpoints) -> str:
 
 
 def what_to_use_instead(
-    status: int, method: str, path: str, schema: Mapping[str, Any]
+    status: int,
+    method: str,
+    path: str,
+    schema: Mapping[str, Any],
+    websockets: Sequence[str] = (),
 ) -> str | None:
     """A better message for the router's own 404 or 405 on an API path; None keeps its own.
 
     A 404 that a handler raised on an endpoint that exists (an unknown item) is left alone.
+    `websockets` are the WebSocket paths, which the OpenAPI schema does not list.
     """
     if not path.startswith(API_PREFIX) or status not in (404, 405):
         return None
+    if any(matches(path, template) for template in websockets):
+        return (
+            f"{path} is a WebSocket: connect to it with a WebSocket client (ws:// or wss://) "
+            "and the admin token, not with a plain HTTP request."
+        )
     endpoints = endpoints_of(schema)
     same_path = [template for template in endpoints if matches(path, template)]
     if any(method in endpoints[template] for template in same_path):

@@ -84,6 +84,13 @@ def test_an_api_path_like_no_other_points_to_the_docs(service: Service) -> None:
     assert "/docs" in message
 
 
+def test_a_plain_request_to_the_websocket_says_it_is_one(service: Service) -> None:
+    """GET /v1/events over plain HTTP: told it is a WebSocket, not sent to another endpoint."""
+    with service.admin() as client:
+        message = error_of(client.get("/v1/events"), 404, "not_found")
+    assert "WebSocket" in message and not endpoints_named(message)
+
+
 def test_a_handlers_own_404_keeps_its_message(service: Service) -> None:
     """An unknown item on a real endpoint still says which file is unknown, not "no endpoint"."""
     with service.device() as client:
