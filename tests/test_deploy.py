@@ -478,11 +478,16 @@ def test_systemd_unit_listens_where_its_env_file_says(
     tmp_path: Path, env_line: str, expected: str
 ) -> None:
     """The .env in the data folder decides the address; the unit's own values never win."""
-    unit = dict(unit_lines())
     data = tmp_path / "var-lib-photo-relay"
     data.mkdir()
+    assert serve_as_the_unit(data, env_line) == {expected}
+
+
+def serve_as_the_unit(data: Path, env_file: str) -> set[str]:
+    """Start `photo-relay serve` as the unit would with this .env; the addresses it listens on."""
+    unit = dict(unit_lines())
     port = find_free_port()  # set in the file too: the file must win over the unit
-    (data / ".env").write_text(f"{env_line}\nPHOTO_RELAY_PORT={port}\n")
+    (data / ".env").write_text(f"{env_file}\nPHOTO_RELAY_PORT={port}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTO_RELAY_")}
     env.update(unit_environment(data))
     assert env["PHOTO_RELAY_PORT"] == str(port)
@@ -496,10 +501,33 @@ def test_systemd_unit_listens_where_its_env_file_says(
     )
     try:
         wait_until_responds(f"http://127.0.0.1:{port}/healthz")
-        assert listening_addresses(port) == {expected}
+        return listening_addresses(port)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def run_at_home_env_file() -> str:
+    """The .env that docs/RUN-AT-HOME.md has the reader write for the systemd unit."""
+    text = (ROOT / "docs" / "RUN-AT-HOME.md").read_text()
+    found = re.search(r"/var/lib/photo-relay/\.env >/dev/null <<'EOF'\n(.*?)\n\s*EOF\n", text, re.S)
+    assert found, "RUN-AT-HOME.md no longer shows the .env for the systemd unit"
+    return "\n".join(line.strip() for line in found[1].splitlines())
+
+
+def test_the_guides_env_file_listens_where_the_guide_says(tmp_path: Path) -> None:
+    """RUN-AT-HOME's .env opens the LAN; without its HOST line (the HTTPS advice) only 127.0.0.1."""
+    env_file = run_at_home_env_file()
+    assert "PHOTO_RELAY_HOST=0.0.0.0" in env_file.splitlines()
+    # The guide's NextCloud is not there: the service starts anyway, the relay waits.
+    env_file = env_file.replace("http://localhost", f"http://127.0.0.1:{find_free_port()}")
+    data = tmp_path / "var-lib-photo-relay"
+    data.mkdir()
+    assert serve_as_the_unit(data, env_file) == {"0.0.0.0"}
+    https_advice = "\n".join(
+        line for line in env_file.splitlines() if not line.startswith("PHOTO_RELAY_HOST=")
+    )
+    assert serve_as_the_unit(data, https_advice) == {"127.0.0.1"}
 
 
 def verify_unit(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
