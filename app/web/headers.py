@@ -2,8 +2,9 @@
 
 A pure ASGI middleware (it never buffers a body, so uploads stream as before). The page
 loads nothing from elsewhere and runs no inline script or style, so the policy allows only
-this origin. The API docs (/docs, /redoc) start Swagger UI and ReDoc with inline code, so
-they keep no CSP; their files come from this origin too.
+this origin. The API docs come from this origin too: /docs starts Swagger UI with an inline
+script, so it keeps no CSP; /redoc gets one that lets ReDoc add its styles and search worker
+and nothing else (its bundle would fetch a logo from its vendor's CDN).
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ _ALWAYS = [
     (b"referrer-policy", b"same-origin"),
 ]
 _CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
+_REDOC_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
+    b"base-uri 'none'; form-action 'none'",
+)
 _DOCS = ("/docs", "/redoc")
 
 
@@ -37,7 +44,10 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = list(_ALWAYS)
-        if not str(scope.get("path", "")).startswith(_DOCS):
+        path = str(scope.get("path", ""))
+        if path.startswith("/redoc"):
+            extra.append(_REDOC_CSP)
+        elif not path.startswith(_DOCS):
             extra.append(_CSP)
 
         async def send_with_headers(message: Message) -> None:

@@ -123,10 +123,15 @@ def test_failed_copy_is_retried_with_the_button(browser: object, tmp_path: Path)
     assert (settings.local_library_dir / "2024" / "05" / "IMG_0052.JPG").read_bytes() == data
 
 
+@pytest.mark.parametrize(
+    ("page_path", "operation"),
+    [("/docs", ".opblock-summary"), ("/redoc", '[data-section-id^="operation/"]')],
+    ids=["swagger-ui", "redoc"],
+)
 def test_api_docs_render_every_operation_with_the_internet_cut_off(
-    browser: object, service: Service
+    browser: object, service: Service, page_path: str, operation: str
 ) -> None:
-    """/docs in Chromium, every request to another host refused: all operations are listed."""
+    """/docs and /redoc in Chromium, every other host refused: all operations are listed."""
     with service.client() as client:
         paths = client.get("/openapi.json").json()["paths"]
     operations = sum(1 for item in paths.values() for method in item if method != "parameters")
@@ -144,9 +149,9 @@ def test_api_docs_render_every_operation_with_the_internet_cut_off(
     try:
         context.route("**/*", only_this_service)
         page = context.new_page()
-        page.goto(service.base_url + "/docs")
-        page.wait_for_selector(".opblock-summary")
-        shown = page.locator(".opblock-summary").count()
+        page.goto(service.base_url + page_path)
+        page.wait_for_selector(operation)
+        shown = page.locator(operation).count()
         assert shown == operations, (shown, operations)
         assert elsewhere == [], elsewhere
     finally:
