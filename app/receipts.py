@@ -75,7 +75,7 @@ class Receipt(BaseModel):
         "",
         description="Where the capture time came from and, when it is not the file's own, "
         "why: e.g. \"The time the file arrived here: the file's metadata could not be read "
-        'within the limits (more than 4096 boxes)."',
+        'within the limits (more than 10000 boxes before the metadata)."',
     )
     device: str | None = Field(description="Device whose token first sent this content.")
     received_at: str
