@@ -19,6 +19,7 @@ import pytest
 
 from app.config import Settings
 from tests.conftest import Service, remote_settings, running
+from tests.phone.test_backup_api import decide, facts, send_page_photo, start
 from tests.support import samples
 from tests.support.faults import Fault
 from tests.support.on_disk import spool_objects, spool_temp_files
@@ -198,3 +199,28 @@ def test_a_copy_removed_by_retention_is_not_damage(start_service: Any) -> None:
     assert resent.json()["verified_at"] == before["verified_at"]
     assert "item.repaired" not in events and "relay.home_copy_damaged" not in events
     assert spool_objects(service.settings) == [] and spool_temp_files(service.settings) == []
+
+
+def test_the_backup_shortcut_asks_for_a_damaged_photo_again(
+    relayed: Service, nextcloud: DavServer
+) -> None:
+    """A photo the backup sent, then damaged at home, is "send" (not "safe") on the next run."""
+    data = samples.heic(datetime(2024, 5, 1, 21, 4), seed=176)
+    sha = sha256_hex(data)
+    held = nextcloud.faults.add(Fault("hold", path_contains=FOLDER, times=1))
+    with relayed.device() as client:
+        first = start(client)["run_id"]
+        assert decide(client, first, [facts(data)])["decisions"] == {"1": "send"}
+        assert send_page_photo(client, first, 1, data) == "yes"
+        wait_for(lambda: held.fired == 1, what="the relay's first request to be held")
+        home_copy(relayed.settings, sha).unlink()
+        held.released.set()
+        wait_state(client, sha, "damaged")
+        client.post(f"/v1/backup/runs/{first}/finish")
+        second = start(client)["run_id"]
+        again = decide(client, second, [facts(data)])
+        sent = send_page_photo(client, second, 1, data)
+        verified = wait_verified(client, sha)
+    assert again["decisions"] == {"1": "send"}
+    assert sent == "yes"
+    assert landed(nextcloud, verified) == data
