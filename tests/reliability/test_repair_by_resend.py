@@ -16,7 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from app.cli.commands import main
 from app.config import Settings
 from tests.conftest import Service, remote_settings, running
 from tests.phone.test_backup_api import decide, facts, send_page_photo, start
@@ -163,10 +165,10 @@ def test_a_short_home_copy_found_at_upload_time_is_replaced_at_once(
     assert spool_temp_files(relayed.settings) == []
 
 
-def test_the_pages_say_send_it_again_with_the_file_name_and_capture_time(
+def test_the_pages_and_status_say_send_it_again_with_the_file_name_and_capture_time(
     relayed: Service, nextcloud: DavServer
 ) -> None:
-    """The status page lists the damaged photo under "Send these again"; its page says so."""
+    """The status page and `photo-relay status` list the damaged photo; its page says so."""
     data = samples.jpeg(TAKEN, seed=174)
     sha = sha256_hex(data)
     held = send_and_hold(relayed, nextcloud, data, "IMG_0174.JPG")
@@ -177,10 +179,17 @@ def test_the_pages_say_send_it_again_with_the_file_name_and_capture_time(
     with logged_in(relayed) as browser:
         status = browser.get("/").text
         item = browser.get(f"/items/{sha}").text
+    terminal = CliRunner().invoke(
+        main,
+        ["status", "--data-dir", str(relayed.settings.data_dir)],
+        env={"PHOTO_RELAY_MIN_FREE_BYTES": "0"},
+    )
     assert "1 file(s) must be sent again" in status
     assert 'id="send-again"' in status and "IMG_0174.JPG" in status
     assert "taken 4 May 2024, 09:30" in status
     assert "Send it again: the copy of IMG_0174.JPG (taken 4 May 2024, 09:30)" in item
+    assert "Send these again (1)" in terminal.output
+    assert "IMG_0174.JPG  taken 4 May 2024, 09:30" in terminal.output
 
 
 def test_a_copy_removed_by_retention_is_not_damage(start_service: Any) -> None:
