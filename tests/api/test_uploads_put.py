@@ -51,6 +51,7 @@ def test_new_content_201_then_repeat_200_with_the_same_receipt(service: Service)
     assert first.json()["device"] == "phone"
     assert item_rows(service.settings) == [sha256_hex(data)]
     assert len(spool_objects(service.settings)) == 1
+    assert spool_temp_files(service.settings) == []  # the repeat's hashed body is gone
 
 
 def test_same_content_from_two_devices_is_kept_once_and_credited_to_the_first(
