@@ -2,6 +2,8 @@
 
 PhotoRelayError
 ├── ConfigurationError        settings that cannot work (shown at start-up)
+├── HomeCopyDamaged           the copy kept here is missing or not the bytes received:
+│                             the relay stops copying it until the file is sent again
 ├── ApiError                  a request we refuse; rendered as JSON with `status`
 │   ├── BadRequest            400 malformed request (e.g. broken multipart)
 │   ├── Unauthorized          401 missing, unknown or revoked token
@@ -27,6 +29,7 @@ __all__ = [
     "BadRequest",
     "ConfigurationError",
     "Conflict",
+    "HomeCopyDamaged",
     "InsufficientStorage",
     "NameTaken",
     "NotFound",
@@ -54,6 +57,14 @@ class PhotoRelayError(Exception):
 
 class ConfigurationError(PhotoRelayError):
     """The settings cannot work; the message says which one and how to fix it."""
+
+
+class HomeCopyDamaged(PhotoRelayError):
+    """The home copy of an item is missing or its bytes no longer hash to its SHA-256.
+
+    Retrying cannot help and copying it would deliver the wrong bytes: only the same file
+    sent again (which the intake checks by its hash) can repair it.
+    """
 
 
 class ApiError(PhotoRelayError):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 __all__ = [
+    "CAPTURE_NOTES",
     "PENDING_STATES",
     "CaptureSource",
     "CheckRequest",
@@ -34,6 +35,7 @@ class ItemState(StrEnum):
     RETRY = "retry"  # the last copy failed; `next_attempt_at` says when it tries again
     VERIFIED = "verified"  # the destination's copy was checked; the end of the road
     FAILED = "failed"  # gave up after `relay_max_attempts`; waits for a retry by hand
+    DAMAGED = "damaged"  # the copy kept here is missing or damaged; waits for a re-send
 
     @classmethod
     def __get_pydantic_core_schema__(
@@ -51,6 +53,14 @@ PENDING_STATES: tuple[ItemState, ...] = (ItemState.RECEIVED, ItemState.RELAYING,
 
 CaptureSource = Literal["client", "exif", "quicktime", "fallback"]
 
+# Where a capture time came from, in words, for receipts recorded before `captured_note`.
+CAPTURE_NOTES: dict[str, str] = {
+    "client": "Sent by the phone (or program) with the upload.",
+    "exif": "Read from the photo's EXIF data.",
+    "quicktime": "Read from the video's metadata.",
+    "fallback": "The time the file arrived here: the file carries no capture time we could read.",
+}
+
 
 class Receipt(BaseModel):
     """Everything known about one file, identified by the SHA-256 of its content."""
@@ -61,6 +71,12 @@ class Receipt(BaseModel):
     kind: Literal["photo", "video", "other"] = Field(description="From the bytes, not the name.")
     captured_at: str = Field(description="ISO 8601; with an offset where one is known.")
     captured_source: CaptureSource
+    captured_note: str = Field(
+        "",
+        description="Where the capture time came from and, when it is not the file's own, "
+        "why: e.g. \"The time the file arrived here: the file's metadata could not be read "
+        'within the limits (more than 10000 boxes before the metadata)."',
+    )
     device: str | None = Field(description="Device whose token first sent this content.")
     received_at: str
     state: ItemState

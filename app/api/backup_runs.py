@@ -35,6 +35,7 @@ from app.intake.form_items import ingest_form
 from app.off_loop import off_loop
 from app.phone.backup import TOO_LARGE, BackupRuns, Page, RunRecord, WalkSettings
 from app.phone.rules import Candidate, size_in_bytes
+from app.receipts import ItemState
 
 __all__ = ["router"]
 
@@ -311,6 +312,8 @@ async def offer_photo(
     try:
         sha256 = checked_sha256(_model(OfferIn, body).sha256)
         stored = await state.aget_item(sha256)
+        if stored is not None and stored.state == ItemState.DAMAGED:
+            stored = None  # the copy here is damaged: these bytes are wanted again
         upload = await off_loop(
             runs.offer, device, run_id, position, sha256, None if stored is None else stored.size
         )

@@ -63,7 +63,9 @@ async def put_blob(
 ) -> JSONResponse:
     """Store the body as a file whose SHA-256 must equal `sha256`.
 
-    201 with a receipt if the content is new, 200 with the existing receipt if it is not.
+    201 with a receipt if the content is new, 200 with the existing receipt if it is not;
+    either way the whole body is read and hashed, and a body that does not hash to
+    `sha256` is refused with 422.
     The file name comes from `Content-Disposition` (or `?name=`), the capture time from
     `X-Captured-At` (or `?captured_at=`), ISO 8601.
     """
@@ -73,9 +75,8 @@ async def put_blob(
         captured_at=parse_captured_at(x_captured_at or captured_at),
         claimed_sha256=claimed,
     )
-    known = await ingest.already_have(claimed, meta, device)
-    if known is not None:
-        return receipt_response(known, new=False)  # the body is not needed: nothing to store
+    # Read and hashed even when the hash is known: a body that is not what the URL says
+    # is a 422, and the right bytes may repair a damaged home copy.
     writer = await ingest.receive(body.chunks, declared_size=body.declared_size)
     receipt, new = await ingest.commit(writer, meta, device)
     return receipt_response(receipt, new)

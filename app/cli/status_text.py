@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from app.observe.wording import COUNT_ORDER, STATE_SHORT, ago, human_bytes, local_time
+from app.observe.wording import (
+    COUNT_ORDER,
+    STATE_SHORT,
+    ago,
+    human_bytes,
+    local_time,
+    wall_time,
+)
 from app.receipts import ItemState
 from app.store.overview import Snapshot
 
@@ -43,6 +50,12 @@ def status_lines(snap: Snapshot, zone: tzinfo | None, target: str) -> list[str]:
             lines.append(f"  {item.original_name}  {item.sha256}")
             lines.append(f"    {item.last_error or 'No reason was recorded.'}")
         lines.append("  Retry: photo-relay retry [SHA256]")
+    if snap.damaged:
+        damaged = counts[ItemState.DAMAGED]
+        lines += ["", f"Send these again ({damaged}); the copy kept here is damaged:"]
+        for item in snap.damaged:
+            lines.append(f"  {item.original_name}  taken {wall_time(item.captured_at)}")
+            lines.append(f"    {item.last_error or 'The copy kept here is damaged.'}")
     if snap.recent:
         lines += ["", "Newest files:"]
         for item in snap.recent[:5]:

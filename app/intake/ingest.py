@@ -3,7 +3,8 @@
 `receive` streams chunks into a spool writer (hashing and writing in a worker thread
 while the next chunk arrives), and `commit` checks the result, links it to its content
 address, reads its metadata, plans its destination and records it — in that order, so a
-2xx reply is only ever sent for a file that is on disk and in the database. Each of those
+2xx reply is only ever sent for a file that is on disk and in the database. Content we
+already hold is hashed all the same; when its home copy is damaged, it replaces it. Each of those
 steps leaves the event loop in one hop (`app.off_loop`), not one per file operation.
 """
 
@@ -24,12 +25,12 @@ from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
 from app.naming import remote_path, safe_name
 from app.off_loop import off_loop
-from app.receipts import Receipt
+from app.receipts import CAPTURE_NOTES, ItemState, Receipt
 from app.store.retention import drop_repeat_copy
 from app.store.spool import Spool, SpoolWriter
 from app.store.state import Device, NewItem, State
 
-__all__ = ["ClientMeta", "Ingest", "parse_captured_at", "too_large"]
+__all__ = ["ClientMeta", "Ingest", "capture_note", "parse_captured_at", "too_large"]
 
 
 @dataclass(frozen=True)
@@ -220,19 +221,15 @@ class Ingest:
         """Seal and store one received file; returns (receipt, is_new)."""
         return await self.store(await self.seal(writer, meta), device)
 
-    async def already_have(
-        self, sha256: str, meta: ClientMeta, device: Device | None
-    ) -> Receipt | None:
-        """The receipt for content we hold, noting the repeat; None if it is new to us."""
-        return await off_loop(self._note_repeat, sha256, meta, device)
-
     # -- the blocking steps, each run in one hop off the event loop ----------------------
 
     def _link_and_record(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
         sha256, size, meta = sealed.sha256, sealed.writer.size, sealed.meta
-        stored = self.spool.commit(sealed.writer, sha256)
-        crashpoints.reached("ingest.after_link")
         existing = self.state.get_item(sha256)
+        # The bytes were just hashed, so they may replace a home copy that is damaged.
+        damage = self._home_copy_damage(existing) if existing else None
+        stored = self.spool.commit(sealed.writer, sha256, replace=damage is not None)
+        crashpoints.reached("ingest.after_link")
         problem: str | None = None
         if existing:
             item = existing_item(existing, size, meta, device)
@@ -247,16 +244,22 @@ class Ingest:
                 f"The capture time was not taken from the file: {problem}.",
                 sha256=sha256,
             )
+        if damage is not None and not created:
+            receipt = self.state.mark_repaired(sha256, damage) or receipt
+            self.on_new()  # the relay may take it up again now
         return receipt, created
 
-    def _note_repeat(self, sha256: str, meta: ClientMeta, device: Device | None) -> Receipt | None:
-        existing = self.state.get_item(sha256)
-        if existing is None:
+    def _home_copy_damage(self, existing: Receipt) -> str | None:
+        """What is wrong with the copy kept of `existing`, or None if nothing is known to be.
+
+        Marked damaged by the relay, or found missing or of the wrong size here (a cheap
+        look, no re-read). A copy removed by retention after verification is not damage.
+        """
+        if existing.state == ItemState.DAMAGED:
+            return existing.last_error or "The copy kept here was damaged."
+        if self.state.spool_removed_at(existing.sha256) is not None:
             return None
-        receipt, _ = self.state.record_received(
-            existing_item(existing, existing.size, meta, device)
-        )
-        return receipt
+        return self.spool.copy_problem(existing.sha256, existing.size)
 
     def _describe(
         self, stored: Path, sha256: str, size: int, meta: ClientMeta, device: Device | None
@@ -275,6 +278,7 @@ class Ingest:
             captured, source = info.captured_at, info.captured_source or "exif"
         else:
             captured, source = meta.fallback_captured_at or now(), "fallback"
+        note = capture_note(source, problem, from_mtime=meta.fallback_captured_at is not None)
         # Folders follow the wall clock where the photo was taken; only values that are
         # really UTC (videos, the fallback) are moved to the configured zone first.
         if source in ("quicktime", "fallback"):
@@ -300,10 +304,19 @@ class Ingest:
             captured_at=captured.isoformat(),
             captured_local=local.isoformat(),
             captured_source=source,
+            captured_note=note,
             planned_path=planned,
             device=device,
         )
         return item, (problem if source == "fallback" else None)
+
+
+def capture_note(source: str, problem: str | None, *, from_mtime: bool) -> str:
+    """Where the capture time came from, in words; for a fallback, also why."""
+    if source != "fallback":
+        return CAPTURE_NOTES[source]
+    origin = "The file's modified time" if from_mtime else "The time the file arrived here"
+    return f"{origin}, because {problem or 'the file carries no capture time'}."
 
 
 def seal_file(writer: SpoolWriter, claimed_sha256: str | None) -> str:
@@ -341,6 +354,7 @@ def existing_item(existing: Receipt, size: int, meta: ClientMeta, device: Device
         captured_at=existing.captured_at,
         captured_local=existing.captured_at,
         captured_source=existing.captured_source,
+        captured_note=existing.captured_note,
         planned_path=existing.planned_path,
         device=device,
     )

@@ -99,7 +99,7 @@ def probe(path: Path) -> MediaInfo:
             elif kind == "video":
                 captured, source = quicktime_created(stream, Budget()), "quicktime"
     except OverBudget as exc:
-        problem = f"its metadata could not be read within the budget: {exc}"
+        problem = f"its metadata could not be read within the limits ({exc})"
     except Exception as exc:  # a damaged header must never cost the user the upload
         problem = f"its metadata is damaged ({type(exc).__name__}: {str(exc)[:200]})"
     if problem is not None:

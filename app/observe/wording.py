@@ -34,6 +34,7 @@ STATE_WORDS: dict[ItemState, str] = {
     ItemState.RETRY: "Copy failed for now; will try again",
     ItemState.VERIFIED: "Copied and verified",
     ItemState.FAILED: "Could not be copied (safe here)",
+    ItemState.DAMAGED: "Send it again: the copy kept here is damaged",
 }
 
 STATE_SHORT: dict[ItemState, str] = {
@@ -42,6 +43,7 @@ STATE_SHORT: dict[ItemState, str] = {
     ItemState.RETRY: "retrying",
     ItemState.VERIFIED: "verified",
     ItemState.FAILED: "failed",
+    ItemState.DAMAGED: "send again",
 }
 
 # The order the page and `photo-relay status` list the counts in: the good news first.
@@ -51,6 +53,7 @@ COUNT_ORDER: tuple[ItemState, ...] = (
     ItemState.RELAYING,
     ItemState.RETRY,
     ItemState.FAILED,
+    ItemState.DAMAGED,
 )
 
 

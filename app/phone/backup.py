@@ -320,9 +320,12 @@ class BackupRuns:
             due = parse_moment(failure["next_try_at"])
             if due is not None and due > now():
                 return "later"
+        # A photo whose copy here is damaged is not safe: it is asked for again.
         known = conn.execute(
-            "SELECT size, modified, recorded_at FROM backup_photos "
-            "WHERE device_id = ? AND name = ? AND taken = ?",
+            "SELECT backup_photos.size, backup_photos.modified, backup_photos.recorded_at "
+            "FROM backup_photos LEFT JOIN items ON items.sha256 = backup_photos.sha256 "
+            "WHERE backup_photos.device_id = ? AND backup_photos.name = ? "
+            "AND backup_photos.taken = ? AND items.state IS NOT 'damaged'",
             (device.id, *key),
         ).fetchone()
         if known is not None and is_safe(candidate, known["size"], known["modified"]):

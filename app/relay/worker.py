@@ -22,6 +22,7 @@ from app import crashpoints
 from app.clock import now
 from app.config import RelaySettings
 from app.errors import (
+    HomeCopyDamaged,
     NameTaken,
     TargetAuthFailed,
     TargetError,
@@ -34,6 +35,7 @@ from app.naming import alternative_paths, conform_path, name_key
 from app.progress import ProgressBoard
 from app.receipts import Receipt
 from app.relay.folder_listings import FolderListings
+from app.relay.home_copy import home_copy_checked
 from app.store.retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.store.spool import Spool
 from app.store.state import State
@@ -193,7 +195,11 @@ class Relay:
     async def _deliver_guarded(self, receipt: Receipt, captured_local: str) -> None:
         sha = receipt.sha256
         try:
-            await self._deliver(receipt, datetime.fromisoformat(captured_local))
+            async with home_copy_checked(self.spool, sha, receipt.size):
+                await self._deliver(receipt, datetime.fromisoformat(captured_local))
+        except HomeCopyDamaged as exc:  # no retry can help: it waits for the file again
+            await self.state.amark_damaged(sha, exc.message)
+            log.warning("relay.home_copy_damaged sha256=%s reason=%s", sha, exc.message)
         except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
             await self.state.arelease(sha, exc.message)
             await self.pause(exc)

@@ -199,12 +199,19 @@ def _m004_backup_walks() -> str:
     """
 
 
+def _m005_capture_notes() -> str:
+    """Each receipt says in words where its capture time came from and why (issue 17);
+    rows from before keep NULL and are described from `captured_source`."""
+    return "ALTER TABLE items ADD COLUMN captured_note TEXT;"
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
     _m002_backup_runs,
     _m003_chunked_uploads,
     _m004_backup_walks,
+    _m005_capture_notes,
 ]
 
 

@@ -76,6 +76,7 @@ class Snapshot:
     failed: list[Receipt]
     recent: list[Receipt]
     quiet_days: int
+    damaged: list[Receipt] = field(default_factory=list)  # each waits for its file again
     journal_id: int = 0  # the newest journal row this snapshot includes (live feed resumes)
     taken_at: str = field(default_factory=lambda: iso(now()))
 
@@ -86,6 +87,12 @@ class Snapshot:
     def verdict(self, relay_problem: str | None = None) -> Verdict:
         failed, pending = self.counts[ItemState.FAILED], self.pending
         quiet = [d.name for d in self.devices if d.quiet]
+        if damaged := self.counts[ItemState.DAMAGED]:
+            return Verdict(
+                "attention",
+                f"{damaged} file(s) must be sent again: the copy kept on this machine is "
+                "damaged. The list below says which; send them again from the phone.",
+            )
         if failed:
             return Verdict(
                 "attention",
@@ -202,6 +209,9 @@ class Overview:
                 ),
                 recent=_receipts(conn, "1 = 1", "items.received_at DESC", recent),
                 quiet_days=quiet_days,
+                damaged=_receipts(
+                    conn, "items.state = ?", "items.received_at DESC", listed, ItemState.DAMAGED
+                ),
                 journal_id=_last_journal_id(conn),
             )
 

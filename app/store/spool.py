@@ -3,7 +3,8 @@
 A file is streamed into `tmp/` under a random name while it is hashed, fsynced, and then
 hard-linked to `objects/<aa>/<sha256>` — a link never replaces an existing file, so two
 uploads of the same content race harmlessly — and the directory is fsynced. A partial file
-therefore never exists under its final name.
+therefore never exists under its final name. A kept copy can be checked (`copy_problem`
+cheaply, `copy_damage` by re-reading it) and a damaged one replaced by the same content.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.errors import InsufficientStorage
+from app.hashing import sha256_file
 from app.off_loop import off_loop
 
 __all__ = ["Spool", "SpoolWriter", "fsync_dir"]
@@ -160,16 +162,46 @@ class Spool:
     def open_writer(self) -> SpoolWriter:
         return SpoolWriter(self.tmp_dir / f"{uuid.uuid4().hex}.part")
 
-    def commit(self, writer: SpoolWriter, sha256: str) -> Path:
-        """Link a finished temp file to its content address; the same content may exist."""
+    def commit(self, writer: SpoolWriter, sha256: str, *, replace: bool = False) -> Path:
+        """Link a finished temp file to its content address; the same content may exist.
+
+        `replace`: the file there is damaged (the caller knows); the new one, fsynced and
+        hashed, takes its place in one rename.
+        """
         final = self.path_for(sha256)
         final.parent.mkdir(exist_ok=True)
-        # An existing file of that name has the same content and is already durable.
-        with contextlib.suppress(FileExistsError):
-            os.link(writer.path, final)
+        if replace:
+            os.replace(writer.path, final)
+        else:
+            # An existing file of that name has the same content and is already durable.
+            with contextlib.suppress(FileExistsError):
+                os.link(writer.path, final)
         fsync_dir(final.parent)
         writer.path.unlink(missing_ok=True)
         return final
+
+    def copy_problem(self, sha256: str, size: int) -> str | None:
+        """A cheap look at a kept copy: missing or of the wrong size; None if it looks whole."""
+        try:
+            found = self.path_for(sha256).stat().st_size
+        except FileNotFoundError:
+            return "The copy kept on this machine is missing."
+        if found != size:
+            return f"The copy kept on this machine has {found} bytes instead of {size}."
+        return None
+
+    def copy_damage(self, sha256: str, size: int) -> str | None:
+        """A full look at a kept copy: `copy_problem`, then its bytes re-read and hashed."""
+        problem = self.copy_problem(sha256, size)
+        if problem is not None:
+            return problem
+        try:
+            digest, _ = sha256_file(self.path_for(sha256))
+        except FileNotFoundError:
+            return "The copy kept on this machine is missing."
+        if digest != sha256:
+            return "The copy kept on this machine is damaged: its bytes changed since it arrived."
+        return None
 
     def remove(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)
@@ -190,3 +222,9 @@ class Spool:
 
     async def aremove(self, sha256: str) -> None:
         await off_loop(self.remove, sha256)
+
+    async def acopy_problem(self, sha256: str, size: int) -> str | None:
+        return await off_loop(self.copy_problem, sha256, size)
+
+    async def acopy_damage(self, sha256: str, size: int) -> str | None:
+        return await off_loop(self.copy_damage, sha256, size)

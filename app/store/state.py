@@ -19,7 +19,7 @@ from app.clock import iso, now
 from app.errors import Conflict, NotFound
 from app.naming import name_key
 from app.off_loop import off_loop
-from app.receipts import DeviceInfo, ItemState, JournalEntry, Receipt
+from app.receipts import CAPTURE_NOTES, DeviceInfo, ItemState, JournalEntry, Receipt
 from app.store.db import Database
 from app.store.journal import write_journal
 
@@ -55,6 +55,7 @@ class NewItem:
     captured_source: str
     planned_path: str
     device: Device | None
+    captured_note: str | None = None
 
 
 def _receipt(row: sqlite3.Row) -> Receipt:
@@ -65,6 +66,7 @@ def _receipt(row: sqlite3.Row) -> Receipt:
         kind=row["kind"],
         captured_at=row["captured_at"],
         captured_source=row["captured_source"],
+        captured_note=row["captured_note"] or CAPTURE_NOTES.get(row["captured_source"], ""),
         device=row["device_name"],
         received_at=row["received_at"],
         state=row["state"],
@@ -162,8 +164,8 @@ class State:
             cursor = conn.execute(
                 """INSERT INTO items (sha256, size, original_name, kind, captured_at,
                        captured_local, captured_source, device_id, received_at, state,
-                       planned_path, next_attempt_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       planned_path, next_attempt_at, captured_note)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (sha256) DO NOTHING""",
                 (
                     item.sha256,
@@ -178,6 +180,7 @@ class State:
                     ItemState.RECEIVED,
                     item.planned_path,
                     received_at,
+                    item.captured_note,
                 ),
             )
             created = cursor.rowcount == 1
@@ -209,10 +212,11 @@ class State:
 
         def read(conn: sqlite3.Connection) -> dict[str, ItemState]:
             # One statement for the whole list (json_each), not one per batch of 500.
+            # A damaged item is left out: to the phone it is missing, so it sends it again.
             rows = conn.execute(
                 "SELECT items.sha256, items.state FROM json_each(?) AS asked "
-                "JOIN items ON items.sha256 = asked.value",
-                (json.dumps(list(dict.fromkeys(hashes))),),
+                "JOIN items ON items.sha256 = asked.value WHERE items.state != ?",
+                (json.dumps(list(dict.fromkeys(hashes))), ItemState.DAMAGED),
             )
             return {row[0]: row[1] for row in rows}
 
@@ -344,6 +348,56 @@ class State:
             )
 
         self.db.call(mark)
+
+    def mark_damaged(self, sha256: str, problem: str) -> None:
+        """The relay found the home copy missing or damaged: stop until it is sent again."""
+
+        def mark(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = NULL "
+                "WHERE sha256 = ? AND state = ?",
+                (ItemState.DAMAGED, problem, sha256, ItemState.RELAYING),
+            )
+            if cursor.rowcount:
+                row = conn.execute(
+                    "SELECT original_name, captured_local FROM items WHERE sha256 = ?", (sha256,)
+                ).fetchone()
+                taken = datetime.fromisoformat(row["captured_local"]).strftime("%-d %b %Y, %H:%M")
+                write_journal(
+                    conn,
+                    "relay.home_copy_damaged",
+                    f"{problem} It was not copied, so that no damaged file reaches the "
+                    f"destination. Send {row['original_name']} (taken {taken}) again from "
+                    "the phone or any device that has it: the same file replaces the damaged "
+                    "copy and is then copied by itself.",
+                    sha256=sha256,
+                )
+
+        self.db.call(mark)
+
+    def mark_repaired(self, sha256: str, problem: str) -> Receipt | None:
+        """The same content arrived again and replaced a damaged home copy; its receipt.
+
+        A damaged item goes back to the queue with a fresh attempt count; any other keeps
+        its state (its copy was only found missing or short at upload time).
+        """
+
+        def mark(conn: sqlite3.Connection) -> Receipt | None:
+            conn.execute(
+                "UPDATE items SET state = ?, attempts = 0, last_error = NULL, "
+                "next_attempt_at = ? WHERE sha256 = ? AND state = ?",
+                (ItemState.RECEIVED, iso(now()), sha256, ItemState.DAMAGED),
+            )
+            write_journal(
+                conn,
+                "item.repaired",
+                f"{problem} The file sent again has the same content, so it replaced that "
+                "copy; it will be copied to the destination as usual.",
+                sha256=sha256,
+            )
+            return _one_receipt(conn, sha256)
+
+        return self.db.call(mark)
 
     def release(self, sha256: str, reason: str) -> None:
         """Put a claimed item back without counting the attempt (the relay paused)."""
@@ -536,6 +590,9 @@ class State:
 
     async def amark_failed(self, sha256: str, error: str) -> None:
         await off_loop(self.mark_failed, sha256, error)
+
+    async def amark_damaged(self, sha256: str, problem: str) -> None:
+        await off_loop(self.mark_damaged, sha256, problem)
 
     async def arelease(self, sha256: str, reason: str) -> None:
         await off_loop(self.release, sha256, reason)

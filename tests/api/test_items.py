@@ -107,6 +107,7 @@ def test_status_counts_items_per_state_and_spool_use(service: Service) -> None:
         "retry": 0,
         "verified": 2,
         "failed": 0,
+        "damaged": 0,
     }
     assert status["total_items"] == 2
     assert status["spool_bytes"] == sum(len(d) for d in files)

@@ -51,6 +51,7 @@ def test_new_content_201_then_repeat_200_with_the_same_receipt(service: Service)
     assert first.json()["device"] == "phone"
     assert item_rows(service.settings) == [sha256_hex(data)]
     assert len(spool_objects(service.settings)) == 1
+    assert spool_temp_files(service.settings) == []  # the repeat's hashed body is gone
 
 
 def test_same_content_from_two_devices_is_kept_once_and_credited_to_the_first(
@@ -223,3 +224,56 @@ def test_a_body_in_thousands_of_tiny_pieces_is_stored_byte_identical(service: Se
     assert response.status_code == 201, response.text
     (stored,) = spool_objects(service.settings)
     assert stored.read_bytes() == data
+
+
+def test_a_wrong_body_for_a_known_hash_is_refused_and_the_stored_copy_is_unharmed(
+    service: Service,
+) -> None:
+    """Known hash, other bytes: 422 (not 200 "already safe"), the receipt and copy as they were."""
+    data = samples.jpeg(datetime(2024, 5, 2, 8, 0), seed=11)
+    other = samples.jpeg(datetime(2024, 5, 2, 8, 0), seed=12)
+    sha = sha256_hex(data)
+    with service.device() as client:
+        assert put_blob(client, data, name="IMG_0011.JPG").status_code == 201
+        before = client.get(f"/v1/items/{sha}").json()
+        response = put_blob(client, other, name="IMG_0012.JPG", sha256=sha)
+        after = client.get(f"/v1/items/{sha}").json()
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "hash_mismatch"
+    assert sha256_hex(other) in response.json()["error"]["message"]
+    assert stable(after) == stable(before)
+    (stored,) = spool_objects(service.settings)
+    assert stored.read_bytes() == data
+    assert spool_temp_files(service.settings) == []
+    assert item_rows(service.settings) == [sha]
+
+
+def test_a_repeat_put_is_answered_only_after_its_whole_body_arrived(service: Service) -> None:
+    """For a known hash the server still reads the body: no reply while half of it is unsent."""
+    data = samples.jpeg(datetime(2024, 5, 3, 8, 0), seed=13, padding=2 * 1024 * 1024)
+    sha = sha256_hex(data)
+    with service.device() as client:
+        assert put_blob(client, data).status_code == 201
+    half = len(data) // 2
+    with socket.create_connection(("127.0.0.1", service.settings.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"PUT /v1/blobs/{sha} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {service.device_token}\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+        )
+        sock.sendall(data[:half])
+        # The first half is being written and hashed, and nothing has been answered yet.
+        wait_for(lambda: spool_temp_files(service.settings), what="the body to be read")
+        sock.settimeout(0.0)  # look, do not wait
+        with pytest.raises(BlockingIOError):
+            sock.recv(1)
+        sock.settimeout(10)
+        sock.sendall(data[half:])
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+    assert len(spool_objects(service.settings)) == 1
+    wait_for(lambda: not spool_temp_files(service.settings), what="the repeat's temp file to go")

@@ -3,15 +3,16 @@
 "use strict";
 
 (function () {
-  const STATES = ["received", "relaying", "retry", "verified", "failed"];
+  const STATES = ["received", "relaying", "retry", "verified", "failed", "damaged"];
   const SHORT = {
     received: "waiting", relaying: "copying", retry: "retrying",
-    verified: "verified", failed: "failed",
+    verified: "verified", failed: "failed", damaged: "send again",
   };
   const WORDS = { // as the item page says them (app/observe/wording.py)
     received: "Safe here, waiting to be copied", relaying: "Being copied now",
     retry: "Copy failed for now; will try again", verified: "Copied and verified",
     failed: "Could not be copied (safe here)",
+    damaged: "Send it again: the copy kept here is damaged",
   };
   const live = document.getElementById("live");
   let counts = null;
@@ -35,16 +36,19 @@
     const pending = (next.received || 0) + (next.relaying || 0) + (next.retry || 0);
     setText("#queue-total", `(${pending})`);
     setText("#failed-total", `(${next.failed || 0})`);
-    updateVerdict(total, pending, next.failed || 0);
+    updateVerdict(total, pending, next.failed || 0, next.damaged || 0);
   }
 
-  function updateVerdict(total, pending, failed) {
+  function updateVerdict(total, pending, failed, damaged) {
     const box = document.getElementById("verdict");
     if (!box || box.dataset.static === "yes") return; // paused relay, quiet device: server knows best
     let level = "safe";
     let text = total === 0 ? "Nothing received yet. Send a photo from your phone."
       : `Everything is safe: all ${total} files are verified copies.`;
-    if (failed) {
+    if (damaged) {
+      level = "attention";
+      text = `${damaged} file(s) must be sent again: the copy kept on this machine is damaged. The list below says which; send them again from the phone.`;
+    } else if (failed) {
       level = "attention";
       text = `${failed} file(s) could not be copied to the destination. They are safe on this machine; see why below, then retry.`;
     } else if (pending) {
