@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.phone.free_up import FreeUpRuns
 from app.phone.shortcut import DEFAULT_ALBUM, build_backup, build_free_up
 from tests.conftest import Service, make_settings, remote_settings, running, sha256_hex
 from tests.support.faults import Fault
@@ -118,6 +119,14 @@ def test_album_gets_only_verified_photos_and_nothing_is_sent_again(
         assert third.uploads() == [] and third.bytes_uploaded() == 0
         assert third.duplicates == [] and not third.alerts
         assert len(third.album(DEFAULT_ALBUM)) == len(home.assets)
+        # Joining the album moved Last Modified Date: the next run read each photo once
+        # more to hash it (same bytes, nothing sent); after that, not even that.
+        hashed = [r for r in third.requests if r.url.endswith("/hash")]
+        assert len(hashed) <= len(home.assets)
+        fourth = Phone(HOME, home.assets, albums={DEFAULT_ALBUM})
+        backup(service, fourth)
+        assert [r for r in fourth.requests if r.url.endswith("/hash")] == []
+        assert fourth.uploads() == []
 
 
 def test_free_up_offers_exactly_the_photos_whose_verified_copy_exists_now(
@@ -180,10 +189,11 @@ def test_cancelled_deletion_removes_nothing_and_claims_nothing(
         assert all(a in phone.library for a in home.assets)
         again = Phone(HOME, home.assets)
         free_up(service, again)  # closes the cancelled run as "removed nothing"
-        with service.admin() as client:
-            entries = client.get("/v1/status").json()
-        assert entries  # the service answers; the journal holds the "left" run
+        runs = FreeUpRuns(service.server.app_services.db).recent()
+        assert [r["state"] for r in runs] == ["finished", "left"]
+        assert runs[1]["message"] is None  # the cancelled run claimed nothing
         assert len(again.recently_deleted) == 4
+        assert again.notifications[0][1].startswith("Freed ")
 
 
 def test_favourites_are_offered_only_when_allowed(tmp_path: Path, nextcloud: DavServer) -> None:
