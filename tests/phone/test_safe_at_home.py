@@ -10,6 +10,7 @@ and says in one sentence what it kept and why.
 
 from __future__ import annotations
 
+import plistlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -135,11 +136,17 @@ def test_free_up_offers_exactly_the_photos_whose_verified_copy_exists_now(
     """Live, edited, favourite, never-backed-up and deleted-in-NextCloud photos stay; the
     rest goes to Recently Deleted after one question; one sentence says what was kept."""
     home = Household()
+    edited_later = home.library.photo(NOW - timedelta(days=44))
     with with_nextcloud(tmp_path, nextcloud) as service:
         backup(service, Phone(HOME, home.assets))
         wait_verified(service, home.assets)
         backup(service, Phone(HOME, home.assets))  # adds them to the album
         assert len([a for a in home.assets if DEFAULT_ALBUM in a.albums]) == len(home.assets)
+        home.library.edit(edited_later, NOW)  # after its backup: the render is sent next
+        resend = Phone(HOME, home.assets)
+        backup(service, resend)
+        assert resend.uploads() == [edited_later.filename]
+        wait_verified(service, [edited_later])
 
         gone = receipt(service, home.removed_by_hand)["remote_path"]
         auth = (nextcloud.user, nextcloud.password)
@@ -153,14 +160,15 @@ def test_free_up_offers_exactly_the_photos_whose_verified_copy_exists_now(
         assert not phone.alerts
         assert sorted(a.name for a in phone.recently_deleted) == sorted(a.name for a in home.plain)
         assert phone.delete_prompts == [3]
-        kept = [home.live, home.edited, home.favourite, home.removed_by_hand, by_hand]
+        kept = [home.live, home.edited, edited_later, home.favourite, home.removed_by_hand]
+        kept.append(by_hand)
         assert all(a in phone.library for a in [*kept, home.recent])
         freed = formatted_size(sum(len(a.sent) for a in home.plain))
         assert phone.notifications == [
             (
                 "Free up space",
-                f"Freed {freed}: 3 photos removed from the phone, kept 5 (1 Live Photo, "
-                "1 edited, 1 favourite, 1 not yet verified, 1 missing at the destination).",
+                f"Freed {freed}: 3 photos removed from the phone, kept 6 (2 edited, "
+                "1 Live Photo, 1 favourite, 1 not yet verified, 1 missing at the destination).",
             )
         ]
         # Nothing but the Live Photo's description was needed to keep it: never read.
@@ -302,3 +310,15 @@ def test_ledger_says_what_was_not_captured(tmp_path: Path) -> None:
         assert "edited on the phone: the edited version" in section and later.name in section
         assert plain.name not in section
         assert any("not in full: Live Photo: still only" in e for e in journal(service, live))
+
+
+def test_served_shortcuts_carry_the_configured_album(tmp_path: Path) -> None:
+    """The install page offers Free up space; the files it serves use the album setting."""
+    settings = make_settings(tmp_path, shortcut_safe_album="Backed up")
+    with running(settings) as service, service.client() as client:
+        page = client.get("/shortcuts/").text
+        assert "Free%20up%20space.shortcut" in page and "Backed up" in page
+        for name in ("Free%20up%20space.shortcut", "Back%20up%20to%20photo-relay.shortcut"):
+            served = plistlib.loads(client.get(f"/shortcuts/{name}").content)
+            text = plistlib.dumps(served).decode()
+            assert "Backed up" in text and DEFAULT_ALBUM not in text
