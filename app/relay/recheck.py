@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.errors import TargetError, VerificationFailed
+from app.errors import ConfigurationError, TargetError, VerificationFailed
 from app.off_loop import off_loop
 from app.store.db import Database
 from app.store.deliveries import DeliveryProof, read_delivery_proofs
@@ -47,7 +47,7 @@ async def recheck(target: Target, proof: DeliveryProof) -> SafeAnswer:
                 f"its copy at the destination is gone or changed: {error}",
                 missing=True,
             )
-        except TargetError as error:
+        except (TargetError, ConfigurationError) as error:
             return SafeAnswer(
                 proof.sha256, False, f"the destination could not be checked just now: {error}"
             )
