@@ -202,6 +202,27 @@ class Settings(BaseSettings):
         "date. 0: on every run.",
     )
 
+    shortcut_safe_album: str = Field(
+        "Safe at home",
+        min_length=1,
+        max_length=100,
+        description="The album on the phone that the backup shortcut adds a photo to once its "
+        "copy at the destination is verified; the Free up space shortcut offers only photos "
+        "from it. Create the album once in Photos; the served shortcuts use this name.",
+    )
+    shortcut_free_up_days: int = Field(
+        30,
+        ge=0,
+        le=36500,
+        description="The Free up space shortcut offers only photos taken more than this many "
+        "days ago (recent photos stay on the phone).",
+    )
+    shortcut_free_up_favourites: bool = Field(
+        False,
+        description="Whether the Free up space shortcut may offer favourites too (off: "
+        "favourites stay on the phone).",
+    )
+
     # -- remote targets (WebDAV / NextCloud relay) ----------------------------------------
     target_url: str | None = Field(
         None,

@@ -21,7 +21,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__, log_redaction
-from app.api import backup_runs, items, metrics, shortcut_files, status, uploads
+from app.api import backup_runs, items, metrics, safe_to_delete, shortcut_files, status, uploads
 from app.api.endpoint_hints import what_to_use_instead
 from app.config import Settings
 from app.errors import ApiError, ConfigurationError, TargetError
@@ -186,6 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestLimits)  # header and JSON body limits
     app.include_router(uploads.router)
     app.include_router(items.router)
+    app.include_router(safe_to_delete.router)
     app.include_router(status.router)
     # The status page: its live feed, the metrics, and the page itself.
     app.include_router(live_feed.router)

@@ -5,7 +5,9 @@ every key the shortcut reads always present (an error reply too), bodies optiona
 file per upload with its SHA-256. A run: POST /v1/backup/runs (go, and the first page),
 per page POST .../candidates (which to send, the next page), per photo to send POST
 .../photos/{n}/hash (upload or not) and POST .../photos/{n}/file, and POST .../finish
-(the sentence to show). The share sheet uses POST .../files.
+(the sentence to show). The share sheet uses POST .../files. "Free up space" (by hand)
+has its own runs: POST /v1/free-up/runs, per photo of the album POST .../photos/{n} and,
+if asked, POST .../photos/{n}/hash, then POST .../review and POST .../finish.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from app.hashing import checked_sha256
 from app.intake.form_items import ingest_form
 from app.off_loop import off_loop
 from app.phone.backup import TOO_LARGE, BackupRuns, Page, RunRecord, WalkSettings
+from app.phone.free_up import FreeUpRuns, FreeUpSettings, PhotoFacts
 from app.phone.rules import Candidate, size_in_bytes
 from app.receipts import ItemState
+from app.relay.recheck import safe_to_delete
 
 __all__ = ["router"]
 
@@ -55,6 +59,9 @@ QUIET_KEYS: dict[str, Any] = {
     "upload": "no",
     "decisions": {},
     "message": "",
+    "album": "no",
+    "hash": "no",
+    "delete": "no",
 }
 
 
@@ -63,6 +70,21 @@ def backup_runs(services: ServicesDep) -> BackupRuns:
 
 
 RunsDep = Annotated[BackupRuns, Depends(backup_runs)]
+
+
+def free_up_runs(services: ServicesDep) -> FreeUpRuns:
+    return FreeUpRuns(services.db)
+
+
+FreeUpDep = Annotated[FreeUpRuns, Depends(free_up_runs)]
+
+
+def free_up_settings(settings: Settings) -> FreeUpSettings:
+    return FreeUpSettings(
+        album=settings.shortcut_safe_album,
+        days=settings.shortcut_free_up_days,
+        favourites=settings.shortcut_free_up_favourites,
+    )
 
 
 def walk_settings(settings: Settings) -> WalkSettings:
@@ -111,6 +133,9 @@ class BackupPlan(PageOut):
     go: Literal["yes", "away"] = Field(description="`away`: not on the home Wi-Fi; stop quietly.")
     run_id: int = Field(description="Use in the paths of this run's other requests.")
     kind: Literal["backup", "share"]
+    album: Literal["yes", "no"] = Field(
+        "no", description="`yes`: add the photos collected in this run to the album."
+    )
     batch_size: int = Field(description="Photos per page, unless a single day needs more.")
     max_batches: int = Field(description="Pages in this run at most; the next run carries on.")
 
@@ -122,15 +147,51 @@ class CandidateIn(BaseModel):
     size: int | float | str | None = Field(
         None, description="File Size as a number of bytes (text such as '2.1 MB' is ignored)."
     )
+    kind: str | None = Field(
+        None, max_length=500, description="Photo Type (optional): 'Live Photo' for a Live Photo."
+    )
+    albums: str | list[str] | None = Field(
+        None, description="The albums the photo is in (optional; one name a line, or a list)."
+    )
+    icloud: bool | str | None = Field(
+        None,
+        description="Whether the original had to be downloaded from iCloud (optional; no "
+        "Shortcuts property is known to tell, so the bundled shortcut does not send it).",
+    )
+
+
+def _yes(value: bool | str | None) -> bool | None:
+    """Shortcuts writes a boolean as text ('Yes', 'No'); JSON clients send true/false."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = value.strip().casefold()
+    if text in ("yes", "true", "1", "on"):
+        return True
+    if text in ("no", "false", "0", "off", ""):
+        return False
+    return None
+
+
+def _albums(value: str | list[str] | None) -> str | None:
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return value
 
 
 class Decisions(PageOut):
-    """Which of the page's photos to send (keyed by position, 1 = first) and the next page."""
+    """Which of the page's photos to send (keyed by position, 1 = first) and the next page.
 
-    decisions: dict[str, Literal["send", "safe", "later"]]
+    `home`: already safe, every delivery verified, not yet in the album: collect it (the
+    shortcut adds the collected photos to the album at the end of the run)."""
+
+    decisions: dict[str, Literal["send", "safe", "later", "home"]]
     send: int
-    already_safe: int
+    already_safe: int = Field(description="Photos answered `safe` or `home`.")
     later: int = Field(description="Photos that failed before and wait for their next try.")
+    home: int = Field(0, description="Photos of this page to add to the album.")
+    album: Literal["yes", "no"] = Field(
+        "no", description="`yes`: some photo of this run so far is to go into the album."
+    )
 
 
 class OfferIn(BaseModel):
@@ -206,8 +267,25 @@ def parse_candidates(value: Any) -> list[Candidate]:
             code="bad_candidates",
         ) from None
     return [
-        Candidate(item.name, item.taken, item.modified, size_in_bytes(item.size)) for item in items
+        Candidate(
+            item.name,
+            item.taken,
+            item.modified,
+            size_in_bytes(item.size),
+            item.kind,
+            _albums(item.albums),
+            _yes(item.icloud),
+        )
+        for item in items
     ]
+
+
+def _album_name(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise UnprocessableContent("'album' must be the album's name.", code="bad_album")
+    return value
 
 
 def _objects_in(text: str) -> list[Any]:
@@ -279,21 +357,28 @@ async def check_candidates(
 ) -> JSONResponse:
     """Say which photos of a page to send, and what the next page is.
 
-    "safe" only when this device sent a photo of that name and capture second whose
-    stored bytes have exactly this size, and it has not changed since; "later" for a photo
-    that failed and waits; anything else "send" (the phone hashes it first, so bytes the
-    service already holds are never sent again).
+    With `album` (the album name the shortcut adds verified photos to; older shortcuts
+    leave it out and never get "home"), a safe photo whose every delivery is verified and
+    that is not in the album yet is "home". "safe" only when this device sent a photo of
+    that name and capture second whose stored bytes have exactly this size, and it has not
+    changed since; "later" for a photo that failed and waits; anything else "send" (the
+    phone hashes it first, so bytes the service already holds are never sent again).
     """
     try:
         candidates = parse_candidates((body or {}).get("candidates"))
-        page = await off_loop(runs.decide, device, run_id, candidates, walk_settings(settings))
+        album = _album_name((body or {}).get("album"))
+        page = await off_loop(
+            runs.decide, device, run_id, candidates, walk_settings(settings), album
+        )
     except ApiError as error:
         return shortcut_error(error)
     reply = Decisions(
         decisions={str(i): d for i, d in enumerate(page.decisions, start=1)},
         send=page.decisions.count("send"),
-        already_safe=page.decisions.count("safe"),
+        already_safe=page.decisions.count("safe") + page.decisions.count("home"),
         later=page.decisions.count("later"),
+        home=page.decisions.count("home"),
+        album="yes" if page.album else "no",
         **page_out(page.page),
     )
     return JSONResponse(reply.model_dump())
@@ -440,3 +525,150 @@ class FailingPhoto(BaseModel):
 async def read_failing_photos(runs: RunsDep) -> list[FailingPhoto]:
     """Photos a device could not send yet (admin): why, how often, when they are tried again."""
     return [FailingPhoto(**row) for row in await off_loop(runs.failures)]
+
+
+# -- Free up space (run by hand) ----------------------------------------------------------
+
+
+class FreeUpPlan(BaseModel):
+    """A free-up run: `go`, its id, and the album and age the shortcut looks at."""
+
+    go: Literal["yes"] = Field(description="`yes`: go on (an error reply says `no`).")
+    run_id: int = Field(description="Use in the paths of this run's other requests.")
+    album: str = Field(description="The album whose photos may be offered.")
+    older_than_days: int = Field(description="Only photos taken more than this many days ago.")
+    favourites: Literal["yes", "no"] = Field(description="Whether favourites may be offered.")
+
+
+class FreeUpPhotoIn(BaseModel):
+    name: str | None = Field(None, max_length=1024, description="Name as the phone shows it.")
+    taken: str | None = Field(None, max_length=100, description="Date Taken, ISO 8601.")
+    modified: str | None = Field(None, max_length=100, description="Last Modified Date.")
+    size: int | float | str | None = Field(None, description="File Size as bytes.")
+    kind: str | None = Field(None, max_length=500, description="Photo Type ('Live Photo').")
+    favorite: bool | str | None = Field(None, description="Is Favorite ('Yes' / 'No').")
+
+
+class FreeUpLook(BaseModel):
+    hash: Literal["yes", "no"] = Field(
+        description="`yes`: hash the photo and send the hash; `no`: it stays on the phone."
+    )
+
+
+class FreeUpAnswer(BaseModel):
+    delete: Literal["yes", "no"] = Field(
+        description="`yes`: every delivery of exactly these bytes is verified and the "
+        "destination still holds them now; the photo may be deleted from the phone."
+    )
+    reason: str = Field(description="Why, in plain words.")
+
+
+class FreeUpReview(BaseModel):
+    delete: Literal["yes", "no"] = Field(description="`yes`: delete the collected photos.")
+    offered: int = Field(description="How many photos this run offers for deletion.")
+
+
+class FreeUpReport(BaseModel):
+    message: str = Field(description="The run in one sentence, as the shortcut shows it.")
+
+
+@router.post("/v1/free-up/runs", response_model=FreeUpPlan, status_code=201)
+async def start_free_up(
+    settings: SettingsDep, device: DeviceDep, runs: FreeUpDep, body: OptionalBody = None
+) -> JSONResponse:
+    """Start a "Free up space" run (by hand only; any body, or none)."""
+    run_id = await off_loop(runs.start, device)
+    options = free_up_settings(settings)
+    plan = FreeUpPlan(
+        go="yes",
+        run_id=run_id,
+        album=options.album,
+        older_than_days=options.days,
+        favourites="yes" if options.favourites else "no",
+    )
+    return JSONResponse(plan.model_dump(), status_code=201)
+
+
+@router.post("/v1/free-up/runs/{run_id}/photos/{position}", response_model=FreeUpLook)
+async def describe_free_up_photo(
+    run_id: RunId,
+    position: Position,
+    settings: SettingsDep,
+    device: DeviceDep,
+    runs: FreeUpDep,
+    body: OptionalBody = None,
+) -> JSONResponse:
+    """The phone describes photo `position` of the album: hash it, or it stays (a Live
+    Photo, an edited photo, a favourite, a recent photo), journalled either way."""
+    try:
+        photo = _model(FreeUpPhotoIn, body)
+        facts = PhotoFacts(
+            photo.name,
+            photo.taken,
+            photo.modified,
+            size_in_bytes(photo.size),
+            photo.kind,
+            bool(_yes(photo.favorite)),
+        )
+        go_on = await off_loop(
+            runs.look, device, run_id, position, facts, free_up_settings(settings)
+        )
+    except ApiError as error:
+        return shortcut_error(error)
+    return JSONResponse(FreeUpLook(hash="yes" if go_on else "no").model_dump())
+
+
+@router.post("/v1/free-up/runs/{run_id}/photos/{position}/hash", response_model=FreeUpAnswer)
+async def answer_free_up_photo(
+    run_id: RunId,
+    position: Position,
+    device: DeviceDep,
+    runs: FreeUpDep,
+    services: ServicesDep,
+    body: OptionalBody = None,
+) -> JSONResponse:
+    """The phone hashed photo `position` again: may it be deleted? Only if these are the
+    bytes its backup recorded, every delivery of them is verified, and the destination
+    still holds them now (checked during this request)."""
+    try:
+        sha256 = checked_sha256(_model(OfferIn, body).sha256)
+        if not await off_loop(runs.recorded_hash, device, run_id, position, sha256):
+            reason: str | None = "unverified"
+            why = "these are not the bytes this phone's backup recorded (changed since?)"
+        else:
+            (answer,) = await safe_to_delete(services.db, services.target, [sha256])
+            reason = None if answer.safe else "missing" if answer.missing else "unverified"
+            why = answer.reason
+        offered = await off_loop(runs.decide, device, run_id, position, reason, why)
+    except ApiError as error:
+        return shortcut_error(error)
+    return JSONResponse(FreeUpAnswer(delete="yes" if offered else "no", reason=why).model_dump())
+
+
+@router.post("/v1/free-up/runs/{run_id}/review", response_model=FreeUpReview)
+async def review_free_up(
+    run_id: RunId, device: DeviceDep, runs: FreeUpDep, body: OptionalBody = None
+) -> JSONResponse:
+    """Whether the shortcut should ask iOS to delete the collected photos."""
+    try:
+        offered = await off_loop(runs.review, device, run_id)
+    except ApiError as error:
+        return shortcut_error(error)
+    reply = FreeUpReview(delete="yes" if offered else "no", offered=offered)
+    return JSONResponse(reply.model_dump())
+
+
+@router.post("/v1/free-up/runs/{run_id}/finish", response_model=FreeUpReport)
+async def finish_free_up(
+    run_id: RunId,
+    settings: SettingsDep,
+    device: DeviceDep,
+    runs: FreeUpDep,
+    body: OptionalBody = None,
+) -> JSONResponse:
+    """After Delete Photos (iOS asked first): the run in one sentence."""
+    try:
+        message = await off_loop(runs.finish, device, run_id, free_up_settings(settings))
+    except ApiError as error:
+        return shortcut_error(error)
+    return JSONResponse(FreeUpReport(message=message).model_dump())

@@ -15,8 +15,16 @@ import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from app.api.deps import SettingsDep
 from app.errors import NotFound
-from app.phone.shortcut import BACKUP_FILE, SHARE_FILE, build_all, shortcut_bytes
+from app.phone.shortcut import (
+    BACKUP_FILE,
+    DEFAULT_ALBUM,
+    FREE_UP_FILE,
+    SHARE_FILE,
+    build_all,
+    shortcut_bytes,
+)
 
 __all__ = ["SHORTCUTS_DIR", "router", "signed_name"]
 
@@ -49,7 +57,7 @@ def _link(filename: str, folder: Path) -> str:
     return f'<a href="/shortcuts/{quote(name)}">{escape(name)}</a> ({note})'
 
 
-def install_page(server: str, folder: Path) -> str:
+def install_page(server: str, folder: Path, album: str = DEFAULT_ALBUM) -> str:
     """The page a person who never used Shortcuts follows: import, first run, automation."""
     qr = segno.make(server, error="m").svg_inline(scale=5)
     return f"""<!doctype html>
@@ -67,6 +75,7 @@ instead).</p>
 <ul>
 <li>Backup (runs by itself at home): {_link(BACKUP_FILE, folder)}</li>
 <li>Share sheet (send anything by hand): {_link(SHARE_FILE, folder)}</li>
+<li>Free up space (by hand only, never in an automation): {_link(FREE_UP_FILE, folder)}</li>
 </ul>
 <p>Since iOS 15 only signed files import. Without a signed file, build the shortcuts by
 hand with the recipe in <code>shortcuts/README.md</code> (about 15 minutes).</p>
@@ -91,6 +100,16 @@ Is Connected.</li>
 automation: iOS stops those after about 4 minutes).</li>
 <li>After every iOS update, check the automation is still "Run Immediately".</li>
 </ol>
+<h2>5. The &ldquo;{escape(album)}&rdquo; album</h2>
+<p>Create an empty album named <b>{escape(album)}</b> in Photos once (Albums &rsaquo; + &rsaquo;
+New Album; skip adding photos). The backup adds a photo to it only once its copy at home is
+checked and verified, so the album shows which photos are really safe.</p>
+<h2>6. Free up space</h2>
+<p>Run <b>Free up space</b> by hand when the phone is full. It looks only at photos of the
+album taken more than the configured number of days ago, reads each one again, and asks
+photo-relay; only a photo whose verified copy is found at the destination right then is
+offered. Live Photos, edited photos and favourites stay. iOS asks before deleting and
+keeps deleted photos 30 days in Recently Deleted. Never put it in an automation.</p>
 <h2>What is backed up</h2>
 <p>Unedited photos and videos byte for byte; for an edited photo only its edited version;
 for a Live Photo only the still; photos of Shared Albums you follow too. A photo that cannot
@@ -100,10 +119,10 @@ later; the others are not held up.</p>
 
 
 @router.get("/shortcuts/", response_class=HTMLResponse)
-async def read_install_page(request: Request) -> HTMLResponse:
+async def read_install_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     """How to install the shortcuts, with links, the setup steps and a QR code of the server."""
     server = str(request.base_url).rstrip("/")
-    return HTMLResponse(install_page(server, SHORTCUTS_DIR))
+    return HTMLResponse(install_page(server, SHORTCUTS_DIR, settings.shortcut_safe_album))
 
 
 @router.get(
@@ -111,9 +130,10 @@ async def read_install_page(request: Request) -> HTMLResponse:
     response_class=Response,
     responses={200: {"content": {SHORTCUT_MEDIA_TYPE: {}}, "description": "A shortcut file"}},
 )
-async def read_shortcut_file(filename: str) -> Response:
-    """A bundled shortcut: generated (unsigned), or the signed copy when one is committed."""
-    built = build_all()
+async def read_shortcut_file(filename: str, settings: SettingsDep) -> Response:
+    """A bundled shortcut: generated (unsigned, with this service's album name), or the
+    signed copy when one is committed (that one carries the default album name)."""
+    built = build_all(settings.shortcut_safe_album)
     if filename not in built:
         signed = next(
             (

@@ -22,6 +22,7 @@ from app.clock import iso, now
 from app.errors import Conflict, NotFound
 from app.phone.rules import (
     FIRST_DAY,
+    NOTE_WORDS,
     Candidate,
     Decision,
     Walk,
@@ -29,14 +30,17 @@ from app.phone.rules import (
     backoff,
     candidate_key,
     day_of,
+    in_album,
     is_safe,
     next_step,
+    not_captured,
     parse_day,
     parse_moment,
     run_message,
     same_network,
 )
 from app.store.db import Database
+from app.store.deliveries import delivery_proofs
 from app.store.journal import write_journal
 from app.store.state import Device
 
@@ -79,6 +83,7 @@ class Plan:
 class PageReply:
     decisions: list[Decision]
     page: Page
+    album: bool = False  # some photo of this run is to go into the album at its end
 
 
 @dataclass(frozen=True)
@@ -259,9 +264,18 @@ class BackupRuns:
     # -- a page of candidates ----------------------------------------------------------------
 
     def decide(
-        self, device: Device, run_id: int, candidates: list[Candidate], walk: WalkSettings
+        self,
+        device: Device,
+        run_id: int,
+        candidates: list[Candidate],
+        walk: WalkSettings,
+        album: str | None = None,
     ) -> PageReply:
-        """Which photos of the page to send, and the next page (the walk moves on)."""
+        """Which photos of the page to send, and the next page (the walk moves on).
+
+        With `album` (the shortcut adds verified photos to it), a safe photo whose every
+        delivery is verified and that the phone does not list in that album is "home".
+        """
 
         def decide(conn: sqlite3.Connection) -> PageReply:
             run = self._open_run(conn, device, run_id)
@@ -271,23 +285,25 @@ class BackupRuns:
             self._settle_attempts(conn, device, run_id)
             state = self._walk(conn, device)
             decisions = [
-                self._decision(conn, device, run_id, i, c) for i, c in enumerate(candidates, 1)
+                self._decision(conn, device, run_id, i, c, album)
+                for i, c in enumerate(candidates, 1)
             ]
             first_seen = sum(
                 self._seen(conn, run, c)
                 for c, d in zip(candidates, decisions, strict=True)
-                if d == "safe"
+                if d in ("safe", "home")
             )
             self._remember_page(conn, run_id, candidates)
             pending, more = self._after_page(conn, device, run, state, candidates, walk)
             conn.execute(
                 "UPDATE backup_runs SET pages = pages + 1, checked = checked + ?, "
-                "skipped = skipped + ?, later = later + ?, pending = ?, last_next_after = ?, "
-                "phase = ?, window_start = ? WHERE id = ?",
+                "skipped = skipped + ?, later = later + ?, album_adds = album_adds + ?, "
+                "pending = ?, last_next_after = ?, phase = ?, window_start = ? WHERE id = ?",
                 (
                     len(candidates),
                     first_seen,
                     decisions.count("later"),
+                    decisions.count("home"),
                     json.dumps(pending),
                     "more" if pending.get("walk") and not more else None,
                     pending.get("done", run["phase"]),
@@ -295,7 +311,8 @@ class BackupRuns:
                     run_id,
                 ),
             )
-            return PageReply(decisions, self._page_of(pending, more))
+            adds = run["album_adds"] + decisions.count("home")
+            return PageReply(decisions, self._page_of(pending, more), album=adds > 0)
 
         return self.db.call(decide)
 
@@ -306,6 +323,7 @@ class BackupRuns:
         run_id: int,
         position: int,
         candidate: Candidate,
+        album: str | None = None,
     ) -> Decision:
         key = candidate_key(candidate)
         if key is None:
@@ -322,14 +340,36 @@ class BackupRuns:
                 return "later"
         # A photo whose copy here is damaged is not safe: it is asked for again.
         known = conn.execute(
-            "SELECT backup_photos.size, backup_photos.modified, backup_photos.recorded_at "
+            "SELECT backup_photos.size, backup_photos.modified, backup_photos.sha256, "
+            "backup_photos.recorded_at "
             "FROM backup_photos LEFT JOIN items ON items.sha256 = backup_photos.sha256 "
             "WHERE backup_photos.device_id = ? AND backup_photos.name = ? "
             "AND backup_photos.taken = ? AND items.state IS NOT 'damaged'",
             (device.id, *key),
         ).fetchone()
         if known is not None and is_safe(candidate, known["size"], known["modified"]):
-            return "safe"  # counted by the caller, once a run
+            # Counted by the caller, once a run. The album only ever gets a photo whose
+            # bytes (the phone's hash, which the receipt proved) are verified everywhere.
+            sha256 = known["sha256"]
+            wanted = album is not None and not in_album(candidate, album)
+            if wanted and delivery_proofs(conn, [sha256])[sha256].verified:
+                # Once a run: walks overlap, and a second Save to Photo Album of a photo
+                # already in the album would make a copy of it.
+                first = conn.execute(
+                    "INSERT INTO backup_run_album (run_id, name, taken) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (run_id, *key),
+                ).rowcount
+                if first:
+                    write_journal(
+                        conn,
+                        "backup.safe_at_home",
+                        f"{key[0]} from {device.name}: its copy is verified at the destination; "
+                        f"the phone adds it to the album “{album}”.",
+                        sha256=sha256,
+                    )
+                return "home" if first else "safe"
+            return "safe"
         conn.execute(
             "INSERT INTO backup_failures (device_id, name, taken, state, run_id, position, "
             "updated_at) VALUES (?, ?, ?, 'asked', ?, ?, ?) ON CONFLICT DO UPDATE SET "
@@ -363,10 +403,20 @@ class BackupRuns:
     def _remember_page(conn: sqlite3.Connection, run_id: int, candidates: list[Candidate]) -> None:
         conn.execute("DELETE FROM backup_page WHERE run_id = ?", (run_id,))
         conn.executemany(
-            "INSERT INTO backup_page (run_id, position, name, taken, modified, size) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO backup_page (run_id, position, name, taken, modified, size, kind, "
+            "albums, icloud) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (run_id, i, c.name, c.taken, c.modified, c.size)
+                (
+                    run_id,
+                    i,
+                    c.name,
+                    c.taken,
+                    c.modified,
+                    c.size,
+                    c.kind,
+                    c.albums,
+                    None if c.icloud is None else int(c.icloud),
+                )
                 for i, c in enumerate(candidates, start=1)
             ],
         )
@@ -544,7 +594,10 @@ class BackupRuns:
             raise NotFound(
                 f"The run's current page has no photo {position}.", code="unknown_position"
             )
-        candidate = Candidate(row["name"], row["taken"], row["modified"], row["size"])
+        icloud = None if row["icloud"] is None else bool(int(row["icloud"]))
+        candidate = Candidate(
+            row["name"], row["taken"], row["modified"], row["size"], row["kind"], None, icloud
+        )
         return candidate, candidate_key(candidate)
 
     def offer(
@@ -589,13 +642,28 @@ class BackupRuns:
     ) -> None:
         if key is None:
             return
+        before = conn.execute(
+            "SELECT sha256, not_captured FROM backup_photos "
+            "WHERE device_id = ? AND name = ? AND taken = ?",
+            (device.id, *key),
+        ).fetchone()
+        previous = None if before is None else (before["sha256"], before["not_captured"])
+        notes = not_captured(candidate, sha256, previous)
         conn.execute(
             "INSERT INTO backup_photos (device_id, name, taken, size, modified, sha256, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-            "size = excluded.size, modified = excluded.modified, sha256 = excluded.sha256, "
-            "recorded_at = excluded.recorded_at",
-            (device.id, *key, size, candidate.modified, sha256, iso(now())),
+            "recorded_at, not_captured) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+            "SET size = excluded.size, modified = excluded.modified, sha256 = excluded.sha256, "
+            "recorded_at = excluded.recorded_at, not_captured = excluded.not_captured",
+            (device.id, *key, size, candidate.modified, sha256, iso(now()), notes),
         )
+        if notes and notes != (before["not_captured"] if before is not None else None):
+            words = "; ".join(NOTE_WORDS.get(n, n) for n in notes.split(","))
+            write_journal(
+                conn,
+                "backup.not_captured",
+                f"{key[0]} from {device.name} is backed up, but not in full: {words}.",
+                sha256=sha256,
+            )
         conn.execute(
             "DELETE FROM backup_failures WHERE device_id = ? AND name = ? AND taken = ?",
             (device.id, *key),
@@ -671,6 +739,7 @@ class BackupRuns:
             )
             conn.execute("DELETE FROM backup_page WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM backup_run_seen WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM backup_run_album WHERE run_id = ?", (run_id,))
             record = _record(self._fetch(conn, run_id), self._failures(conn, device))
             _journal(conn, f"backup.run_{state}", f"{_what(record)}: {record.message}")
             return record
@@ -698,6 +767,35 @@ class BackupRuns:
                 "WHERE state = 'failed' ORDER BY devices.name, taken"
             ).fetchall()
             return [dict(row) for row in rows]
+
+        return self.db.call(read)
+
+    def ledger(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Photos whose backup is not the whole story (a Live Photo's still, an edit's
+        render), newest first, with the notes as stored (see rules.NOTE_WORDS)."""
+
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
+                "SELECT devices.name AS device, backup_photos.name, taken, not_captured "
+                "FROM backup_photos JOIN devices ON devices.id = device_id "
+                "WHERE not_captured IS NOT NULL ORDER BY taken DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [dict(row) for row in rows]
+
+        return self.db.call(read)
+
+    def ledger_counts(self) -> dict[str, int]:
+        """How many indexed photos carry each note."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for row in conn.execute(
+                "SELECT not_captured FROM backup_photos WHERE not_captured IS NOT NULL"
+            ):
+                for note in row["not_captured"].split(","):
+                    counts[note] = counts.get(note, 0) + 1
+            return counts
 
         return self.db.call(read)
 

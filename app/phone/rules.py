@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 __all__ = [
     "FIRST_DAY",
+    "NOTE_WORDS",
     "Candidate",
     "Decision",
     "Step",
@@ -28,9 +29,11 @@ __all__ = [
     "backoff",
     "candidate_key",
     "day_of",
+    "in_album",
     "is_safe",
     "moment_key",
     "next_step",
+    "not_captured",
     "parse_day",
     "parse_moment",
     "run_message",
@@ -39,7 +42,8 @@ __all__ = [
 ]
 
 Walk = Literal["taken", "changed"]
-Decision = Literal["send", "safe", "later"]
+# "home": already safe, its delivery is verified, and the phone should add it to the album.
+Decision = Literal["send", "safe", "later", "home"]
 
 # Walks start here: before any photograph (a scan may say 1900-01-01 00:00).
 FIRST_DAY = date(1800, 1, 1)
@@ -55,6 +59,11 @@ class Candidate:
     taken: str | None
     modified: str | None
     size: int | None
+    # Optional, from newer shortcuts: Photo Type (a Live Photo says so), the albums the
+    # photo is in (one name a line), and whether it had to be downloaded from iCloud.
+    kind: str | None = None
+    albums: str | None = None
+    icloud: bool | None = None
 
 
 def parse_moment(value: str | None) -> datetime | None:
@@ -140,6 +149,59 @@ def is_safe(candidate: Candidate, size: int, modified: str | None) -> bool:
     if now_modified is None or then_modified is None:
         return now_modified is None and then_modified is None
     return now_modified <= then_modified
+
+
+# What the phone could not send in full, in the words the status page uses.
+NOTE_WORDS = {
+    "live": "Live Photo: still only",
+    "edited": "edited on the phone: the edited version",
+    "maybe_edited": "maybe edited on the phone: the edited version",
+    "icloud": "downloaded from iCloud during backup",
+}
+EDIT_NOTES = {"edited", "maybe_edited"}
+# Last Modified Date this long after Date Taken may be an edit (or a favourite, an album):
+# the photo is then treated as edited, which only ever keeps it on the phone.
+EDIT_GRACE = timedelta(hours=1)
+
+
+def in_album(candidate: Candidate, album: str) -> bool:
+    """Whether the phone listed `album` among the photo's albums (one name a line)."""
+    names = (candidate.albums or "").splitlines()
+    return album.strip().casefold() in {n.strip().casefold() for n in names}
+
+
+def _maybe_edited(candidate: Candidate) -> bool:
+    taken, modified = parse_moment(candidate.taken), parse_moment(candidate.modified)
+    if taken is None or modified is None:
+        return False
+    try:
+        return modified - taken > EDIT_GRACE
+    except OverflowError:
+        return False
+
+
+def not_captured(
+    candidate: Candidate, sha256: str, previous: tuple[str, str | None] | None
+) -> str | None:
+    """The ledger notes for a photo whose bytes `sha256` are now indexed.
+
+    `previous` is the index's (sha256, notes) before. Other bytes than before under the
+    same name and capture second: the photo was edited on the phone. The same bytes: the
+    edit notes stand. A first sight: maybe edited, if it changed well after it was taken.
+    """
+    notes: set[str] = set()
+    if candidate.kind and "live photo" in candidate.kind.casefold():
+        notes.add("live")
+    if candidate.icloud:
+        notes.add("icloud")
+    if previous is not None and previous[0] != sha256:
+        notes.add("edited")
+    elif previous is not None:
+        notes |= {n for n in (previous[1] or "").split(",") if n in EDIT_NOTES}
+        notes |= {n for n in (previous[1] or "").split(",") if n == "icloud"}
+    elif _maybe_edited(candidate):
+        notes.add("maybe_edited")
+    return ",".join(sorted(notes)) or None
 
 
 @dataclass(frozen=True)

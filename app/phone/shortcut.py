@@ -1,9 +1,12 @@
-"""Builds the two bundled Apple Shortcuts as unsigned plists (plistlib), deterministically.
+"""Builds the three bundled Apple Shortcuts as unsigned plists (plistlib), deterministically.
 
 "Back up to photo-relay" runs from a Wi-Fi automation and walks the photo library in pages
-the service hands out (`/v1/backup/...`); "Send to photo-relay" uploads what is shared to it.
+the service hands out (`/v1/backup/...`), and adds photos whose copy is verified to the
+"Safe at home" album; "Send to photo-relay" uploads what is shared to it; "Free up space"
+(by hand only) deletes from the phone the photos of that album the service vouches for.
 Nothing personal is baked in: server address, device token and home Wi-Fi name are import
-questions. The file format is described in shared/shortcuts-format.md; tests validate it.
+questions (the album's name is a setting, written into the files the service serves). The
+file format is described in shared/shortcuts-format.md; tests validate it.
 """
 
 from __future__ import annotations
@@ -37,9 +40,12 @@ from app.phone.plist import (
 
 __all__ = [
     "BACKUP_FILE",
+    "DEFAULT_ALBUM",
+    "FREE_UP_FILE",
     "SHARE_FILE",
     "build_all",
     "build_backup",
+    "build_free_up",
     "build_share",
     "shortcut_bytes",
     "write_all",
@@ -47,6 +53,9 @@ __all__ = [
 
 BACKUP_FILE = "Back up to photo-relay.shortcut"
 SHARE_FILE = "Send to photo-relay.shortcut"
+FREE_UP_FILE = "Free up space.shortcut"
+# PHOTO_RELAY_SHORTCUT_SAFE_ALBUM's default; the committed files carry this name.
+DEFAULT_ALBUM = "Safe at home"
 
 CLIENT_VERSION = "2302.0.4"
 MINIMUM_CLIENT_VERSION = 900
@@ -57,6 +66,7 @@ TOKEN_PLACEHOLDER = "paste-the-device-token-here"
 WIFI_PLACEHOLDER = "My Home Wi-Fi"
 
 RUN_PATH = "/v1/backup/runs/"
+FREE_UP_PATH = "/v1/free-up/runs/"
 # The Repeat that walks pages runs this often at most; the service ends a run sooner
 # (`more` = no after PHOTO_RELAY_SHORTCUT_MAX_BATCHES pages), and each idle turn is one If.
 PAGE_TURNS = 200
@@ -121,6 +131,18 @@ def notify(b: Builder, title: str, *body: str | Attachment) -> None:
     )
 
 
+def album_is(album: str) -> Plist:
+    """A Find Photos row "Album is `album`" (operator 4, the album as an enumeration)."""
+    return {
+        "Operator": 4,
+        "Property": "Album",
+        "Removable": True,
+        "Values": {
+            "Enumeration": {"Value": album, "WFSerializationType": "WFStringSubstitutableState"}
+        },
+    }
+
+
 def find_page(b: Builder, walk: str) -> None:
     """Find Photos for the page `Next` describes, by Date Taken or by Last Modified Date.
 
@@ -156,8 +178,9 @@ def photo(*aggrandizements: dict[str, Any]) -> Attachment:
     return variable("Repeat Item 2", *aggrandizements)
 
 
-def walk_one_page(b: Builder, link: Connection, run: Attachment) -> None:
-    """List the page to the service, then hash and upload each photo it asks for."""
+def walk_one_page(b: Builder, link: Connection, run: Attachment, album: str) -> None:
+    """List the page to the service, then hash and upload each photo it asks for, and
+    collect those it says are verified and not yet in the album."""
     with if_block(b, variable("Next", key("walk")), IS, text("taken"), output="Page") as which:
         find_page(b, "Date Taken")
         which.otherwise()
@@ -174,6 +197,9 @@ def walk_one_page(b: Builder, link: Connection, run: Attachment) -> None:
                 text_field("modified", photo(detail("Last Modified Date"), iso_8601())),
                 # A number field: File Size as bytes, never the text "2.1 MB".
                 number_field("size", photo(detail("File Size"))),
+                # For the ledger (a Live Photo's still only) and the album (never twice).
+                text_field("kind", photo(detail("Photo Type"))),
+                text_field("albums", photo(detail("Album"))),
             ),
         )
     assert listing.result is not None
@@ -182,7 +208,9 @@ def walk_one_page(b: Builder, link: Connection, run: Attachment) -> None:
         "Decisions Reply",
         (RUN_PATH, run, "/candidates"),
         WFHTTPBodyType="JSON",
-        WFJSONValues=fields(text_field("candidates", listing.result.ref())),
+        WFJSONValues=fields(
+            text_field("candidates", listing.result.ref()), text_field("album", album)
+        ),
     )
     b.add("setvariable", WFVariableName="Next", WFInput=attachment(reply.ref()))
     with b.block("repeat.each", WFInput=attachment(page.ref())):
@@ -193,6 +221,8 @@ def walk_one_page(b: Builder, link: Connection, run: Attachment) -> None:
             WFGetDictionaryValueType="Value",
             WFDictionaryKey=text(variable("Repeat Index 2")),
         )
+        with if_block(b, decision.ref(), IS, text("home")):
+            b.add("appendvariable", WFVariableName="Safe", WFInput=attachment(photo()))
         with if_block(b, decision.ref(), IS, text("send")):
             # Reading the photo may download it from iCloud; the service has already
             # noted that it asked for it, so a failure here is seen and the photo waits.
@@ -217,7 +247,7 @@ def walk_one_page(b: Builder, link: Connection, run: Attachment) -> None:
                 )
 
 
-def build_backup() -> Plist:
+def build_backup(album: str = DEFAULT_ALBUM) -> Plist:
     """The Wi-Fi automation's shortcut; shortcuts/README.md gives the same steps in words."""
     b = Builder("backup")
     questions: list[Plist] = []
@@ -252,7 +282,7 @@ def build_backup() -> Plist:
         b.add("setvariable", WFVariableName="Next", WFInput=attachment(plan.ref()))
         pages = b.block("repeat.count", WFRepeatCount=PAGE_TURNS)
         with pages, if_block(b, variable("Next", key("more")), IS, text("yes")):
-            walk_one_page(b, link, run)
+            walk_one_page(b, link, run, album)
         report = link.request(
             b,
             "Run Report",
@@ -261,6 +291,14 @@ def build_backup() -> Plist:
             WFJSONValues=fields(text_field("ended", "yes")),
         )
         notify(b, "Photo backup", report.ref(key("message")))
+        # Last, so that a missing album can never stop a backup: everything is sent and
+        # the run is closed before Save to Photo Album could fail.
+        with if_block(b, variable("Next", key("album")), IS, text("yes")):
+            b.add(
+                "savetocameraroll",
+                WFInput=attachment(variable("Safe")),
+                WFCameraRollSelectedGroup=album,
+            )
         started.otherwise()
         # `away` is the intended quiet case (the service has noted it); anything else is
         # an error reply, which always carries error.message.
@@ -361,8 +399,103 @@ def envelope(b: Builder, questions: list[Plist], name: str, *, share_sheet: bool
     return plist
 
 
-def build_all() -> dict[str, Plist]:
-    return {BACKUP_FILE: build_backup(), SHARE_FILE: build_share()}
+def build_free_up(album: str = DEFAULT_ALBUM) -> Plist:
+    """Free up space, run by hand: offer, hash and ask about each photo of the album, then
+    one Delete Photos (iOS asks, and keeps them 30 days in Recently Deleted)."""
+    b = Builder("free-up")
+    questions: list[Plist] = []
+    link = Connection(b, questions)
+    plan = link.request(
+        b,
+        "Plan",
+        (FREE_UP_PATH.rstrip("/"),),
+        WFHTTPBodyType="JSON",
+        WFJSONValues=fields(text_field("kind", "free-up")),
+    )
+    run = plan.ref(key("run_id"))
+    with if_block(b, plan.ref(key("go")), IS, text("yes")) as started:
+        found = b.add(
+            "filter.photos",
+            output="Album Photos",
+            WFContentItemInputParameter="Library",
+            WFContentItemFilter={
+                "WFSerializationType": "WFContentPredicateTableTemplate",
+                "Value": {
+                    "WFActionParameterFilterPrefix": 1,
+                    "WFContentPredicateBoundedDate": False,
+                    "WFActionParameterFilterTemplates": [album_is(album)],
+                },
+            },
+            WFContentItemSortProperty="Date Taken",
+            WFContentItemSortOrder="Oldest First",
+            WFContentItemLimitEnabled=False,
+        )
+        with b.block("repeat.each", WFInput=attachment(found.ref())):
+            item = variable("Repeat Item")
+            look = link.request(
+                b,
+                "Look",
+                (FREE_UP_PATH, run, "/photos/", variable("Repeat Index")),
+                WFHTTPBodyType="JSON",
+                WFJSONValues=fields(
+                    text_field("name", variable("Repeat Item", detail("Name"))),
+                    text_field("taken", variable("Repeat Item", detail("Date Taken"), iso_8601())),
+                    text_field(
+                        "modified",
+                        variable("Repeat Item", detail("Last Modified Date"), iso_8601()),
+                    ),
+                    number_field("size", variable("Repeat Item", detail("File Size"))),
+                    text_field("kind", variable("Repeat Item", detail("Photo Type"))),
+                    text_field("favorite", variable("Repeat Item", detail("Is Favorite"))),
+                ),
+            )
+            with if_block(b, look.ref(key("hash")), IS, text("yes")):
+                digest = b.add("hash", output="Hash", WFInput=attachment(item), WFHashType="SHA256")
+                answer = link.request(
+                    b,
+                    "Answer",
+                    (FREE_UP_PATH, run, "/photos/", variable("Repeat Index"), "/hash"),
+                    WFHTTPBodyType="JSON",
+                    WFJSONValues=fields(text_field("sha256", digest.ref())),
+                )
+                with if_block(b, answer.ref(key("delete")), IS, text("yes")):
+                    b.add("appendvariable", WFVariableName="To Delete", WFInput=attachment(item))
+        review = link.request(
+            b,
+            "Review",
+            (FREE_UP_PATH, run, "/review"),
+            WFHTTPBodyType="JSON",
+            WFJSONValues=fields(text_field("step", "review")),
+        )
+        with if_block(b, review.ref(key("delete")), IS, text("yes")):
+            # iOS asks before deleting; cancelling stops the shortcut, and then the
+            # service never hears "finish" and counts nothing as removed.
+            b.add("deletephotos", photos=attachment(variable("To Delete")))
+        report = link.request(
+            b,
+            "Run Report",
+            (FREE_UP_PATH, run, "/finish"),
+            WFHTTPBodyType="JSON",
+            WFJSONValues=fields(text_field("ended", "yes")),
+        )
+        notify(b, "Free up space", report.ref(key("message")))
+        started.otherwise()
+        notify(
+            b,
+            "Free up space did not start",
+            "photo-relay answered: ",
+            plan.ref(key("error.message")),
+            " Nothing was deleted. Check the server address and token in the shortcut.",
+        )
+    return envelope(b, questions, "Free up space", share_sheet=False)
+
+
+def build_all(album: str = DEFAULT_ALBUM) -> dict[str, Plist]:
+    return {
+        BACKUP_FILE: build_backup(album),
+        SHARE_FILE: build_share(),
+        FREE_UP_FILE: build_free_up(album),
+    }
 
 
 def shortcut_bytes(plist: Plist) -> bytes:
@@ -371,7 +504,7 @@ def shortcut_bytes(plist: Plist) -> bytes:
 
 
 def write_all(folder: Path) -> list[Path]:
-    """Write both shortcuts (unsigned) into `folder`; returns the paths written."""
+    """Write the shortcuts (unsigned) into `folder`; returns the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for filename, plist in build_all().items():

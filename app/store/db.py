@@ -205,6 +205,44 @@ def _m005_capture_notes() -> str:
     return "ALTER TABLE items ADD COLUMN captured_note TEXT;"
 
 
+def _m006_safe_at_home() -> str:
+    """Proof on the phone (issue 19): what the phone said it could not send in full (a
+    Live Photo's still only, an edited photo's render), and the by-hand "Free up space"
+    runs with every decision made on each photo."""
+    return """
+        ALTER TABLE backup_photos ADD COLUMN not_captured TEXT;
+        ALTER TABLE backup_page ADD COLUMN kind TEXT;
+        ALTER TABLE backup_page ADD COLUMN albums TEXT;
+        ALTER TABLE backup_page ADD COLUMN icloud TEXT;
+        ALTER TABLE backup_runs ADD COLUMN album_adds INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE backup_run_album (
+            run_id INTEGER NOT NULL REFERENCES backup_runs(id),
+            name TEXT NOT NULL,
+            taken TEXT NOT NULL,
+            PRIMARY KEY (run_id, name, taken)
+        );
+        CREATE TABLE free_up_runs (
+            id INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL REFERENCES devices(id),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            state TEXT NOT NULL,
+            message TEXT
+        );
+        CREATE TABLE free_up_items (
+            run_id INTEGER NOT NULL REFERENCES free_up_runs(id),
+            position INTEGER NOT NULL,
+            name TEXT,
+            taken TEXT,
+            size INTEGER,
+            sha256 TEXT,
+            decision TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (run_id, position)
+        );
+    """
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
@@ -212,6 +250,7 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m003_chunked_uploads,
     _m004_backup_walks,
     _m005_capture_notes,
+    _m006_safe_at_home,
 ]
 
 

@@ -16,6 +16,7 @@ from app.hashing import is_sha256_hex
 from app.observe import wording
 from app.off_loop import off_loop
 from app.phone.backup import BackupRuns
+from app.phone.rules import NOTE_WORDS
 from app.relay.worker import RelayState
 from app.services import Services, ServicesDep
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
@@ -137,6 +138,23 @@ async def delete_session(
 # -- pages -------------------------------------------------------------------------------
 
 
+async def not_captured_ledger(runs: BackupRuns) -> dict[str, Any]:
+    """What the phones could not send in full, in plain words: counts and the newest photos."""
+    counts = await off_loop(runs.ledger_counts)
+    photos = await off_loop(runs.ledger, 50)
+    return {
+        "counts": [(NOTE_WORDS.get(note, note), n) for note, n in sorted(counts.items())],
+        "photos": [
+            {
+                "name": row["name"],
+                "device": row["device"],
+                "notes": [NOTE_WORDS.get(n, n) for n in row["not_captured"].split(",")],
+            }
+            for row in photos
+        ],
+    }
+
+
 @router.get("/")
 async def read_status_page(request: Request, services: ServicesDep) -> Response:
     """At a glance: is everything safe? Counts, devices, queue, failures, newest items."""
@@ -149,6 +167,7 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
     relay_problem = relay.reason if relay.state == RelayState.PAUSED else services.target_problem
     progress = {p["sha256"]: p for p in services.monitoring.progress.snapshot()}
     not_sent = await off_loop(BackupRuns(services.db).failures)
+    not_captured = await not_captured_ledger(BackupRuns(services.db))
     return render(
         request,
         "status.html",
@@ -159,6 +178,7 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
             "target": services.target.describe(),
             "progress": progress,
             "not_sent": not_sent,
+            "not_captured": not_captured,
             "csrf_token": viewer.session.csrf_token if viewer.session else "",
             "zone": zone_of(services),
         },

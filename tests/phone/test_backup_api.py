@@ -293,6 +293,12 @@ def test_openapi_documents_the_backup_conversation(service: Service) -> None:
         ("/v1/backup/runs/{run_id}/photos/{position}/file", "post"): "UploadResult",
         ("/v1/backup/runs/{run_id}/files", "post"): "UploadResult",
         ("/v1/backup/runs/{run_id}/finish", "post"): "RunOut",
+        ("/v1/free-up/runs", "post"): "FreeUpPlan",
+        ("/v1/free-up/runs/{run_id}/photos/{position}", "post"): "FreeUpLook",
+        ("/v1/free-up/runs/{run_id}/photos/{position}/hash", "post"): "FreeUpAnswer",
+        ("/v1/free-up/runs/{run_id}/review", "post"): "FreeUpReview",
+        ("/v1/free-up/runs/{run_id}/finish", "post"): "FreeUpReport",
+        ("/v1/items/safe-to-delete", "post"): "SafeToDeleteResult",
     }
     for (path, method), model in routes.items():
         operation = schema["paths"][path][method]
@@ -301,6 +307,8 @@ def test_openapi_documents_the_backup_conversation(service: Service) -> None:
         assert f"#/components/schemas/{model}" in responses, (path, responses)
     fields = schema["components"]["schemas"]["BackupPlan"]["properties"]
     assert "description" in fields["after"] and "description" in fields["batch_size"]
+    answer = schema["components"]["schemas"]["SafeToDeleteAnswer"]["properties"]
+    assert all("description" in answer[name] for name in ("sha256", "safe", "reason"))
 
 
 def test_a_newer_run_replaces_an_unfinished_one(service: Service) -> None:

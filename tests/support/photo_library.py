@@ -69,4 +69,6 @@ class Library:
         render = bytearray(asset.data)
         render[-1:] = b"E"  # same length as the original: only the bytes tell them apart
         asset.edited = bytes(render)
-        asset.modified = at
+        # PhotoKit's modificationDate only moves forward (an album may have moved it to
+        # the real now already, while this library's clock runs two hours behind).
+        asset.modified = max(at, asset.changed_at() + timedelta(seconds=1))

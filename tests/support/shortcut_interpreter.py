@@ -7,7 +7,12 @@ HTTP requests. Where shared/shortcuts-on-iphone.md says how the phone behaves, t
 the same (the section is named in the code): date filters compare whole days in the
 phone's zone (§1), File Size is formatted text unless a number is asked for (§2), edited
 photos send their render and iCloud reads can fail (§3), a JSON body without fields is no
-body (§4), a dotted key with a missing parent is an action error (§5). An action error
+body (§4), a dotted key with a missing parent is an action error (§5). Albums: Find Photos
+on an album that does not exist stops the run ("Photo album not found"); Save to Photo
+Album adds a library photo to an album, but one already in it is duplicated (Apple's own
+action note), and, as the facts page allows, joining an album changes Last Modified Date;
+Delete Photos asks first (declining ends the shortcut) and moves the photos to Recently
+Deleted. An action error
 stops the shortcut with an alert, as on the phone; anything the interpreter does not know
 is refused (`Unsupported`), so a generator change cannot silently pass.
 """
@@ -55,6 +60,8 @@ class Asset:
     edited: bytes | None = None
     live_video: bytes | None = None
     icloud_fails: bool = False  # an "Optimize iPhone Storage" original that cannot be fetched
+    favorite: bool = False
+    albums: set[str] = field(default_factory=set)
 
     @property
     def filename(self) -> str:
@@ -108,6 +115,15 @@ class Phone:
     alerts: list[str] = field(default_factory=list)  # action errors: iOS stops the shortcut
     requests: list[Request] = field(default_factory=list)
     actions_run: int = 0
+    # The albums that exist on the phone; the guide's setup creates "Safe at home".
+    albums: set[str] = field(default_factory=lambda: {"Safe at home"})
+    confirm_delete: bool = True  # what the person answers when iOS asks before deleting
+    delete_prompts: list[int] = field(default_factory=list)  # photos in each question
+    recently_deleted: list[Asset] = field(default_factory=list)
+    duplicates: list[Asset] = field(default_factory=list)
+
+    def album(self, name: str) -> list[Asset]:
+        return [a for a in self.library if name in a.albums]
 
     def uploads(self) -> list[str]:
         return [r.uploaded for r in self.requests if r.uploaded]
@@ -518,6 +534,16 @@ class Interpreter:
     def matches(self, asset: Asset, row: dict[str, Any]) -> bool:
         """One filter row, as WFContentPredicateForRowTemplateValue compares it (§1)."""
         prop, operator = row["Property"], row["Operator"]
+        if prop == "Album":
+            if operator != 4:
+                raise Unsupported(f"album operator {operator}")
+            enumeration = row["Values"]["Enumeration"]
+            if enumeration.get("WFSerializationType") != "WFStringSubstitutableState":
+                raise Unsupported("album value")
+            name = str(self.value(enumeration["Value"]))
+            if name not in self.phone.albums:
+                raise ActionError("Photo album not found.")
+            return name in asset.albums
         bound = self.as_date(self.value(row["Values"]["Date"]))
         if prop == "Date Taken":
             value, by_day = asset.taken, True
@@ -553,7 +579,7 @@ class Interpreter:
             found.sort(key=lambda asset: asset.changed_at())
         else:
             raise Unsupported(f"sort by {sort}")
-        if params["WFContentItemLimitEnabled"]:
+        if params.get("WFContentItemLimitEnabled"):
             found = found[: int(_number(self.value(params["WFContentItemLimitNumber"])))]
         return found
 
@@ -591,6 +617,12 @@ class Interpreter:
             return FileSize(len(asset.sent))  # §2: the size of the file that will be sent
         if name == "File Extension":
             return asset.extension
+        if name == "Photo Type":
+            return ["Live Photo"] if asset.live_video is not None else []
+        if name == "Is Favorite":
+            return asset.favorite
+        if name == "Album":
+            return sorted(asset.albums)
         raise Unsupported(f"detail {name}")
 
     def do_properties_images(self, params: dict[str, Any]) -> Any:
@@ -615,6 +647,58 @@ class Interpreter:
         if not isinstance(item, Asset):
             raise Unsupported("Get Name needs an item")
         return item.name
+
+    def do_appendvariable(self, params: dict[str, Any]) -> list[Any]:
+        name = params["WFVariableName"]
+        value = self.value(params["WFInput"])
+        before = self.variables.get(name, [])
+        items = before if isinstance(before, list) else [before]
+        self.variables[name] = [*items, *(value if isinstance(value, list) else [value])]
+        return self.variables[name]
+
+    def photos_of(self, value: Any) -> list[Asset]:
+        items = value if isinstance(value, list) else [] if value is None else [value]
+        if not all(isinstance(item, Asset) for item in items):
+            raise Unsupported("a photo action needs photos")
+        return items
+
+    def do_savetocameraroll(self, params: dict[str, Any]) -> list[Asset]:
+        """Save to Photo Album with an album: a library photo joins it; one already in it
+        is saved again as a new photo (WFSaveToCameraRollAction's own note)."""
+        album = str(self.value(params["WFCameraRollSelectedGroup"]))
+        if album not in self.phone.albums:
+            raise ActionError(f"The album “{album}” could not be found.")
+        saved = []
+        for asset in self.photos_of(self.value(params["WFInput"])):
+            if album in asset.albums:
+                copy = Asset(
+                    asset.name + " copy",
+                    asset.extension,
+                    asset.taken,
+                    asset.sent,
+                    modified=datetime.now(self.phone.zone),
+                    albums={album},
+                )
+                self.phone.library.append(copy)
+                self.phone.duplicates.append(copy)
+                saved.append(copy)
+                continue
+            asset.albums.add(album)
+            # §1: joining an album may change the photo's Last Modified Date.
+            asset.modified = datetime.now(self.phone.zone)
+            saved.append(asset)
+        return saved
+
+    def do_deletephotos(self, params: dict[str, Any]) -> None:
+        """Delete Photos: iOS asks first; declining ends the shortcut (nothing deleted)."""
+        doomed = self.photos_of(self.value(params["photos"]))
+        self.phone.delete_prompts.append(len(doomed))
+        if not self.phone.confirm_delete:
+            raise Stopped
+        for asset in doomed:
+            if asset in self.phone.library:
+                self.phone.library.remove(asset)
+                self.phone.recently_deleted.append(asset)
 
     def do_dictionary(self, params: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, _, value in self.fields(params["WFItems"])}

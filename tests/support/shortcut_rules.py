@@ -66,6 +66,12 @@ ACTIONS: dict[str, set[str]] = {
     },
     "is.workflow.actions.getitemname": {"WFInput"},
     "is.workflow.actions.hash": {"WFInput", "WFHashType"},
+    # Add to Variable; Save to Photo Album (with an album: how Shortcuts adds a library
+    # photo to an album); Delete Photos, whose input key is `photos`, not WFInput. Keys
+    # from Apple's WFActions metadata (Save) and working exports (Delete Photos).
+    "is.workflow.actions.appendvariable": {"WFVariableName", "WFInput"},
+    "is.workflow.actions.savetocameraroll": {"WFInput", "WFCameraRollSelectedGroup"},
+    "is.workflow.actions.deletephotos": {"photos"},
 }
 CONTROL_FLOW = {
     "is.workflow.actions.conditional",
@@ -388,7 +394,10 @@ def check_references(actions: list[dict[str, Any]]) -> list[str]:
                     found.append(f"action {index}{path}: variable {name!r} is not set before")
         if looping:
             depth += 1 if mode == 0 else -1 if mode == 2 else 0
-        if identifier == "is.workflow.actions.setvariable":
+        if identifier in (
+            "is.workflow.actions.setvariable",
+            "is.workflow.actions.appendvariable",
+        ):
             variables.add(params["WFVariableName"])
         if "UUID" in params:
             if params["UUID"] in published:
