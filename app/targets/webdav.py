@@ -118,6 +118,10 @@ def base_folder(settings: DestinationSettings) -> tuple[str, ...]:
     return tuple(part for part in folder.split("/") if part and part != ".")
 
 
+class JudgedFull(TargetFull):
+    """A full destination whose free space was already looked at (not asked again)."""
+
+
 def refused_in(name: str) -> frozenset[str]:
     """The characters of `name` that some servers refuse."""
     return frozenset(c for c in name if c in REFUSED_CHARACTERS)
@@ -320,17 +324,25 @@ class DavTarget:
 
     async def quota_refusal(self, exc: TargetFull, size: int) -> TargetError:
         """A full destination, judged per file: only this file waits while others fit."""
-        free = await self.free_bytes()
-        if free is None:
+        if isinstance(exc, JudgedFull):
             return exc
-        if free >= ROOM_FOR_SMALL_FILES:
+        free = await self.free_bytes()
+        return exc if free is None else self.room_verdict(free, size, exc.message)
+
+    def room_verdict(self, free: int, size: int, refusal: str) -> TargetError:
+        """What `free` bytes left mean for a file of `size` the server has no room for.
+
+        A figure above the file's size does not explain the refusal (a disk's free space
+        beside a user's quota): then the whole relay pauses, as for any full server.
+        """
+        if ROOM_FOR_SMALL_FILES <= free < size:
             return DoesNotFit(
                 f"{self.server} has {megabytes(free)} left, not enough for this file of "
                 f"{megabytes(size)}; smaller files still go. Free space or raise the quota; "
                 "photo-relay tries this one again in a few minutes.",
                 retry_after=DOES_NOT_FIT_RECHECK,
             )
-        return TargetFull(f"{exc.message} {self.server} reports {megabytes(free)} free.")
+        return JudgedFull(f"{refusal} {self.server} reports {megabytes(free)} free.")
 
     async def ready(self) -> None:
         """Learn what the server needs before the first request (plain WebDAV: nothing)."""

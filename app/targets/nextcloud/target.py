@@ -45,6 +45,7 @@ from app.targets.webdav import (
     base_folder,
     checked_url,
     file_stream,
+    megabytes,
 )
 
 __all__ = ["NextcloudTarget"]
@@ -382,6 +383,15 @@ class NextcloudTarget(DavTarget):
                     log.info("target.chunked_resume upload=%s chunks=%d", saved.upload_id, done)
                     return saved, done
             await self._abandon(saved)
+        free = await self.free_bytes()
+        if free is not None and free < size:  # refused after many chunks otherwise
+            raise self.room_verdict(
+                free,
+                size,
+                f"NextCloud is full: there is no room for a file of {megabytes(size)}. Free "
+                "space or raise the quota; photo-relay looks again every few minutes and "
+                "keeps the files safe at home meanwhile.",
+            )
         upload = ChunkedUpload(
             sha256=sha256,
             upload_id=f"photo-relay-{secrets.token_hex(16)}",
