@@ -19,6 +19,7 @@ Switchable quirks (`Quirks`, set per test with `@pytest.mark.nextcloud(...)`), e
 on a server that claims NextCloud compatibility (issue 16):
 - `chunk_sizes_listed=False`: the upload folder's listing has no `getcontentlength`;
 - `chunk_delete_refused=True`: DELETE of a single chunk answers 400 (the folder's works);
+- `chunk_head=True`: HEAD of a chunk answers its Content-Length (else 405);
 - `quota_bytes=N`: the user's quota; files, unassembled chunks and the trash bin count.
   A write past it answers 507 (Sabre's InsufficientStorage), or `quota_status=403` with
   "Quota exceeded"; PROPFIND of a folder lists `quota-available-bytes`;
@@ -79,6 +80,7 @@ class Quirks:
 
     chunk_sizes_listed: bool = True
     chunk_delete_refused: bool = False
+    chunk_head: bool = False
     quota_bytes: int | None = None
     quota_status: int = 507
     cut_names_at: str = ""
@@ -503,6 +505,10 @@ class NextcloudLayer:
             return self._assemble(environ, start_response, folder)
         if method == "PUT":
             return self._put_chunk(environ, start_response, folder, name)
+        if method == "HEAD" and self.quirks.chunk_head and (folder / name).is_file():
+            size = (folder / name).stat().st_size
+            start_response("200 OK", [("Content-Length", str(size))])
+            return [b""]
         if method == "DELETE":
             chunk = folder / name
             if self.quirks.chunk_delete_refused:

@@ -411,29 +411,40 @@ class NextcloudTarget(DavTarget):
         return upload, 0
 
     async def _chunks_on_server(self, folder: str, upload: ChunkedUpload) -> int | None:
-        """Contiguous complete chunks from 1, as the server lists them.
+        """Contiguous complete chunks from 1, as the server confirms them.
 
-        None when the upload expired or the server does not list sizes (it cannot say
-        what it has): the caller starts over. Later chunks are simply sent again over
-        whatever is there; nothing is deleted chunk by chunk.
+        Sizes come from the upload folder's listing or, where it lists none, from a HEAD of
+        each chunk. None when the upload expired or the server cannot say (the caller
+        starts over). Later chunks are simply sent again over whatever is there; nothing
+        is deleted chunk by chunk.
         """
         entries = await self.listing(folder, "looking at a chunked upload")
         if entries is None:
             return None
-        parts = [e for e in entries if e.name.isdigit()]
-        if any(e.size is None for e in parts):
-            log.info("target.chunk_sizes_unlisted upload=%s restart=true", upload.upload_id)
-            return None
-        sizes = {int(e.name): e.size for e in parts}
+        sizes: dict[int, int | None] = {int(e.name): e.size for e in entries if e.name.isdigit()}
         done = 0
         while True:
             number = done + 1
             offset = done * upload.chunk_size
             expected = min(upload.chunk_size, upload.total_size - offset)
-            if expected <= 0 or sizes.get(number) != expected:
+            if expected <= 0 or number not in sizes:
+                break
+            size = sizes[number]
+            if size is None:
+                size = await self._chunk_size(f"{folder}/{number:05d}")
+                if size is None:
+                    log.info("target.chunk_sizes_unknown upload=%s restart=true", upload.upload_id)
+                    return None
+            if size != expected:
                 break
             done = number
         return done
+
+    async def _chunk_size(self, url: str) -> int | None:
+        """A chunk's size from HEAD, for servers whose listing has none; None if not told."""
+        response = await self.send("HEAD", url, "looking at a part already sent")
+        length = response.headers.get("Content-Length", "")
+        return int(length) if response.status_code == 200 and length.isdigit() else None
 
     # -- the trash bin -------------------------------------------------------------------
 

@@ -160,6 +160,25 @@ def test_a_cut_upload_restarts_cleanly_where_the_server_cannot_say_what_it_has(
     assert no_upload_folders(nextcloud)
 
 
+@pytest.mark.nextcloud(chunk_sizes_listed=False, chunk_delete_refused=True, chunk_head=True)
+@pytest.mark.parametrize("cut", CUTS)
+def test_a_cut_chunk_is_sent_once_more_where_the_server_answers_head(
+    tmp_path: Path, nextcloud: DavServer, cut: str
+) -> None:
+    """No sizes listed, but HEAD of a chunk tells its length: only the cut chunk again."""
+    nextcloud.faults.add(cut_at_chunk_8(cut))
+    data = video()
+    with running(settings_for(tmp_path, nextcloud)) as service:
+        with service.device() as client:
+            sha = send(client, data, "VID_0001.MOV")
+        wait_verified(service, sha)
+    assert nextcloud.all_files() == {f"{FOLDER}/VID_0001.MOV": data}
+    assert nextcloud.faults.count("PUT", UPLOADS) == CHUNKS + 1
+    assert nextcloud.faults.count("MKCOL", UPLOADS) == 1
+    assert nextcloud.faults.count("HEAD", UPLOADS) <= 8
+    assert no_upload_folders(nextcloud)
+
+
 def test_a_connection_cut_at_the_assembly_move_resends_no_chunk(
     tmp_path: Path, nextcloud: DavServer
 ) -> None:
