@@ -283,9 +283,7 @@ class Relay:
                 if not new:
                     raise  # nothing left to learn: an ordinary retry
                 self._refused_characters |= new
-                await self.state.ajournal(
-                    "relay.name_refused", f"{exc.message}", sha256=receipt.sha256
-                )
+                await self.state.ajournal("relay.name_refused", exc.message, sha256=receipt.sha256)
 
     async def _deliver_named(
         self, receipt: Receipt, captured_local: datetime, server_rules: NameRules | None
