@@ -475,12 +475,22 @@ class DavTarget:
     ) -> DavEntry:
         """The file under its final name after a MOVE the server called a success.
 
+        Its size must be ours, and a SHA-256 the server lists for it (NextCloud keeps the
+        checksum sent with the upload) must be ours too.
+
         A server that stored it under another name (cut at `?`) is caught here; the copy
         found under the cut name is moved back to the temp name, so the relay can give it
         a safe name without sending it again.
         """
         entry = await self.stat(final_url, f"looking at {path}")
         if entry is not None and not entry.is_collection and entry.size == size:
+            stored = {c.lower() for c in entry.checksums if c.lower().startswith("sha256:")}
+            if stored and f"sha256:{sha256}" not in stored:
+                # The server's own SHA-256 of what is under the name is not ours.
+                raise VerificationFailed(
+                    f"{path} on {self.server} holds other content than the copy just moved "
+                    "there; photo-relay sends it again."
+                )
             return entry
         characters = refused_in(path.rpartition("/")[2])
         recovered = await self._recover_cut_copy(path, characters, size, sha256, temp_url)
