@@ -161,7 +161,10 @@ def test_sigkill_mid_upload_restarts_once_where_the_server_cannot_say_what_it_ha
     # Chunks 1-6 of the first upload, then all 12 of a fresh one; nothing chunk by chunk.
     assert nextcloud.faults.count("PUT", "/uploads/") == 6 + 12
     assert nextcloud.faults.count("MKCOL", "/uploads/") == 2
-    assert nextcloud.faults.count("DELETE", "/uploads/") == 1  # the old folder, whole
+    # The old folder is deleted whole (again if the first DELETE raced the killed chunk's
+    # late write on the server), never chunk by chunk.
+    assert nextcloud.faults.count("DELETE", "/uploads/") >= 1
+    assert nextcloud.faults.count("DELETE", "/0000") == 0
     files = [p for p in nextcloud.files_dir.rglob("*") if p.is_file()]
     assert [p.name for p in files] == ["VID_0001.MOV"]
     assert sha256_of(files[0]) == sha
