@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from app.targets.nextcloud.target import NextcloudTarget
 from app.targets.webdav import READ_SIZE, DavTarget, file_stream, temp_path
 from tests.conftest import remote_settings
 from tests.support.faults import Fault
+from tests.support.servers import wait_for
 from tests.support.webdav_server import DavServer
 
 T = TypeVar("T")
@@ -469,3 +471,25 @@ def test_a_server_ignoring_overwrite_gets_a_look_before_each_write(
     run(put(target_for(tmp_path, webdav_server), "2024/05/IMG_0001.JPG", file, sha))
     assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}  # trial files gone
     assert webdav_server.faults.count("PROPFIND", "/IMG_0001.JPG") == 2  # before and after
+
+
+def test_other_content_under_the_final_name_after_the_move_is_not_verified(
+    tmp_path: Path, nextcloud: DavServer
+) -> None:
+    """The look after the MOVE finds a SHA-256 that is not ours: not called verified."""
+    file, _, sha = source(tmp_path, 5000)
+    final = f"{FOLDER}/IMG_0001.JPG"
+    look = nextcloud.faults.add(Fault("hold", methods={"PROPFIND"}, path_contains="/IMG_0001"))
+    layer = nextcloud.nextcloud
+    assert layer is not None
+
+    def swap_checksum() -> None:
+        wait_for(lambda: look.fired, what="the look after the MOVE")
+        layer.checksums[final] = "SHA256:" + "0" * 64  # as if another client wrote it
+        look.released.set()
+
+    swapper = threading.Thread(target=swap_checksum)
+    swapper.start()
+    with pytest.raises(VerificationFailed, match="holds other content"):
+        run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
+    swapper.join(timeout=10)
