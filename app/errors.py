@@ -15,10 +15,12 @@ PhotoRelayError
 │   └── InsufficientStorage   507 the spool has no room
 └── TargetError               the destination failed; the relay decides what happens next
     ├── TargetUnavailable     transient (down, timeout, 5xx, 423, 429): back off, retry
-    │   └── TargetMaintenance server in maintenance: pause, attempts not counted
+    │   ├── TargetMaintenance server in maintenance: pause, attempts not counted
+    │   └── DoesNotFit        this file is larger than the space left: it waits, others go on
     ├── TargetAuthFailed      credentials refused: pause the relay, never hammer
     ├── TargetFull            destination out of space: pause the relay
     ├── NameTaken             the path exists; the relay looks before it picks another
+    ├── NameRefused           the server refuses (or changes) this name for good: a safe one
     └── VerificationFailed    the copy is not byte-identical: retry
 """
 
@@ -29,8 +31,10 @@ __all__ = [
     "BadRequest",
     "ConfigurationError",
     "Conflict",
+    "DoesNotFit",
     "HomeCopyDamaged",
     "InsufficientStorage",
+    "NameRefused",
     "NameTaken",
     "NotFound",
     "PayloadTooLarge",
@@ -128,6 +132,10 @@ class TargetMaintenance(TargetUnavailable):
     """The server is in maintenance mode: wait (as a pause) without using up attempts."""
 
 
+class DoesNotFit(TargetUnavailable):
+    """The destination has some room, but not enough for this file: only it waits."""
+
+
 class TargetAuthFailed(TargetError):
     """Credentials refused. Retrying would trip brute-force protection, so the relay pauses."""
 
@@ -138,6 +146,18 @@ class TargetFull(TargetError):
 
 class NameTaken(TargetError):
     """Something already exists at the path; the relay looks at it before choosing a name."""
+
+
+class NameRefused(TargetError):
+    """The server refuses a name for good, or stored the file under another one.
+
+    `characters` are the ones in the name that servers commonly refuse; the relay names
+    the file again with them replaced (as for NextCloud's published rules).
+    """
+
+    def __init__(self, message: str, *, characters: frozenset[str]) -> None:
+        super().__init__(message)
+        self.characters = characters
 
 
 class VerificationFailed(TargetError):

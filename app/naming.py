@@ -11,8 +11,8 @@ import posixpath
 import re
 import string
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app.errors import ConfigurationError
@@ -25,6 +25,7 @@ __all__ = [
     "name_key",
     "remote_path",
     "safe_name",
+    "with_characters",
 ]
 
 MAX_NAME_BYTES = 250  # NextCloud's file cache column; also fine for every local filesystem
@@ -70,6 +71,15 @@ def conform_name(name: str, rules: NameRules) -> str:
         suffix = f".{ext}" if ext else ""
         name = _truncate_utf8(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))) + suffix
     return name
+
+
+def with_characters(rules: NameRules | None, characters: Iterable[str]) -> NameRules | None:
+    """`rules` with more forbidden characters (ones a server refused in its replies)."""
+    extra = tuple(sorted(set(characters) - set(rules.characters if rules else ())))
+    if not extra:
+        return rules
+    rules = rules or NameRules()
+    return replace(rules, characters=(*rules.characters, *extra))
 
 
 def conform_path(path: str, rules: NameRules | None) -> str:

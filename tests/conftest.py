@@ -16,6 +16,7 @@ from app.config import Settings
 from app.store.db import Database
 from app.store.state import State
 from app.tokens import hash_token, new_token
+from tests.support.nextcloud_dav import Quirks
 from tests.support.servers import ThreadedService, find_free_port
 from tests.support.webdav_server import DavServer
 
@@ -124,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "nextcloud(**quirks): how the `nextcloud` fixture's server differs from the default "
-        "(ocs, login, password, dav_extensions; see the fixture)",
+        "(ocs, login, password, dav_extensions, server quirks; see the fixture)",
     )
 
 
@@ -139,12 +140,19 @@ def nextcloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DavSer
       (tests/support/nextcloud_ocs.py), checking app passwords;
     - `login="alice@example.org"`: the login name people type, other than the uid;
     - `password="..."`: the app password (default `app-password-1`);
-    - `dav_extensions=False`: plain WsgiDAV behind the OCS side (no mtime, no server hash).
+    - `dav_extensions=False`: plain WsgiDAV behind the OCS side (no mtime, no server hash);
+    - the server quirks of tests/support/nextcloud_dav.py's `Quirks` (issue 16), e.g.
+      `chunk_sizes_listed=False`, `chunk_delete_refused=True`, `quota_bytes=..`,
+      `quota_status=403`, `cut_names_at="?"`, `refused_characters=':?"<>|*'`,
+      `trash_bin=True`, `proxy_504_on_move=True`, `max_depth=3`.
     """
     marker = request.node.get_closest_marker("nextcloud")
-    quirks: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    extensions = bool(quirks.pop("dav_extensions", True))
-    server = DavServer(tmp_path / "nextcloud", nextcloud=extensions, **quirks).start()
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    extensions = bool(options.pop("dav_extensions", True))
+    quirks = Quirks(**{k: options.pop(k) for k in Quirks.names() & options.keys()})
+    server = DavServer(
+        tmp_path / "nextcloud", nextcloud=extensions, quirks=quirks, **options
+    ).start()
     try:
         yield server
     finally:

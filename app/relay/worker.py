@@ -23,6 +23,7 @@ from app.clock import now
 from app.config import RelaySettings
 from app.errors import (
     HomeCopyDamaged,
+    NameRefused,
     NameTaken,
     TargetAuthFailed,
     TargetError,
@@ -31,7 +32,7 @@ from app.errors import (
     TargetUnavailable,
     VerificationFailed,
 )
-from app.naming import alternative_paths, conform_path, name_key
+from app.naming import NameRules, alternative_paths, conform_path, name_key, with_characters
 from app.progress import ProgressBoard
 from app.receipts import Receipt
 from app.relay.folder_listings import FolderListings
@@ -115,6 +116,9 @@ class Relay:
         self._paused_at_event: int | None = 0
         self._next_sweep = now()
         self._listings = FolderListings(target.list_names)
+        # Characters this server refused in names (or cut names at), learned from its
+        # replies; added to its published rules for every name from then on.
+        self._refused_characters: set[str] = set()
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
@@ -273,11 +277,26 @@ class Relay:
         log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)
 
     async def _deliver(self, receipt: Receipt, captured_local: datetime) -> None:
-        """Copy one item, choosing a free name, and mark it verified."""
-        sha, size = receipt.sha256, receipt.size
+        """Copy one item, choosing a free name the server accepts, and mark it verified."""
         crashpoints.reached("relay.after_claim")
-        source = self.spool.path_for(sha)
         rules = await self.target.name_rules() if isinstance(self.target, NamingTarget) else None
+        while True:
+            try:
+                await self._deliver_named(receipt, captured_local, rules)
+                return
+            except NameRefused as exc:
+                new = set(exc.characters) - self._refused_characters
+                if not new:
+                    raise  # nothing left to learn: an ordinary retry
+                self._refused_characters |= new
+                await self.state.ajournal("relay.name_refused", exc.message, sha256=receipt.sha256)
+
+    async def _deliver_named(
+        self, receipt: Receipt, captured_local: datetime, server_rules: NameRules | None
+    ) -> None:
+        sha, size = receipt.sha256, receipt.size
+        source = self.spool.path_for(sha)
+        rules = with_characters(server_rules, self._refused_characters)
         planned = conform_path(receipt.planned_path, rules)
         folder, _, _ = planned.rpartition("/")
         await self.target.ensure_folder(folder)
@@ -294,7 +313,9 @@ class Relay:
                             candidate, source, size=size, sha256=sha, captured=captured
                         )
                 except NameTaken:
-                    existing = base  # appeared since we listed: look at it like any other
+                    # Appeared since we listed: look at it like any other. Our proven copy
+                    # is kept, so the next name gets it by a MOVE, not sent again.
+                    existing = base
                     self._listings.add(folder, base)
                 else:
                     self._listings.add(folder, base)
@@ -303,6 +324,7 @@ class Relay:
                     return
             existing_path = f"{folder}/{existing}" if folder else existing
             if await self._holds_our_content(existing_path, size, sha):
+                await self.target.discard_upload(candidate, sha)
                 proof = await self.target.verify(existing_path, size=size, sha256=sha)
                 await self._verified(receipt, proof, "found already there", planned)
                 return
@@ -311,6 +333,7 @@ class Relay:
                 f"{existing_path} is taken by another file, so this one gets another name.",
                 sha256=sha,
             )
+        await self.target.discard_upload(planned, sha)
         raise VerificationFailed("Every name for this file is taken by other content.")
 
     async def _holds_our_content(self, path: str, size: int, sha256: str) -> bool:

@@ -2,7 +2,9 @@
 
 Kept in the database (table `chunked_uploads`), so a dropped connection or a restart of the
 service resumes after the last complete chunk instead of sending the whole file again.
-Without a database (a one-off command) the progress lives only in memory.
+Without a database (a one-off command) the progress lives only in memory. `retry`
+(store/state.requeue_failed) asks for a clean restart (chunks_done -1): the next attempt
+deletes that upload on the server and starts anew.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ class ChunkedUpload:
     total_size: int
     chunk_size: int
     chunks_done: int = 0
+
+    @property
+    def restart(self) -> bool:
+        """Whether a clean restart was asked for (`retry`): nothing of it is trusted."""
+        return self.chunks_done < 0
 
 
 class ChunkProgress:

@@ -425,6 +425,12 @@ class State:
                 write_journal(
                     conn, "relay.requeued", "Put back in the queue by hand.", sha256=row["sha256"]
                 )
+                # A chunked upload of it is not trusted any more: the next attempt deletes
+                # it on the server and starts clean (store/chunk_progress.py).
+                conn.execute(
+                    "UPDATE chunked_uploads SET chunks_done = -1 WHERE sha256 = ?",
+                    (row["sha256"],),
+                )
             conn.execute(
                 f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],

@@ -68,9 +68,16 @@ class Target(Protocol):
     ) -> Verification | None:
         """Copy `source` to `path` without ever replacing anything there.
 
-        Raises NameTaken if `path` exists. Returns a Verification when the copy was already
-        proven identical while it was made, else None and the relay calls `verify`.
+        Raises NameTaken if `path` exists, NameRefused if the server refuses the name or
+        stores it under another; a proven copy may be kept then, and a `put_new` of the same
+        content to another name in that folder moves it there instead of sending it again.
+        Returns a Verification when the copy was already proven identical while it was made,
+        else None and the relay calls `verify`.
         """
+        ...
+
+    async def discard_upload(self, path: str, sha256: str) -> None:
+        """Remove a copy kept by a `put_new` of `path` that was not used after all."""
         ...
 
     async def verify(self, path: str, *, size: int, sha256: str) -> Verification:

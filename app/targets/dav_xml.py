@@ -2,19 +2,19 @@
 
 Only the properties the relay uses are asked for; properties a server does not have come
 back in a 404 propstat and are simply absent. ETags are kept without quotes, because some
-servers quote them in one place and not in another.
+servers quote them in one place and not in another. Paths keep the server's own spelling
+(an NFD name stays NFD), so a file the server listed can be asked for by that name.
 """
 
 from __future__ import annotations
 
-import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from app.errors import TargetUnavailable
 
-__all__ = ["PROPFIND_BODY", "DavEntry", "parse_multistatus"]
+__all__ = ["PROPFIND_BODY", "QUOTA_BODY", "TRASH_BODY", "DavEntry", "parse_multistatus"]
 
 PROPFIND_BODY = (
     b'<?xml version="1.0" encoding="utf-8"?>'
@@ -24,20 +24,35 @@ PROPFIND_BODY = (
     b"</d:propfind>"
 )
 
+# RFC 4331's quota properties, for the free-space figure of a full destination.
+QUOTA_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="DAV:">'
+    b"<d:prop><d:resourcetype/><d:quota-available-bytes/></d:prop></d:propfind>"
+)
+# NextCloud's trash bin listing: where each deleted item came from.
+TRASH_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns">'
+    b"<d:prop><d:resourcetype/><nc:trashbin-original-location/></d:prop></d:propfind>"
+)
+
 _D = "{DAV:}"
 _OC = "{http://owncloud.org/ns}"
+_NC = "{http://nextcloud.org/ns}"
 
 
 @dataclass(frozen=True)
 class DavEntry:
     """One resource in a PROPFIND reply."""
 
-    path: str  # decoded, NFC, no trailing slash
+    path: str  # decoded as the server spells it, no trailing slash
     is_collection: bool
     size: int | None
     etag: str | None
     file_id: str | None
     checksums: tuple[str, ...] = ()  # NextCloud's stored `ALGO:hex` values (oc:checksums)
+    free_bytes: int | None = None  # quota-available-bytes, where asked and known
+    original_location: str | None = None  # a trash bin item's path before deletion
 
     @property
     def name(self) -> str:
@@ -53,7 +68,7 @@ def _entry(response: ET.Element) -> DavEntry | None:
     href = response.findtext(f"{_D}href")
     if not href:
         return None
-    path = unicodedata.normalize("NFC", unquote(urlsplit(href.strip()).path)).rstrip("/")
+    path = unquote(urlsplit(href.strip()).path).rstrip("/")
     props: dict[str, str | None] = {}
     checksums: list[str] = []
     collection = False
@@ -69,6 +84,8 @@ def _entry(response: ET.Element) -> DavEntry | None:
         props["size"] = props.get("size") or _text(prop, f"{_D}getcontentlength")
         props["etag"] = props.get("etag") or _text(prop, f"{_D}getetag")
         props["fileid"] = props.get("fileid") or _text(prop, f"{_OC}fileid")
+        props["free"] = props.get("free") or _text(prop, f"{_D}quota-available-bytes")
+        props["origin"] = props.get("origin") or _text(prop, f"{_NC}trashbin-original-location")
         for checksum in prop.iter(f"{_OC}checksum"):
             # One element may hold several values, separated by spaces or commas.
             checksums.extend((checksum.text or "").replace(",", " ").split())
@@ -81,7 +98,14 @@ def _entry(response: ET.Element) -> DavEntry | None:
         etag=etag.strip('"') if etag else None,
         file_id=props.get("fileid"),
         checksums=tuple(checksums),
+        free_bytes=_count(props.get("free")),
+        original_location=props.get("origin"),
     )
+
+
+def _count(value: str | None) -> int | None:
+    """A non-negative byte count; RFC 4331 servers say -1, -2 or -3 for "unknown"."""
+    return int(value) if value and value.isdigit() else None
 
 
 def parse_multistatus(body: bytes, server: str) -> list[DavEntry]:

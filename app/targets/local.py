@@ -125,6 +125,9 @@ class LocalTarget:
 
         return await off_loop(check)
 
+    async def discard_upload(self, path: str, sha256: str) -> None:
+        """Nothing to do: a failed copy here never leaves its temp file behind."""
+
     async def delete(self, path: str) -> None:
         full = self._full(path)
         await off_loop(lambda: full.unlink(missing_ok=True))

@@ -7,6 +7,7 @@ page is a failure). The table, for a reply that is not a success:
 
 | reply                              | error                                            |
 |------------------------------------|--------------------------------------------------|
+| 403 or 413 saying "quota" (FILES)  | TargetFull (pause), as 507                       |
 | 401 (FILES: 403 too), no login     | ConfigurationError (a proxy wants a password)    |
 | 401 (FILES: 403 too)               | TargetAuthFailed (pause; never retried alone)    |
 | 412                                | NameTaken                                        |
@@ -58,6 +59,10 @@ __all__ = [
 ]
 
 _SABRE_MESSAGE = re.compile(r"<s:message>(.*?)</s:message>", re.S)
+_SABRE_EXCEPTION = re.compile(r"<s:exception>(.*?)</s:exception>", re.S)
+# How servers word a quota refusal: NextCloud's QuotaPlugin ("Insufficient space in ..."),
+# Sabre's InsufficientStorage exception, ownCloud and others ("Quota exceeded").
+_QUOTA_WORDS = re.compile(r"quota|insufficient ?(space|storage)|not enough space", re.I)
 # Sabre's messages for NextCloud's maintenance mode and a pending upgrade (MaintenancePlugin).
 _MAINTENANCE_MESSAGES = ("System in maintenance mode", "Upgrade needed")
 _EXAMPLE_ADDRESS = "e.g. https://cloud.example.org or https://example.org/nextcloud"
@@ -99,15 +104,24 @@ class Reply:
     reason: str = "no reason given"
     retry_after: float | None = None
     location: str | None = None
+    exception: str = ""  # Sabre's exception class, e.g. Sabre\DAV\Exception\InsufficientStorage
 
     @classmethod
     def of(cls, response: httpx.Response) -> Reply:
+        is_xml = "xml" in response.headers.get("content-type", "")
+        found = _SABRE_EXCEPTION.search(response.text[:2000]) if is_xml else None
         return cls(
             status=response.status_code,
             reason=_reason(response),
             retry_after=_retry_after(response),
             location=response.headers.get("Location"),
+            exception=found.group(1).strip() if found else "",
         )
+
+    @property
+    def says_quota(self) -> bool:
+        """Whether the reply's words say the user's quota or the disk ran out."""
+        return bool(_QUOTA_WORDS.search(f"{self.exception} {self.reason}"))
 
 
 def _reason(response: httpx.Response) -> str:
@@ -149,6 +163,11 @@ def failure_for(
         reply = Reply.of(reply)
     code = reply.status
     detail = f"HTTP {code} while {action}: {reply.reason}"
+    if code == 507 or (code in (403, 413) and endpoint is Endpoint.FILES and reply.says_quota):
+        return TargetFull(
+            f"{peer.name} is full ({detail}). Free space or raise the quota; photo-relay looks "
+            "again every few minutes and keeps the files safe at home meanwhile."
+        )
     if code == 401 or (code == 403 and endpoint is Endpoint.FILES):
         return _refused_login(peer, detail, action, endpoint)
     if code == 412:
@@ -159,11 +178,6 @@ def failure_for(
         return TargetUnavailable(_slow_down(peer, detail), retry_after=reply.retry_after)
     if code == 503 and reply.reason.startswith(_MAINTENANCE_MESSAGES):
         return maintenance(reply, peer, action)
-    if code == 507:
-        return TargetFull(
-            f"{peer.name} is full ({detail}). Free space or raise the quota; photo-relay looks "
-            "again every few minutes and keeps the files safe at home meanwhile."
-        )
     if code >= 500:
         return TargetUnavailable(
             f"{peer.name} failed ({detail}). photo-relay tries again later; if this persists, "

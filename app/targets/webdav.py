@@ -8,6 +8,12 @@ servers ignore `Overwrite`; once after each start the target tries it on two fil
 own, and on such a server it also looks at the final path before writing, so an existing
 file is never touched even there. `DavTarget` is the shared machinery; the NextCloud
 target (nextcloud/target.py) adds that server's extensions on top of it.
+
+A reply is judged by what the server did (issue 16): after an error reply or a timeout to
+the MOVE, both ends are looked at before anything is sent again; after a success the final
+name is looked at, so a server that cut the name (at `?`) or refuses characters gets the
+file under a safe name, moved there from the proven temp copy, never sent again. A proven
+temp copy is kept (and reused) when its name turns out taken or refused.
 """
 
 from __future__ import annotations
@@ -31,8 +37,11 @@ from pydantic import SecretStr
 from app.config import DestinationSettings
 from app.errors import (
     ConfigurationError,
+    DoesNotFit,
+    NameRefused,
     NameTaken,
     TargetError,
+    TargetFull,
     TargetUnavailable,
     VerificationFailed,
 )
@@ -40,8 +49,8 @@ from app.progress import report_sent
 from app.store.chunk_progress import ChunkProgress
 from app.targets.base import Verification
 from app.targets.client import open_client
-from app.targets.dav_xml import PROPFIND_BODY, DavEntry, parse_multistatus
-from app.targets.replies import Peer, failure_for, require, transport_errors
+from app.targets.dav_xml import PROPFIND_BODY, QUOTA_BODY, DavEntry, parse_multistatus
+from app.targets.replies import Peer, Reply, failure_for, require, transport_errors
 
 __all__ = ["TEMP_PREFIX", "TRIAL_PREFIX", "DavEndpoint", "DavTarget", "UploadProof", "WebDavTarget"]
 
@@ -50,6 +59,14 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".photo-relay-upload-"  # never `.part`: NextCloud refuses that extension
 TRIAL_PREFIX = f"{TEMP_PREFIX}overwrite-trial-"  # two files in the destination folder
 READ_SIZE = 1024 * 1024
+# Characters that servers claiming NextCloud compatibility refuse in names (with 400) or cut
+# names at (`?`, `#`: read as the start of a query or fragment). NextCloud publishes its own
+# list as a capability (app/naming.py's NameRules); these are learned when a server objects.
+REFUSED_CHARACTERS = frozenset(':?"<>|*\\#')
+# Below this much free space a quota refusal pauses the whole relay; above it, only the
+# file that does not fit waits (smaller ones still go).
+ROOM_FOR_SMALL_FILES = 1024 * 1024
+DOES_NOT_FIT_RECHECK = 300.0  # seconds, as the relay's pause for a full destination
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,19 @@ def base_folder(settings: DestinationSettings) -> tuple[str, ...]:
     return tuple(part for part in folder.split("/") if part and part != ".")
 
 
+class JudgedFull(TargetFull):
+    """A full destination whose free space was already looked at (not asked again)."""
+
+
+def refused_in(name: str) -> frozenset[str]:
+    """The characters of `name` that some servers refuse."""
+    return frozenset(c for c in name if c in REFUSED_CHARACTERS)
+
+
+def megabytes(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB"
+
+
 def temp_path(path: str, sha256: str) -> str:
     """Our own temporary name beside `path`; one per content, so a retry reuses it."""
     folder, _, _ = path.rpartition("/")
@@ -146,6 +176,9 @@ class DavTarget:
         # Whether MOVE with `Overwrite: F` refuses an existing destination; None: not tried.
         self._refuses_overwrite: bool | None = None
         self._overwrite_trial = asyncio.Lock()
+        # Temp copies proven identical whose MOVE did not happen (name taken or refused):
+        # temp URL -> (size, sha256, how it was proven). Reused instead of sent again.
+        self._proven: dict[str, tuple[int, str, str]] = {}
 
     # -- configuration -----------------------------------------------------------------
 
@@ -172,7 +205,8 @@ class DavTarget:
         return self._root_relative_url("/".join(parts))
 
     def _root_relative_url(self, relative: str) -> str:
-        relative = unicodedata.normalize("NFC", relative)
+        # Not normalised: our own names are NFC already (naming), and a name the server
+        # listed must be asked for as the server spells it (NFD on some servers).
         root = self.endpoint().root_url
         return f"{root}/{quote(relative, safe='/')}" if relative else f"{root}/"
 
@@ -269,7 +303,46 @@ class DavTarget:
         if response.status_code == 404:
             return None
         own = unicodedata.normalize("NFC", unquote(urlsplit(url).path)).rstrip("/")
-        return [e for e in parse_multistatus(response.content, self.server) if e.path != own]
+        entries = parse_multistatus(response.content, self.server)
+        return [e for e in entries if unicodedata.normalize("NFC", e.path) != own]
+
+    async def free_bytes(self) -> int | None:
+        """The space left for us in the destination folder (RFC 4331); None if unknown."""
+        try:
+            response = await self.call(
+                "PROPFIND",
+                self.url(""),
+                {207},
+                "asking how much space is left",
+                headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8"},
+                content=QUOTA_BODY,
+            )
+            entries = parse_multistatus(response.content, self.server)
+        except TargetError:
+            return None
+        return entries[0].free_bytes if entries else None
+
+    async def quota_refusal(self, exc: TargetFull, size: int) -> TargetError:
+        """A full destination, judged per file: only this file waits while others fit."""
+        if isinstance(exc, JudgedFull):
+            return exc
+        free = await self.free_bytes()
+        return exc if free is None else self.room_verdict(free, size, exc.message)
+
+    def room_verdict(self, free: int, size: int, refusal: str) -> TargetError:
+        """What `free` bytes left mean for a file of `size` the server has no room for.
+
+        A figure above the file's size does not explain the refusal (a disk's free space
+        beside a user's quota): then the whole relay pauses, as for any full server.
+        """
+        if ROOM_FOR_SMALL_FILES <= free < size:
+            return DoesNotFit(
+                f"{self.server} has {megabytes(free)} left, not enough for this file of "
+                f"{megabytes(size)}; smaller files still go. Free space or raise the quota; "
+                "photo-relay tries this one again in a few minutes.",
+                retry_after=DOES_NOT_FIT_RECHECK,
+            )
+        return JudgedFull(f"{refusal} {self.server} reports {megabytes(free)} free.")
 
     async def ready(self) -> None:
         """Learn what the server needs before the first request (plain WebDAV: nothing)."""
@@ -328,7 +401,15 @@ class DavTarget:
             if response.status_code == 405:
                 # 405 means "something is there": only a collection will do.
                 entry = await self.stat(url, action)
-                if entry is None or not entry.is_collection:
+                if entry is None:
+                    # Nothing there, yet the server will not create it: a limit of its own.
+                    raise TargetUnavailable(
+                        f"{self.server} refuses to create the folder /{relative} (HTTP 405), "
+                        f"though nothing is there. It may not allow folders {depth} levels "
+                        "deep or this name; choose a shorter PHOTO_RELAY_TARGET_FOLDER or "
+                        "PHOTO_RELAY_PATH_TEMPLATE."
+                    )
+                if not entry.is_collection:
                     raise TargetUnavailable(
                         f"/{relative} on {self.server} is a file, not a folder. Move it away "
                         "so photo-relay can create the folder."
@@ -352,16 +433,115 @@ class DavTarget:
             raise NameTaken(f"{path} already exists on {self.server}.")
         temp = temp_path(path, sha256)
         temp_url = self.url(temp)
-        proof = await self.upload(temp_url, source, size=size, sha256=sha256, captured=captured)
-        method = await self._check_copy(temp, temp_url, size=size, sha256=sha256, proof=proof)
+        reused = await self._proven_copy(temp_url, size, sha256)
+        if reused is not None:
+            proof, method = UploadProof(), reused
+        else:
+            try:
+                proof = await self.upload(
+                    temp_url, source, size=size, sha256=sha256, captured=captured
+                )
+            except TargetFull as exc:
+                raise await self.quota_refusal(exc, size) from exc
+            method = await self._check_copy(temp, temp_url, size=size, sha256=sha256, proof=proof)
+            self._proven[temp_url] = (size, sha256, method)
         moved = await self._move_into_place(temp_url, final_url, path, size)
+        self._proven.pop(temp_url, None)
+        landed = await self._landed(final_url, path, size, sha256, temp_url)
         return Verification(
             path=path,
             method=method,
-            etag=moved.headers.get("ETag") if moved else None,
-            file_id=(moved.headers.get("OC-FileId") if moved else None) or proof.file_id,
+            etag=(moved.headers.get("ETag") if moved else None) or landed.etag,
+            file_id=(moved.headers.get("OC-FileId") if moved else None)
+            or proof.file_id
+            or landed.file_id,
             mtime_accepted=proof.mtime_accepted,
         )
+
+    async def _proven_copy(self, temp_url: str, size: int, sha256: str) -> str | None:
+        """How our temp copy was proven, if one proven earlier is still there; else None."""
+        known = self._proven.get(temp_url)
+        if known is None or known[:2] != (size, sha256):
+            return None
+        entry = await self.stat(temp_url, "looking at the copy already uploaded")
+        if entry is None or entry.is_collection or entry.size != size:
+            self._proven.pop(temp_url, None)
+            return None
+        log.info("target.temp_copy_reused url=%s", temp_url)
+        return known[2]
+
+    async def _landed(
+        self, final_url: str, path: str, size: int, sha256: str, temp_url: str
+    ) -> DavEntry:
+        """The file under its final name after a MOVE the server called a success.
+
+        Its size must be ours, and a SHA-256 the server lists for it (NextCloud keeps the
+        checksum sent with the upload) must be ours too.
+
+        A server that stored it under another name (cut at `?`) is caught here; the copy
+        found under the cut name is moved back to the temp name, so the relay can give it
+        a safe name without sending it again.
+        """
+        entry = await self.stat(final_url, f"looking at {path}")
+        if entry is not None and not entry.is_collection and entry.size == size:
+            stored = {c.lower() for c in entry.checksums if c.lower().startswith("sha256:")}
+            if stored and f"sha256:{sha256}" not in stored:
+                # The server's own SHA-256 of what is under the name is not ours.
+                raise VerificationFailed(
+                    f"{path} on {self.server} holds other content than the copy just moved "
+                    "there; photo-relay sends it again."
+                )
+            return entry
+        characters = refused_in(path.rpartition("/")[2])
+        recovered = await self._recover_cut_copy(path, characters, size, sha256, temp_url)
+        where = " (moved back to be named again)" if recovered else ""
+        raise NameRefused(
+            f"{self.server} answered that it stored {path}, but there is no such file: it "
+            f"changes names with {''.join(sorted(characters)) or 'some characters'} in them"
+            f"{where}. photo-relay names the file again without them.",
+            characters=characters,
+        )
+
+    async def _recover_cut_copy(
+        self, path: str, characters: frozenset[str], size: int, sha256: str, temp_url: str
+    ) -> bool:
+        """Move our copy back from where the server put it, if it is provably ours.
+
+        Only a file carrying the checksum we sent with it (NextCloud's OC-Checksum, which
+        moves with a file) counts: a file of the owner's with the same bytes is never moved.
+        """
+        folder, _, name = path.rpartition("/")
+        for character in sorted(characters):
+            cut = name.split(character, 1)[0]
+            if not cut:
+                continue
+            candidate = f"{folder}/{cut}" if folder else cut
+            url = self.url(candidate)
+            entry = await self.stat(url, f"looking at {candidate}")
+            ours = f"sha256:{sha256}" in {c.lower() for c in entry.checksums} if entry else False
+            if entry is None or entry.size != size or not ours:
+                continue
+            action = f"moving {candidate} back to be named again"
+            headers = {"Destination": temp_url, "Overwrite": "T"}
+            await self.call("MOVE", url, {201, 204}, action, headers=headers)
+            self._proven[temp_url] = (size, sha256, "size+stored-checksum")
+            return True
+        return False
+
+    async def discard_upload(self, path: str, sha256: str) -> None:
+        """Remove our temp copy for `path` if one was kept (its content is elsewhere now)."""
+        temp_url = self.url(temp_path(path, sha256))
+        if self._proven.pop(temp_url, None) is not None:
+            await self.remove_own(temp_url, temp_path(path, sha256))
+
+    async def remove_own(self, url: str, path: str) -> None:
+        """DELETE a file photo-relay made itself (a temp copy), and what the server keeps."""
+        response = await self.call("DELETE", url, {200, 204, 404}, f"removing {path}")
+        if response.status_code != 404:
+            await self.purge_deleted(url)
+
+    async def purge_deleted(self, url: str) -> None:
+        """Where the server keeps deleted files (a trash bin), remove our copy there too."""
 
     async def refuses_overwrite(self) -> bool:
         """Whether this server's MOVE keeps an existing destination under `Overwrite: F`.
@@ -389,9 +569,9 @@ class DavTarget:
                 raise failure_for(response, action, peer)
             return response.status_code == 412
         finally:
-            for url in (first, second):
+            for url, name in ((first, "a"), (second, "b")):
                 with contextlib.suppress(TargetError):  # the next trial removes a leftover
-                    await self.send("DELETE", url, "removing the overwrite check's files")
+                    await self.remove_own(url, f"{TRIAL_PREFIX}{name}.tmp")
 
     async def verify(self, path: str, *, size: int, sha256: str) -> Verification:
         """Read-only proof for a file found at `path` (it may not be ours: nothing is changed)."""
@@ -415,7 +595,7 @@ class DavTarget:
 
     async def delete(self, path: str) -> None:
         await self.ready()
-        await self.call("DELETE", self.url(path), {200, 204, 404}, f"removing {path}")
+        await self.remove_own(self.url(path), path)
 
     # -- steps, overridable by server kind ---------------------------------------------
 
@@ -497,7 +677,7 @@ class DavTarget:
             elif read[0] != sha256:
                 problem = "the copy read back differs from the original"
             if problem is not None:
-                await self.delete(temp)
+                await self.remove_own(url, temp)
                 raise VerificationFailed(
                     f"The upload was not intact ({problem}); sending it again."
                 )
@@ -519,7 +699,7 @@ class DavTarget:
             same = await self.read_back(url, temp) == sha256
             problem = None if same else "the copy read back differs from the original"
         if problem is not None:
-            await self.delete(temp)
+            await self.remove_own(url, temp)
             raise VerificationFailed(f"The upload was not intact ({problem}); sending it again.")
         return method
 
@@ -530,15 +710,23 @@ class DavTarget:
         action = f"moving the upload to {path}"
         headers = {"Destination": final_url, "Overwrite": "F"}
         peer = self.peer()
+        lost: TargetUnavailable | None = None
+        response: httpx.Response | None = None
         try:
             response = await self.send("MOVE", temp_url, action, headers=headers)
-        except TargetUnavailable:
-            # Outcome unknown: look at both ends before anything is sent again.
+        except TargetUnavailable as exc:
+            lost = exc
+        if response is None or response.status_code >= 500:
+            # Outcome unknown (a timeout, or a proxy's 504 while the server went on): look
+            # at both ends before anything is sent again.
             landed = await self.stat(final_url, action)
             gone = await self.stat(temp_url, action) is None
             if landed is not None and landed.size == size and gone:
+                log.info("target.move_done_despite_reply path=%s", path)
                 return None
-            raise
+            if lost is not None or response is None:
+                raise lost or TargetUnavailable(f"{self.server} did not answer the MOVE.")
+            raise failure_for(response, action, peer)
         if response.status_code == 201:
             return response
         if response.status_code == 204:
@@ -547,8 +735,15 @@ class DavTarget:
             log.error("target.move_replaced path=%s", path)
             return response
         if response.status_code == 412:
-            await self.call("DELETE", temp_url, {200, 204, 404}, "removing the upload")
+            # The proven temp copy stays: the relay moves it to the alternative name.
             raise NameTaken(f"{path} appeared on {self.server} while uploading.")
+        characters = refused_in(path.rpartition("/")[2])
+        if response.status_code == 400 and characters:
+            raise NameRefused(
+                f"{self.server} refuses the name {path} (HTTP 400: {Reply.of(response).reason})"
+                f"; photo-relay names it again without {''.join(sorted(characters))}.",
+                characters=characters,
+            )
         raise failure_for(response, action, peer)
 
 

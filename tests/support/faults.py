@@ -6,7 +6,9 @@ status (503, 423, 507, 401, 429, ...) with a Sabre-style error body, drop the
 connection in the middle of the request body, answer 201 but store nothing, store a
 truncated file but answer 201, or answer 200 with an error page. `ignore_preconditions`
 makes the server behave like those that ignore `If-None-Match: *` and `Overwrite: F`;
-`clock_skew` makes every reply's `Date` header that far off the real time.
+`clock_skew` makes every reply's `Date` header that far off the real time. Every request
+and the body bytes the server read from it are counted (`count`, `bytes_received`), so a
+test can say "no chunk sent twice" or "not a byte of the file sent again".
 """
 
 from __future__ import annotations
@@ -86,6 +88,23 @@ class _Truncated:
         return data
 
 
+class _CountingInput:
+    """Passes the request body through, adding what is read to the request's byte count."""
+
+    def __init__(self, stream: Any, counts: list[int], index: int) -> None:
+        self.stream, self.counts, self.index = stream, counts, index
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self.stream.read(size)
+        self.counts[self.index] += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data: bytes = self.stream.readline(size)
+        self.counts[self.index] += len(data)
+        return data
+
+
 class FaultLayer:
     """Outermost WSGI layer of the test WebDAV server."""
 
@@ -93,6 +112,7 @@ class FaultLayer:
         self.inner = inner
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.received: list[int] = []  # body bytes read, per request (same order)
         self.headers: list[dict[str, str]] = []  # the HTTP_* / CONTENT_* of each request
         self.ignore_preconditions = False
         self.clock_skew: timedelta | None = None
@@ -115,16 +135,27 @@ class FaultLayer:
                 if (method is None or m == method) and path_contains in p
             )
 
-    def _take(self, method: str, path: str) -> Fault | None:
+    def bytes_received(self, method: str | None = None, path_contains: str = "") -> int:
+        """Body bytes the server read from matching requests (what the client sent)."""
+        with self._lock:
+            return sum(
+                n
+                for (m, p), n in zip(self.requests, self.received, strict=True)
+                if (method is None or m == method) and path_contains in p
+            )
+
+    def _take(self, method: str, path: str) -> tuple[Fault | None, int]:
         with self._lock:
             self.requests.append((method, path))
+            self.received.append(0)
+            index = len(self.requests) - 1
             for fault in self.faults:
                 if fault.matches(method, path) and (
                     fault.times is None or fault.fired < fault.times
                 ):
                     fault.fired += 1
-                    return fault
-        return None
+                    return fault, index
+        return None, index
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if self.clock_skew is not None:
@@ -139,7 +170,8 @@ class FaultLayer:
             environ.pop("HTTP_IF_MATCH", None)
             if "HTTP_OVERWRITE" in environ:
                 environ["HTTP_OVERWRITE"] = "T"
-        fault = self._take(method, path)
+        fault, index = self._take(method, path)
+        environ["wsgi.input"] = _CountingInput(environ["wsgi.input"], self.received, index)
         if fault is None:
             return self.inner(environ, start_response)
         if fault.kind == "hold":

@@ -22,7 +22,7 @@ from cheroot import wsgi
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from tests.support.faults import FaultLayer
-from tests.support.nextcloud_dav import NextcloudLayer
+from tests.support.nextcloud_dav import NextcloudLayer, Quirks
 from tests.support.nextcloud_ocs import NextcloudOcs
 from tests.support.servers import find_free_port, wait_for
 
@@ -41,6 +41,7 @@ class DavServer:
         nextcloud: bool,
         ocs: bool = False,
         login: str | None = None,
+        quirks: Quirks | None = None,
     ) -> None:
         self.user, self.password = user, password
         self.login = login or user  # what the person types; `user` is the uid
@@ -81,6 +82,7 @@ class DavServer:
                 uploads_dir=self.uploads_dir,
                 user=user,
                 password=password,
+                quirks=quirks,
             )
             app = self.nextcloud
         self._ocs: NextcloudOcs | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from app.targets.nextcloud.target import NextcloudTarget
 from app.targets.webdav import READ_SIZE, DavTarget, file_stream, temp_path
 from tests.conftest import remote_settings
 from tests.support.faults import Fault
+from tests.support.servers import wait_for
 from tests.support.webdav_server import DavServer
 
 T = TypeVar("T")
@@ -113,14 +115,17 @@ def test_foreign_file_is_never_touched(
     file, _, sha = source(tmp_path, 4000)
     with pytest.raises(NameTaken):
         run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
-    assert nextcloud.all_files() == {f"{FOLDER}/IMG_0001.JPG": b"the owner's own picture"}
+    # Our own proven temp copy may be kept (for a MOVE to another name); nothing else.
+    kept = {k: v for k, v in nextcloud.all_files().items() if upload_name(sha) not in k}
+    assert kept == {f"{FOLDER}/IMG_0001.JPG": b"the owner's own picture"}
     assert foreign.stat().st_mtime == 1_600_000_000
 
 
 def test_move_refused_by_overwrite_f_leaves_existing_file(
     tmp_path: Path, webdav_server: DavServer
 ) -> None:
-    """If the name is taken between the look and the MOVE, Overwrite: F keeps the other file."""
+    """Name taken between the look and the MOVE: the other file stays, and the proven copy
+    is moved to the alternative name without being sent again."""
     file, data, sha = source(tmp_path, 4000)
     target = target_for(tmp_path, webdav_server)
     foreign = webdav_server.file(f"{FOLDER}/IMG_0001.JPG")
@@ -136,15 +141,23 @@ def test_move_refused_by_overwrite_f_leaves_existing_file(
 
         target.upload = upload_then_someone_writes  # type: ignore[method-assign]
         try:
+            with pytest.raises(NameTaken):
+                await target.put_new(
+                    "2024/05/IMG_0001.JPG", file, size=len(data), sha256=sha, captured=CAPTURED
+                )
             await target.put_new(
-                "2024/05/IMG_0001.JPG", file, size=len(data), sha256=sha, captured=CAPTURED
+                "2024/05/IMG_0001 (x).JPG", file, size=len(data), sha256=sha, captured=CAPTURED
             )
         finally:
             await target.close()
 
-    with pytest.raises(NameTaken):
-        run(race())
-    assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": b"appeared meanwhile"}
+    run(race())
+    assert webdav_server.all_files() == {
+        f"{FOLDER}/IMG_0001.JPG": b"appeared meanwhile",
+        f"{FOLDER}/IMG_0001 (x).JPG": data,
+    }
+    assert webdav_server.faults.count("PUT", upload_name(sha)) == 1
+    assert webdav_server.faults.bytes_received("PUT", upload_name(sha)) == len(data)
 
 
 @pytest.mark.parametrize(
@@ -419,10 +432,11 @@ def test_read_back_proves_the_upload_without_a_propfind_of_it(
     assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}
 
 
-def test_three_requests_per_file_where_the_server_refuses_to_overwrite(
+def test_four_requests_per_file_where_the_server_refuses_to_overwrite(
     tmp_path: Path, webdav_server: DavServer
 ) -> None:
-    """Overwrite: F is tried once on our own files; then each file is PUT, checked, MOVEd."""
+    """Overwrite: F is tried once on our own files; then each file is PUT, checked, MOVEd,
+    and its final name looked at (a server may store it under another name)."""
     target = target_for(tmp_path, webdav_server, target_verify_read_back=False)
     files = [source(tmp_path, 3000 + n, seed=n) for n in range(3)]
 
@@ -444,8 +458,8 @@ def test_three_requests_per_file_where_the_server_refuses_to_overwrite(
     assert webdav_server.faults.count("PUT", "overwrite-trial") == 2
     faults = webdav_server.faults
     per_photo = faults.count() - faults.count(None, "overwrite-trial") - faults.count("MKCOL")
-    assert per_photo == 3 * len(files)
-    assert webdav_server.faults.count("PROPFIND", "/IMG_") == 0  # no look before or after
+    assert per_photo == 4 * len(files)
+    assert webdav_server.faults.count("PROPFIND", "/IMG_") == len(files)  # after, not before
 
 
 def test_a_server_ignoring_overwrite_gets_a_look_before_each_write(
@@ -456,4 +470,26 @@ def test_a_server_ignoring_overwrite_gets_a_look_before_each_write(
     file, data, sha = source(tmp_path, 3000)
     run(put(target_for(tmp_path, webdav_server), "2024/05/IMG_0001.JPG", file, sha))
     assert webdav_server.all_files() == {f"{FOLDER}/IMG_0001.JPG": data}  # trial files gone
-    assert webdav_server.faults.count("PROPFIND", "/IMG_0001.JPG") == 1
+    assert webdav_server.faults.count("PROPFIND", "/IMG_0001.JPG") == 2  # before and after
+
+
+def test_other_content_under_the_final_name_after_the_move_is_not_verified(
+    tmp_path: Path, nextcloud: DavServer
+) -> None:
+    """The look after the MOVE finds a SHA-256 that is not ours: not called verified."""
+    file, _, sha = source(tmp_path, 5000)
+    final = f"{FOLDER}/IMG_0001.JPG"
+    look = nextcloud.faults.add(Fault("hold", methods={"PROPFIND"}, path_contains="/IMG_0001"))
+    layer = nextcloud.nextcloud
+    assert layer is not None
+
+    def swap_checksum() -> None:
+        wait_for(lambda: look.fired, what="the look after the MOVE")
+        layer.checksums[final] = "SHA256:" + "0" * 64  # as if another client wrote it
+        look.released.set()
+
+    swapper = threading.Thread(target=swap_checksum)
+    swapper.start()
+    with pytest.raises(VerificationFailed, match="holds other content"):
+        run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
+    swapper.join(timeout=10)

@@ -4,8 +4,9 @@ On top of the WebDAV target it sends the capture time (`X-OC-Mtime`), our checks
 (`OC-Checksum`) and asks for the server's own hash (`X-Hash`); it proves content with that
 hash or with `PATCH X-Recalculate-Hash`; and it sends files over the size threshold with
 chunked upload v2, whose progress is kept in the database so a dropped connection or a
-restart resumes after the last complete chunk. Servers without the chunking endpoint (or
-a 413 on a single PUT) are handled here too. Before its first request it asks the server
+restart resumes after the last complete chunk the server confirms (or starts clean where
+it cannot say). Servers without the chunking endpoint (or a 413 on a single PUT) are handled
+here too. Before its first request it asks the server
 (OCS) for the user id behind a login set by environment (an e-mail login is not the uid
 DAV URLs need) and for its forbidden-name rules, which the relay applies when naming.
 """
@@ -16,7 +17,7 @@ import logging
 import secrets
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from app.errors import (
     ConfigurationError,
     PhotoRelayError,
     TargetError,
+    TargetFull,
     TargetMaintenance,
     TargetUnavailable,
 )
@@ -32,9 +34,10 @@ from app.naming import NameRules
 from app.progress import report_sent
 from app.store.chunk_progress import ChunkedUpload
 from app.targets.base import Verification
+from app.targets.dav_xml import TRASH_BODY, parse_multistatus
 from app.targets.nextcloud.api import Capabilities, NextcloudApi
 from app.targets.nextcloud.credentials import load_credentials
-from app.targets.replies import Reply, TooLarge, maintenance, require
+from app.targets.replies import Reply, TooLarge, failure_for, maintenance, require
 from app.targets.webdav import (
     DavEndpoint,
     DavTarget,
@@ -42,6 +45,7 @@ from app.targets.webdav import (
     base_folder,
     checked_url,
     file_stream,
+    megabytes,
 )
 
 __all__ = ["NextcloudTarget"]
@@ -78,6 +82,7 @@ class NextcloudTarget(DavTarget):
         self._recalculate: bool | None = None
         self._user_id: str | None = None  # looked up for a login set by environment
         self._rules: NameRules | None = None  # None: not asked yet
+        self._trash: bool | None = None  # whether the server has a trash bin; None: unknown
 
     def resolve_endpoint(self) -> DavEndpoint:
         settings = self.settings
@@ -270,6 +275,13 @@ class NextcloudTarget(DavTarget):
     async def _chunked(
         self, url: str, source: Path, *, size: int, sha256: str, captured: datetime
     ) -> UploadProof:
+        """Chunked upload v2, resumed where the server confirms what it has (issue 16).
+
+        Saved progress is trusted only as far as the upload folder's listing shows complete
+        chunks; a server that lists no sizes gets a clean restart (the whole upload folder
+        deleted, never single chunks: some servers refuse that). An upload given up (full,
+        or refused) is deleted with its progress, so no dead folder holds the quota.
+        """
         uploads = self.endpoint().uploads_url
         assert uploads is not None
         common = {"Destination": url, "OC-Total-Length": str(size)}
@@ -281,56 +293,105 @@ class NextcloudTarget(DavTarget):
         for number in range(done + 1, count + 1):
             offset = (number - 1) * chunk
             length = min(chunk, size - offset)
-            await self.call(
-                "PUT",
-                f"{folder}/{number:05d}",
-                {201, 204},
-                f"sending part {number} of {count}",
-                headers={**common, "Content-Length": str(length)},
-                content=file_stream(source, offset, length),
-            )
+            try:
+                await self.call(
+                    "PUT",
+                    f"{folder}/{number:05d}",
+                    {201, 204},
+                    f"sending part {number} of {count}",
+                    headers={**common, "Content-Length": str(length)},
+                    content=file_stream(source, offset, length),
+                )
+            except TooLarge as exc:
+                # One chunk is small: a 413 for it is the quota (or a disk) running out.
+                await self._abandon(upload)
+                raise TargetFull(exc.message) from exc
+            except TargetFull:
+                await self._abandon(upload)  # its chunks count against the quota
+                raise
             upload = await self.progress.advance(upload, number)
         # Our own temp name: a stale copy from an earlier attempt may go.
-        await self.call("DELETE", url, {200, 204, 404}, "removing an old upload")
+        await self.remove_own(url, "an old upload")
+        return await self._assemble(upload, folder, url, size, sha256, captured, common)
+
+    async def _assemble(
+        self,
+        upload: ChunkedUpload,
+        folder: str,
+        url: str,
+        size: int,
+        sha256: str,
+        captured: datetime,
+        common: dict[str, str],
+    ) -> UploadProof:
+        """MOVE .file; after an error reply or a timeout, look before sending anything again."""
         headers = {**common, "Overwrite": "F", **self.upload_headers(sha256, captured)}
         timeout = min(MOVE_MAX_SECONDS, max(60.0, MOVE_SECONDS_PER_GIB * size / GiB))
         action = "assembling the parts"
         peer = self.peer()
+        lost: TargetUnavailable | None = None
+        response = None
         try:
             response = await self.send(
                 "MOVE", f"{folder}/.file", action, headers=headers, timeout=timeout
             )
-        except TargetUnavailable:
-            # Assembly may still have worked (a proxy 504 or timeout): look before resending.
-            landed = await self.stat(url, action)
-            if landed is None or landed.size != size:
-                raise
+        except TargetUnavailable as exc:
+            lost = exc
+        if response is not None and response.status_code in (201, 204):
             await self.progress.forget(sha256)
-            return UploadProof()
+            return UploadProof.of(response, mtime_sent="X-OC-Mtime" in headers)
+        if lost is not None or (response is not None and response.status_code >= 500):
+            # Assembly may still have worked (a proxy's 504, a timeout): look first.
+            landed = await self.stat(url, action)
+            if landed is not None and landed.size == size:
+                log.info("target.assembled_despite_reply upload=%s", upload.upload_id)
+                await self.progress.forget(sha256)
+                return UploadProof()
+            if lost is not None:
+                raise lost  # the chunks stay: the next attempt only repeats the MOVE
+            assert response is not None
+            raise failure_for(response, action, peer)
+        assert response is not None
+        # Refused for good (e.g. the parts do not add up): start clean next time.
+        await self._abandon(upload)
         require(response, {201, 204}, action, peer)
-        await self.progress.forget(sha256)
-        return UploadProof.of(response, mtime_sent="X-OC-Mtime" in headers)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _abandon(self, upload: ChunkedUpload) -> None:
+        """Delete the whole upload folder and its saved progress."""
+        uploads = self.endpoint().uploads_url
+        await self.call(
+            "DELETE",
+            f"{uploads}/{upload.upload_id}",
+            {200, 204, 404},
+            "removing an abandoned upload",
+        )
+        await self.progress.forget(upload.sha256)
+        log.info("target.chunked_abandoned upload=%s", upload.upload_id)
 
     async def _resume_or_start(
         self, uploads: str, url: str, size: int, sha256: str, common: dict[str, str]
     ) -> tuple[ChunkedUpload, int]:
-        """The upload to continue and how many chunks the server already has."""
+        """The upload to continue and how many chunks the server confirms it has."""
         saved = await self.progress.load(sha256)
         chunk = self.settings.chunk_bytes
         if saved is not None:
             same = (saved.destination, saved.total_size, saved.chunk_size) == (url, size, chunk)
-            if same:
+            if same and not saved.restart:
                 done = await self._chunks_on_server(f"{uploads}/{saved.upload_id}", saved)
                 if done is not None:
                     log.info("target.chunked_resume upload=%s chunks=%d", saved.upload_id, done)
                     return saved, done
-            else:
-                await self.call(
-                    "DELETE",
-                    f"{uploads}/{saved.upload_id}",
-                    {200, 204, 404},
-                    "removing an abandoned upload",
-                )
+            await self._abandon(saved)
+        free = await self.free_bytes()
+        if free is not None and free < size:  # refused after many chunks otherwise
+            raise self.room_verdict(
+                free,
+                size,
+                f"NextCloud is full: there is no room for a file of {megabytes(size)}. Free "
+                "space or raise the quota; photo-relay looks again every few minutes and "
+                "keeps the files safe at home meanwhile.",
+            )
         upload = ChunkedUpload(
             sha256=sha256,
             upload_id=f"photo-relay-{secrets.token_hex(16)}",
@@ -350,21 +411,73 @@ class NextcloudTarget(DavTarget):
         return upload, 0
 
     async def _chunks_on_server(self, folder: str, upload: ChunkedUpload) -> int | None:
-        """Contiguous complete chunks from 1; others are removed. None if the upload expired."""
+        """Contiguous complete chunks from 1, as the server confirms them.
+
+        Sizes come from the upload folder's listing or, where it lists none, from a HEAD of
+        each chunk. None when the upload expired or the server cannot say (the caller
+        starts over). Later chunks are simply sent again over whatever is there; nothing
+        is deleted chunk by chunk.
+        """
         entries = await self.listing(folder, "looking at a chunked upload")
         if entries is None:
             return None
-        sizes = {int(e.name): e.size for e in entries if e.name.isdigit()}
+        sizes: dict[int, int | None] = {int(e.name): e.size for e in entries if e.name.isdigit()}
         done = 0
         while True:
             number = done + 1
             offset = done * upload.chunk_size
             expected = min(upload.chunk_size, upload.total_size - offset)
-            if expected <= 0 or sizes.get(number) != expected:
+            if expected <= 0 or number not in sizes:
+                break
+            size = sizes[number]
+            if size is None:
+                size = await self._chunk_size(f"{folder}/{number:05d}")
+                if size is None:
+                    log.info("target.chunk_sizes_unknown upload=%s restart=true", upload.upload_id)
+                    return None
+            if size != expected:
                 break
             done = number
-        for number in sorted(n for n in sizes if n > done):
-            await self.call(
-                "DELETE", f"{folder}/{number:05d}", {200, 204, 404}, "removing a broken part"
-            )
         return done
+
+    async def _chunk_size(self, url: str) -> int | None:
+        """A chunk's size from HEAD, for servers whose listing has none; None if not told."""
+        response = await self.send("HEAD", url, "looking at a part already sent")
+        length = response.headers.get("Content-Length", "")
+        return int(length) if response.status_code == 200 and length.isdigit() else None
+
+    # -- the trash bin -------------------------------------------------------------------
+
+    async def purge_deleted(self, url: str) -> None:
+        """Remove our deleted temp copy from NextCloud's trash bin (files_trashbin's API).
+
+        Only items whose original location is that exact path are removed; a server with
+        no trash bin (404, 405, 501) is remembered and not asked again.
+        """
+        if self._trash is False:
+            return
+        endpoint = self.endpoint()
+        assert endpoint.server_url is not None
+        uid = endpoint.root_url.rpartition("/")[2]
+        trash = f"{endpoint.server_url}/remote.php/dav/trashbin/{uid}/trash"
+        root = unquote(urlsplit(endpoint.root_url).path)
+        original = unquote(urlsplit(url).path)[len(root) :].strip("/")
+        try:
+            response = await self.call(
+                "PROPFIND",
+                trash,
+                {207, 404, 405, 501},
+                "looking in the trash bin",
+                headers={"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+                content=TRASH_BODY,
+            )
+            if response.status_code != 207:
+                self._trash = False
+                return
+            self._trash = True
+            for entry in parse_multistatus(response.content, self.server):
+                if entry.original_location and entry.original_location.strip("/") == original:
+                    item = f"{trash}/{quote(entry.name)}"
+                    await self.call("DELETE", item, {200, 204, 404}, "emptying our trash")
+        except TargetError as exc:  # the copy is deleted; the trash only costs quota
+            log.warning("target.trash_not_emptied reason=%s", exc.message)

@@ -1,6 +1,7 @@
 """The service as a real process relaying big files to the NextCloud test server.
 
-SIGKILL in the middle of a chunked upload resumes after the last complete chunk; a large
+SIGKILL in the middle of a chunked upload resumes after the last complete chunk (or, on a
+server that lists no chunk sizes and refuses single-chunk DELETEs, restarts once); a large
 file goes through with the service's memory staying far below the file's size.
 """
 
@@ -123,6 +124,47 @@ def test_sigkill_during_chunked_upload_resumes_from_the_last_chunk(
     assert nextcloud.faults.count("PUT", "/00006") in (1, 2)
     for number in range(7, 13):
         assert nextcloud.faults.count("PUT", f"/{number:05d}") == 1, number
+    files = [p for p in nextcloud.files_dir.rglob("*") if p.is_file()]
+    assert [p.name for p in files] == ["VID_0001.MOV"]
+    assert sha256_of(files[0]) == sha
+    assert not any(nextcloud.uploads_dir.iterdir())
+
+
+@pytest.mark.nextcloud(chunk_sizes_listed=False, chunk_delete_refused=True)
+def test_sigkill_mid_upload_restarts_once_where_the_server_cannot_say_what_it_has(
+    tmp_path: Path, nextcloud: DavServer
+) -> None:
+    """Killed at chunk 6 of 12 where chunk sizes are not listed: one clean restart, one copy."""
+    data_dir = tmp_path / "data"
+    token = add_device(data_dir, "phone")
+    env = service_env(
+        nextcloud,
+        PHOTO_RELAY_TARGET_CHUNK_THRESHOLD_BYTES=str(4 * MiB),
+        PHOTO_RELAY_TARGET_CHUNK_BYTES=str(MiB),
+    )
+    video = tmp_path / "VID_0001.MOV"
+    sha = write_file(video, 12 * MiB - 12345)
+    hold = nextcloud.faults.add(Fault("hold", methods={"PUT"}, path_contains="/00006", times=1))
+    service = ServiceProcess(data_dir, find_free_port(), env)
+    with service.running():
+        upload(service.base_url, token, video, sha, "VID_0001.MOV")
+        wait_for(lambda: hold.fired, timeout=60, what="chunk 6 to be on the wire")
+        service.kill()
+    hold.released.set()
+    restarted = ServiceProcess(data_dir, find_free_port(), env)
+    with restarted.running():
+        wait_for(
+            lambda: state_of(restarted.base_url, token, sha) == "verified",
+            timeout=60,
+            what="the video to be verified after the restart",
+        )
+    # Chunks 1-6 of the first upload, then all 12 of a fresh one; nothing chunk by chunk.
+    assert nextcloud.faults.count("PUT", "/uploads/") == 6 + 12
+    assert nextcloud.faults.count("MKCOL", "/uploads/") == 2
+    # The old folder is deleted whole (again if the first DELETE raced the killed chunk's
+    # late write on the server), never chunk by chunk.
+    assert nextcloud.faults.count("DELETE", "/uploads/") >= 1
+    assert nextcloud.faults.count("DELETE", "/0000") == 0
     files = [p for p in nextcloud.files_dir.rglob("*") if p.is_file()]
     assert [p.name for p in files] == ["VID_0001.MOV"]
     assert sha256_of(files[0]) == sha
