@@ -201,21 +201,21 @@ def admin_token(data_dir: Path | None) -> None:
 def status(data_dir: Path | None) -> None:
     """Summarise what has been received and relayed (the status page, in the terminal)."""
     from app.cli.status_text import status_lines
-    from app.observe.wording import display_zone
+    from app.observe.wording import destination_name, display_zone
     from app.store.overview import Overview
     from app.targets import open_target
 
     settings, state = open_state(data_dir)
     snapshot = Overview(state.db).snapshot(quiet_days=settings.device_quiet_days)
+    target = open_target(settings)
     for line in status_lines(
-        snapshot, display_zone(settings.timezone), open_target(settings).describe()
+        snapshot,
+        display_zone(settings.timezone),
+        target.describe(),
+        destination=destination_name(target.kind),
+        summary=state.summary(),
     ):
         click.echo(line)
-    summary = state.summary()
-    click.echo(f"\nSpool: {summary['spool_files']} files, {summary['spool_bytes']} bytes.")
-    if summary["last_error"]:
-        error = summary["last_error"]
-        click.echo(f"Last problem ({error.at}): {error.message}")
 
 
 @main.command("import")

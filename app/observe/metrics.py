@@ -74,7 +74,7 @@ class Metrics:
                 self._observe_latency(max(took.total_seconds(), 0.0))
         elif kind == "relay.failed":
             self._count("photo_relay_failed")
-        elif kind == "relay.retry_scheduled":
+        elif kind in ("relay.retry_scheduled", "relay.problem"):
             self._count("photo_relay_retries")
 
     def _count(self, name: str, amount: float = 1) -> None:

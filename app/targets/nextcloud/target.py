@@ -26,6 +26,7 @@ from app.errors import (
     PhotoRelayError,
     TargetError,
     TargetMaintenance,
+    TargetRejected,
     TargetUnavailable,
 )
 from app.naming import NameRules
@@ -220,7 +221,7 @@ class NextcloudTarget(DavTarget):
             try:
                 return await self._chunked(url, source, size=size, sha256=sha256, captured=captured)
             except ChunkingUnavailable as exc:
-                raise TargetUnavailable(
+                raise TargetRejected(
                     f"NextCloud refuses a file of {size} bytes in one piece and offers no "
                     "chunked upload; raise the web server's body size limit."
                 ) from exc

@@ -55,6 +55,18 @@
     setText("#headline", text);
   }
 
+  // The destination stopped (or started again) answering: the server words the headline.
+  function outage(event) {
+    const box = document.getElementById("verdict");
+    if (!box) return;
+    const down = event.event === "relay.destination_down";
+    box.dataset.static = down ? "yes" : "no";
+    if (down) {
+      box.className = "verdict level-busy";
+      setText("#headline", `${event.message} Reload for the count.`);
+    }
+  }
+
   function markState(sha, state) {
     document.querySelectorAll(`[data-sha="${sha}"] [data-state]`).forEach((el) => {
       el.textContent = SHORT[state] || state;
@@ -137,6 +149,9 @@
   function onJournal(event) {
     if (event.id <= lastId) return; // seen before a reconnect
     lastId = event.id;
+    if (event.event === "relay.destination_down" || event.event === "relay.destination_back") {
+      outage(event);
+    }
     updateCounts(event.counts);
     logActivity(event);
     const item = event.item;
