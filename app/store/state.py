@@ -435,6 +435,12 @@ class State:
                 f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],
             )
+            # Retry by hand also means "try now" for the ones waiting for their next slot.
+            waiting = "state = ? AND sha256 = ?" if sha256 is not None else "state = ?"
+            conn.execute(
+                f"UPDATE items SET next_attempt_at = ? WHERE {waiting}",
+                [iso(now()), ItemState.RETRY, *([sha256] if sha256 is not None else [])],
+            )
             return len(rows)
 
         return self.db.call(requeue)
