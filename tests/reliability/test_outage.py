@@ -165,6 +165,11 @@ def test_nextcloud_stopped_for_many_give_up_times_only_delays(
                 headline,
             ), headline
             assert "being copied" not in headline
+        with service.admin() as admin:
+            report = admin.get("/v1/status").json()
+        assert report["relay"]["down_since"] is not None  # the API keeps ISO 8601 UTC
+        (check,) = [c for c in report["checks"] if c["name"] == "destination"]
+        assert check["status"] == "warn" and "has not answered since" in check["message"]
         attempts_before = sum(r["attempts"] for r in receipts(service, shas).values())
         looks = outlast_the_old_give_up(service, shas)
         attempts_after = sum(r["attempts"] for r in receipts(service, shas).values())
