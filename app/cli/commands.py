@@ -164,14 +164,18 @@ def device_add(name: str, data_dir: Path | None) -> None:
 @data_dir_option
 def device_list(data_dir: Path | None) -> None:
     """List devices and when they were last seen."""
-    _, state = open_state(data_dir)
+    from app.observe.wording import display_zone, local_time
+
+    settings, state = open_state(data_dir)
+    zone = display_zone(settings.timezone)
     devices = state.list_devices()
     if not devices:
         click.echo("No devices yet. Add one with: photo-relay device add my-iphone")
     for info in devices:
         status = "revoked" if info.revoked else "active"
-        seen = info.last_seen_at or "never"
-        click.echo(f"{info.name}\t{status}\tadded {info.created_at}\tlast seen {seen}")
+        seen = local_time(info.last_seen_at, zone) if info.last_seen_at else "never"
+        added = local_time(info.created_at, zone)
+        click.echo(f"{info.name}\t{status}\tadded {added}\tlast seen {seen}")
 
 
 @device.command("revoke")
