@@ -167,13 +167,17 @@ class Relay:
         released = await self.state.arelease_interrupted()
         if released:
             log.info("relay.resumed_after_restart count=%d", released)
-        down_since = await self.state.aopen_outage()
-        if down_since is not None:  # down when we stopped: ask before sending anything
-            since = datetime.fromisoformat(down_since)
-            self._outage = Outage(since=since, reason="not answering", confirmed=True)
         # main.py may start us paused (credentials refused)
         if self.status.state != RelayState.PAUSED:
             self.status = RelayStatus(state=RelayState.RUNNING)
+        down_since = await self.state.aopen_outage()
+        if down_since is not None:  # down when we stopped: ask before sending anything
+            since = datetime.fromisoformat(down_since)
+            self._outage = Outage(since=since, reason="It did not answer.", confirmed=True)
+            if self.status.state == RelayState.RUNNING:
+                self.status = RelayStatus(
+                    state=RelayState.WAITING, reason=self._outage.reason, down_since=since
+                )
         try:
             while True:
                 try:

@@ -18,6 +18,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from app.config import Settings
 from tests.conftest import Service, remote_settings, running
 from tests.reliability.harness import Tally, blob, dav_env, sha256_hex
 from tests.support.faults import Fault
-from tests.support.servers import wait_for
+from tests.support.servers import ThreadedService, wait_for
 from tests.support.webdav_server import DavServer
 
 pytestmark = pytest.mark.reliability
@@ -51,6 +53,17 @@ def fast_settings(tmp_path: Path, server: DavServer) -> Settings:
         relay_max_attempts=3,
         relay_probe_seconds=PROBE_SECONDS,
     )
+
+
+@contextmanager
+def restarted(settings: Settings, token: str) -> Iterator[Service]:
+    """The same data folder served again (its device kept), as after a restart."""
+    server = ThreadedService(settings)
+    server.start()
+    try:
+        yield Service(server, settings, token)
+    finally:
+        server.stop()
 
 
 def send_batch(service: Service, seed: int) -> dict[str, bytes]:
@@ -235,3 +248,30 @@ def test_a_proxy_answering_502_costs_only_the_probe(tmp_path: Path, nextcloud: D
     tally.add("requests_during_outage", during)
     tally.add("probe_interval_ms", int(PROBE_SECONDS * 1000))
     tally.report()
+
+
+def test_a_restart_during_the_outage_keeps_waiting_and_keeps_the_time(
+    tmp_path: Path, nextcloud: DavServer
+) -> None:
+    """Stopped and started again while NextCloud is down: the relay asks before it sends,
+    the headline keeps the outage's first time, and it carries on once the server answers."""
+    settings = fast_settings(tmp_path, nextcloud)
+    nextcloud.stop()
+    with running(settings) as service:
+        items = send_batch(service, 500)
+        wait_for(lambda: relay_state(service) == "waiting", what="the relay to notice")
+        before = headline_on_page(service)
+        attempts = sum(r["attempts"] for r in receipts(service, list(items)).values())
+        token = service.device_token
+    with restarted(settings, token) as service:
+        assert relay_state(service) == "waiting"  # from the journal, before any copy
+        assert headline_on_page(service) == before
+        again = sum(r["attempts"] for r in receipts(service, list(items)).values())
+        assert again == attempts  # nothing was sent into the outage after the restart
+        nextcloud.start()
+        wait_for(
+            lambda: all(r["state"] == "verified" for r in receipts(service, list(items)).values()),
+            timeout=30,
+            what="every item to be verified after the outage",
+        )
+        landed_once(nextcloud, items, service)
