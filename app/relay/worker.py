@@ -30,6 +30,7 @@ from app.clock import duration_words, now
 from app.config import RelaySettings
 from app.errors import (
     NameTaken,
+    PhotoRelayError,
     TargetAuthFailed,
     TargetError,
     TargetFull,
@@ -496,7 +497,7 @@ class Relay:
 
 def _failure_words(sha256: str, exc: Exception) -> str:
     """What went wrong, in words a person can act on (the status page shows this)."""
-    if isinstance(exc, TargetError):
+    if isinstance(exc, PhotoRelayError):  # a TargetError, or settings that cannot work
         return exc.message
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
