@@ -36,7 +36,7 @@ __all__ = [
 STATE_WORDS: dict[ItemState, str] = {
     ItemState.RECEIVED: "Safe here, waiting to be copied",
     ItemState.RELAYING: "Being copied now",
-    ItemState.RETRY: "Copy failed for now; will try again",
+    ItemState.RETRY: "Safe here, waiting to try the copy again",
     ItemState.VERIFIED: "Copied and verified",
     ItemState.FAILED: "Could not be copied (safe here)",
 }

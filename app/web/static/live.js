@@ -10,7 +10,7 @@
   };
   const WORDS = { // as the item page says them (app/observe/wording.py)
     received: "Safe here, waiting to be copied", relaying: "Being copied now",
-    retry: "Copy failed for now; will try again", verified: "Copied and verified",
+    retry: "Safe here, waiting to try the copy again", verified: "Copied and verified",
     failed: "Could not be copied (safe here)",
   };
   const live = document.getElementById("live");
