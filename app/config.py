@@ -33,6 +33,7 @@ class RelaySettings:
     max_attempts: int
     retry_base_seconds: float
     retry_max_seconds: float
+    probe_seconds: float
     spool_retention_days: float
     timezone: str | None
 
@@ -134,13 +135,23 @@ class Settings(BaseSettings):
         2, ge=1, le=16, description="How many files the relay copies at the same time."
     )
     relay_max_attempts: int = Field(
-        12, ge=1, description="Attempts before an item is marked failed (then `retry` it)."
+        12,
+        ge=1,
+        description="Copies that fail verification (or hit a local error) before an item is "
+        "marked failed (then `retry` it). An unreachable or busy destination never counts: "
+        "that only delays.",
     )
     relay_retry_base_seconds: float = Field(
         5.0, gt=0, description="First retry delay; it doubles per attempt, with jitter."
     )
     relay_retry_max_seconds: float = Field(
         3600.0, gt=0, description="Longest delay between two attempts."
+    )
+    relay_probe_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="While the destination does not answer, how often one small request "
+        "asks whether it is back; the waiting files go as soon as it answers.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="How much the service logs."
@@ -322,6 +333,7 @@ class Settings(BaseSettings):
             max_attempts=self.relay_max_attempts,
             retry_base_seconds=self.relay_retry_base_seconds,
             retry_max_seconds=self.relay_retry_max_seconds,
+            probe_seconds=self.relay_probe_seconds,
             spool_retention_days=self.spool_retention_days,
             timezone=self.timezone,
         )

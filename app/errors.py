@@ -14,14 +14,20 @@ PhotoRelayError
 │   ├── UnprocessableContent  422 empty file, hash mismatch, bad date
 │   └── InsufficientStorage   507 the spool has no room
 └── TargetError               the destination failed; the relay decides what happens next
-    ├── TargetUnavailable     transient (down, timeout, 5xx, 423, 429): back off, retry
+    ├── TargetUnavailable     transient (down, timeout, cut connection, 5xx, 423, 429):
+    │   │                     never a give-up; back off and probe until it answers again
     │   ├── TargetMaintenance server in maintenance: pause, attempts not counted
     │   └── DoesNotFit        this file is larger than the space left: it waits, others go on
     ├── TargetAuthFailed      credentials refused: pause the relay, never hammer
     ├── TargetFull            destination out of space: pause the relay
     ├── NameTaken             the path exists; the relay looks before it picks another
-    ├── NameRefused           the server refuses (or changes) this name for good: a safe one
-    └── VerificationFailed    the copy is not byte-identical: retry
+    ├── NameRefused           the server refuses (or changes) this name: the relay picks a safe one
+    ├── VerificationFailed    the copy is not byte-identical: retry, `failed` when it repeats
+    └── TargetRejected        permanent for this file (too large, a name refused for ever):
+                              `failed` at once, the message says what a person must fix
+
+The split the relay acts on is `TargetError.transient`: True only for TargetUnavailable
+(and its subclasses); everything else needs the relay to pause or a person to act.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ __all__ = [
     "TargetError",
     "TargetFull",
     "TargetMaintenance",
+    "TargetRejected",
     "TargetUnavailable",
     "Unauthorized",
     "UnprocessableContent",
@@ -118,9 +125,15 @@ class InsufficientStorage(ApiError):
 class TargetError(PhotoRelayError):
     """The destination failed in a way the relay must handle."""
 
+    # Whether waiting is the whole cure (the server is down, slow or busy). The one place
+    # the relay learns "try later, for as long as it takes" from "a person must act".
+    transient = False
+
 
 class TargetUnavailable(TargetError):
     """Down, slow, locked or overloaded: the same request may work later."""
+
+    transient = True
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -162,3 +175,7 @@ class NameRefused(TargetError):
 
 class VerificationFailed(TargetError):
     """The copy at the destination does not match the original."""
+
+
+class TargetRejected(TargetError):
+    """The server will never accept this file as it is; the message says what to change."""

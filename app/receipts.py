@@ -34,7 +34,7 @@ class ItemState(StrEnum):
     RELAYING = "relaying"  # claimed by the relay, being copied
     RETRY = "retry"  # the last copy failed; `next_attempt_at` says when it tries again
     VERIFIED = "verified"  # the destination's copy was checked; the end of the road
-    FAILED = "failed"  # gave up after `relay_max_attempts`; waits for a retry by hand
+    FAILED = "failed"  # a person must act (see the reason); waits for a retry by hand
     DAMAGED = "damaged"  # the copy kept here is missing or damaged; waits for a re-send
 
     @classmethod

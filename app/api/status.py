@@ -31,6 +31,7 @@ async def read_status(services: ServicesDep) -> StatusReport:
             "state": relay.state,
             "reason": relay.reason or services.target_problem,
             "paused_until": relay.paused_until.isoformat() if relay.paused_until else None,
+            "down_since": relay.down_since.isoformat() if relay.down_since else None,
         },
         target=services.target.describe(),
         checks=await status_checks(

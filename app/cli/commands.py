@@ -164,14 +164,18 @@ def device_add(name: str, data_dir: Path | None) -> None:
 @data_dir_option
 def device_list(data_dir: Path | None) -> None:
     """List devices and when they were last seen."""
-    _, state = open_state(data_dir)
+    from app.observe.wording import display_zone, local_time
+
+    settings, state = open_state(data_dir)
+    zone = display_zone(settings.timezone)
     devices = state.list_devices()
     if not devices:
         click.echo("No devices yet. Add one with: photo-relay device add my-iphone")
     for info in devices:
         status = "revoked" if info.revoked else "active"
-        seen = info.last_seen_at or "never"
-        click.echo(f"{info.name}\t{status}\tadded {info.created_at}\tlast seen {seen}")
+        seen = local_time(info.last_seen_at, zone) if info.last_seen_at else "never"
+        added = local_time(info.created_at, zone)
+        click.echo(f"{info.name}\t{status}\tadded {added}\tlast seen {seen}")
 
 
 @device.command("revoke")
@@ -201,21 +205,21 @@ def admin_token(data_dir: Path | None) -> None:
 def status(data_dir: Path | None) -> None:
     """Summarise what has been received and relayed (the status page, in the terminal)."""
     from app.cli.status_text import status_lines
-    from app.observe.wording import display_zone
+    from app.observe.wording import destination_name, display_zone
     from app.store.overview import Overview
     from app.targets import open_target
 
     settings, state = open_state(data_dir)
     snapshot = Overview(state.db).snapshot(quiet_days=settings.device_quiet_days)
+    target = open_target(settings)
     for line in status_lines(
-        snapshot, display_zone(settings.timezone), open_target(settings).describe()
+        snapshot,
+        display_zone(settings.timezone),
+        target.describe(),
+        destination=destination_name(target.kind),
+        summary=state.summary(),
     ):
         click.echo(line)
-    summary = state.summary()
-    click.echo(f"\nSpool: {summary['spool_files']} files, {summary['spool_bytes']} bytes.")
-    if summary["last_error"]:
-        error = summary["last_error"]
-        click.echo(f"Last problem ({error.at}): {error.message}")
 
 
 @main.command("import")

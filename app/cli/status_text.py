@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import tzinfo
+from typing import Any
 
 from app.observe.wording import (
     COUNT_ORDER,
@@ -18,9 +19,18 @@ from app.store.overview import Snapshot
 __all__ = ["status_lines"]
 
 
-def status_lines(snap: Snapshot, zone: tzinfo | None, target: str) -> list[str]:
+def status_lines(
+    snap: Snapshot,
+    zone: tzinfo | None,
+    target: str,
+    *,
+    destination: str = "The destination",
+    summary: dict[str, Any] | None = None,
+) -> list[str]:
+    """`target` describes where photos land; `destination` names it for the headline."""
     counts = snap.counts
-    lines = [snap.verdict().headline, f"Destination: {target}.", ""]
+    headline = snap.verdict(destination=destination, zone=zone).headline
+    lines = [headline, f"Destination: {target}.", ""]
     lines.append(
         f"Files: {snap.total} total · "
         + " · ".join(f"{counts[state]} {STATE_SHORT[state]}" for state in COUNT_ORDER)
@@ -61,4 +71,15 @@ def status_lines(snap: Snapshot, zone: tzinfo | None, target: str) -> list[str]:
         for item in snap.recent[:5]:
             received = local_time(item.received_at, zone)
             lines.append(f"  {received}  {item.original_name}  {STATE_SHORT[item.state]}")
+    if summary is not None:
+        lines += _home_lines(summary, zone)
+    return lines
+
+
+def _home_lines(summary: dict[str, Any], zone: tzinfo | None) -> list[str]:
+    copies = f"{summary['spool_files']} file(s), {human_bytes(summary['spool_bytes'])}"
+    lines = ["", f"Kept on this machine: {copies}."]
+    error = summary["last_error"]
+    if error:
+        lines.append(f"Last problem ({local_time(error.at, zone)}): {error.message}")
     return lines

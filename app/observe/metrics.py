@@ -24,7 +24,7 @@ COUNTERS = {
     "photo_relay_received": "New files received and stored.",
     "photo_relay_duplicates": "Files received again (nothing new stored).",
     "photo_relay_verified": "Files copied and verified at the destination.",
-    "photo_relay_failed": "Files given up on after every attempt.",
+    "photo_relay_failed": "Files marked failed: a person must act (the reason says what).",
     "photo_relay_retries": "Copy attempts that failed and were scheduled again.",
     "photo_relay_received_bytes": "Bytes of new files received.",
     "photo_relay_verified_bytes": "Bytes of files verified at the destination.",
@@ -74,7 +74,7 @@ class Metrics:
                 self._observe_latency(max(took.total_seconds(), 0.0))
         elif kind == "relay.failed":
             self._count("photo_relay_failed")
-        elif kind == "relay.retry_scheduled":
+        elif kind in ("relay.retry_scheduled", "relay.problem"):
             self._count("photo_relay_retries")
 
     def _count(self, name: str, amount: float = 1) -> None:

@@ -1,7 +1,9 @@
 """How the page says things: sizes, times in the owner's zone, states in plain words.
 
 Installed as Jinja2 filters, and used by `photo-relay status` too, so the terminal and the
-page say the same thing the same way.
+page say the same thing the same way. Times are said by `app.clock.spoken` ("today 21:38",
+"in 5 minutes"), the one clock format the relay's journal lines use too; the JSON API
+keeps ISO 8601 UTC.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from app.clock import now
+from app.clock import now, spoken
 from app.receipts import ItemState
+from app.targets.base import VERIFICATION_WORDS
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -21,17 +24,19 @@ __all__ = [
     "STATE_SHORT",
     "STATE_WORDS",
     "ago",
+    "destination_name",
     "display_zone",
     "human_bytes",
     "install",
     "local_time",
+    "verification_words",
     "wall_time",
 ]
 
 STATE_WORDS: dict[ItemState, str] = {
     ItemState.RECEIVED: "Safe here, waiting to be copied",
     ItemState.RELAYING: "Being copied now",
-    ItemState.RETRY: "Copy failed for now; will try again",
+    ItemState.RETRY: "Safe here, waiting to try the copy again",
     ItemState.VERIFIED: "Copied and verified",
     ItemState.FAILED: "Could not be copied (safe here)",
     ItemState.DAMAGED: "Send it again: the copy kept here is damaged",
@@ -73,21 +78,35 @@ def human_bytes(size: int | None) -> str:
     return f"{size} bytes"
 
 
-def local_time(stamp: str | None, zone: tzinfo | None = None) -> str:
-    """'26 Nov 2026, 21:04' in the owner's zone; '—' for nothing."""
-    if not stamp:
+_DESTINATION_NAMES = {
+    "nextcloud": "NextCloud",
+    "webdav": "The WebDAV server",
+    "local": "The library folder",
+}
+
+
+def destination_name(kind: str) -> str:
+    """The destination as the headline names it ("NextCloud has not answered since ...")."""
+    return _DESTINATION_NAMES.get(kind, "The destination")
+
+
+def verification_words(method: str | None) -> str:
+    """A receipt's `verified_by` code in words: 'read back and compared'."""
+    if not method:
         return "—"
-    moment = datetime.fromisoformat(stamp)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(zone)
-    return moment.strftime("%-d %b %Y, %H:%M")
+    return VERIFICATION_WORDS.get(method, method)
+
+
+def local_time(stamp: str | None, zone: tzinfo | None = None) -> str:
+    """'today 21:04', 'yesterday 08:02', '3 Dec 14:10', 'in 5 minutes' in the owner's zone."""
+    return spoken(stamp, zone)
 
 
 def wall_time(stamp: str | None) -> str:
     """A capture time as the clock showed it where it was taken (no zone conversion)."""
     if not stamp:
         return "—"
-    return datetime.fromisoformat(stamp).strftime("%-d %b %Y, %H:%M")
+    return spoken(datetime.fromisoformat(stamp).replace(tzinfo=None))
 
 
 def ago(stamp: str | None) -> str:
@@ -110,6 +129,7 @@ def install(env: Environment) -> None:
     env.filters["local_time"] = local_time
     env.filters["ago"] = ago
     env.filters["wall_time"] = wall_time
+    env.filters["verification_words"] = verification_words
     env.globals["STATE_WORDS"] = STATE_WORDS
     env.globals["STATE_SHORT"] = STATE_SHORT
     env.globals["COUNT_ORDER"] = COUNT_ORDER

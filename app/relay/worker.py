@@ -2,9 +2,15 @@
 
 One loop, a few copies at a time (never two to the same destination path). Every outcome
 is written to the journal: verified, name taken (with the alternative chosen), retry with
-back-off, failed after too many attempts, or the whole relay paused when the destination
-refuses our credentials or is full — retrying then would only make things worse. Now and
-then it also removes spool copies whose retention period after verification is over.
+back-off, failed when a person must act, or the whole relay paused when the destination
+refuses our credentials or is full — retrying then would only make things worse.
+
+An outage only delays: a destination that does not answer (`TargetError.transient`) never
+makes an item `failed`. The relay then stops sending files and asks the destination one
+small question every `probe_seconds`; when it answers, every waiting item is due at once.
+A transition that cannot be recorded (the database's disk full, the database locked) is
+recorded again by the loop until it sticks. Now and then the loop also removes home
+copies whose retention period after verification is over.
 """
 
 from __future__ import annotations
@@ -12,23 +18,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app import crashpoints
-from app.clock import now
+from app.clock import duration_words, now
 from app.config import RelaySettings
 from app.errors import (
     HomeCopyDamaged,
     NameRefused,
     NameTaken,
+    PhotoRelayError,
     TargetAuthFailed,
     TargetError,
     TargetFull,
     TargetMaintenance,
+    TargetRejected,
     TargetUnavailable,
     VerificationFailed,
 )
@@ -39,10 +48,10 @@ from app.relay.folder_listings import FolderListings
 from app.relay.home_copy import home_copy_checked
 from app.store.retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.store.spool import Spool
-from app.store.state import State
+from app.store.state import DESTINATION_BACK, DESTINATION_DOWN, State
 from app.targets.base import NamingTarget, Target, Verification
 
-__all__ = ["Relay", "RelayState", "RelayStatus", "retry_delay"]
+__all__ = ["Outage", "Relay", "RelayState", "RelayStatus", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +89,7 @@ class RelayState(StrEnum):
     STARTING = "starting"  # the service is starting; the loop has not begun
     RUNNING = "running"
     PAUSED = "paused"  # see `RelayStatus.reason`; `paused_until` None: until resumed by hand
+    WAITING = "waiting"  # the destination does not answer (since `down_since`); probing
     STOPPED = "stopped"  # the loop ended (shutdown)
 
 
@@ -88,6 +98,22 @@ class RelayStatus:
     state: RelayState = RelayState.STARTING
     reason: str | None = None
     paused_until: datetime | None = None
+    down_since: datetime | None = None
+
+
+@dataclass
+class Outage:
+    """The destination stopped answering: since when, the last reason, when to ask again.
+
+    `confirmed` once a probe failed too: then it is the destination, not one file's bad
+    luck, and no file is sent until a probe gets an answer.
+    """
+
+    since: datetime
+    reason: str
+    confirmed: bool = False
+    next_probe: datetime = field(default_factory=now)
+    probes: int = 0
 
 
 class Relay:
@@ -119,6 +145,10 @@ class Relay:
         # Characters this server refused in names (or cut names at), learned from its
         # replies; added to its published rules for every name from then on.
         self._refused_characters: set[str] = set()
+        self._outage: Outage | None = None
+        # Items whose outcome could not be recorded (sha256 -> why): still `relaying` in the
+        # database until the loop manages to put them back in the queue.
+        self._unrecorded: dict[str, str] = {}
 
     def wake(self) -> None:
         """New work arrived (or a pause was lifted by hand): look at the queue now."""
@@ -127,7 +157,16 @@ class Relay:
         self._wake.set()
 
     def resume(self) -> None:
+        """Lifted by hand (`retry`): carry on, and ask a down destination again at once."""
         self.status = RelayStatus(state=RelayState.RUNNING)
+        if self._outage is not None:
+            self._outage.next_probe = now()
+            if self._outage.confirmed:
+                self.status = RelayStatus(
+                    state=RelayState.WAITING,
+                    reason=self._outage.reason,
+                    down_since=self._outage.since,
+                )
         self._wake.set()
 
     async def run(self) -> None:
@@ -138,10 +177,24 @@ class Relay:
         # main.py may start us paused (credentials refused)
         if self.status.state != RelayState.PAUSED:
             self.status = RelayStatus(state=RelayState.RUNNING)
+        down_since = await self.state.aopen_outage()
+        if down_since is not None:  # down when we stopped: ask before sending anything
+            since = datetime.fromisoformat(down_since)
+            self._outage = Outage(since=since, reason="It did not answer.", confirmed=True)
+            if self.status.state == RelayState.RUNNING:
+                self.status = RelayStatus(
+                    state=RelayState.WAITING, reason=self._outage.reason, down_since=since
+                )
         try:
             while True:
-                await self._sweep_if_due()
-                await self._run_once()
+                try:
+                    await self._sweep_if_due()
+                    await self._run_once()
+                except sqlite3.Error as exc:
+                    # The database cannot be written (disk full, locked): nothing was
+                    # changed; look again shortly instead of ending the relay.
+                    log.warning("relay.database_unwritable error=%s", exc)
+                    await self._sleep(now() + timedelta(seconds=POLL_SECONDS))
         finally:
             for task in self._in_flight.values():
                 task.cancel()
@@ -161,18 +214,89 @@ class Relay:
                 poll = now() + timedelta(seconds=POLL_SECONDS)
                 await self._sleep(poll if until is None else min(until, poll))
                 return
+        await self._record_unrecorded()
+        if self._outage is not None and now() >= self._outage.next_probe:
+            await self._probe()
+        down = self._outage is not None and self._outage.confirmed
         free = self.settings.parallel - len(self._in_flight)
-        if free > 0:
+        if free > 0 and not down:
             claimed = await self.state.aclaim_due(free, set(self._in_flight), set(self._busy_paths))
             for receipt, captured_local in claimed:
                 self._start(receipt, captured_local)
         if not self._in_flight:
             self._listings.clear()  # idle: the pass is over, list folders afresh next time
-        due = await self.state.anext_due_at()
+        due = None if down else await self.state.anext_due_at()
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
-        poll = now() + timedelta(seconds=POLL_SECONDS)
-        await self._sleep(poll if due is None else min(due, poll))
+        wake_at = now() + timedelta(seconds=POLL_SECONDS)
+        if due is not None:
+            wake_at = min(due, wake_at)
+        if self._outage is not None:
+            wake_at = min(self._outage.next_probe, wake_at)
+        await self._sleep(wake_at)
+
+    async def _probe(self) -> None:
+        """Ask the destination one small question (a listing of the top folder)."""
+        outage = self._outage
+        assert outage is not None
+        outage.probes += 1
+        try:
+            await self.target.list_names("")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, TargetError) and exc.transient:
+                await self._still_down(outage, exc.message)
+                return
+            # Any other answer (a refused login, a missing folder) is an answer: the
+            # copies that follow meet it and handle it as usual.
+            log.info("relay.probe_answered outcome=%r", exc)
+        self._outage = None
+        if outage.confirmed:
+            await self._back(outage)
+
+    async def _still_down(self, outage: Outage, reason: str) -> None:
+        outage.reason = reason
+        outage.next_probe = now() + timedelta(seconds=self.settings.probe_seconds)
+        if outage.confirmed:
+            return
+        outage.confirmed = True
+        if self.status.state == RelayState.RUNNING:
+            self.status = RelayStatus(
+                state=RelayState.WAITING, reason=reason, down_since=outage.since
+            )
+        every = duration_words(self.settings.probe_seconds)
+        log.warning("relay.destination_down reason=%s", reason)
+        await self.state.ajournal(
+            DESTINATION_DOWN,
+            f"The destination does not answer: {reason} The files are safe on this machine "
+            f"and wait; photo-relay asks again every {every} and carries on as soon as it "
+            "answers.",
+        )
+
+    async def _back(self, outage: Outage) -> None:
+        if self.status.state == RelayState.WAITING:
+            self.status = RelayStatus(state=RelayState.RUNNING)
+        due = await self.state.amake_waiting_due()
+        took = duration_words((now() - outage.since).total_seconds())
+        log.info("relay.destination_back after=%s probes=%d due=%d", took, outage.probes, due)
+        await self.state.ajournal(
+            DESTINATION_BACK,
+            f"The destination answers again, after {took}; the {due} waiting file(s) go now.",
+        )
+
+    def _suspect_outage(self, reason: str) -> None:
+        """A copy could not reach the destination: probe it now (one probe, not one per file)."""
+        if self._outage is None:
+            self._outage = Outage(since=now(), reason=reason)
+            self._wake.set()
+
+    async def _record_unrecorded(self) -> None:
+        """Put back in the queue the items whose outcome could not be written."""
+        for sha, reason in list(self._unrecorded.items()):
+            await self.state.arelease_unrecorded(sha, reason)  # sqlite3.Error: still stuck
+            del self._unrecorded[sha]
+            log.info("relay.unrecorded_released sha256=%s", sha)
 
     async def _sleep(self, until: datetime | None) -> None:
         timeout = None if until is None else max(0.0, (until - now()).total_seconds())
@@ -199,29 +323,56 @@ class Relay:
     async def _deliver_guarded(self, receipt: Receipt, captured_local: str) -> None:
         sha = receipt.sha256
         try:
-            async with home_copy_checked(self.spool, sha, receipt.size):
-                await self._deliver(receipt, datetime.fromisoformat(captured_local))
-        except HomeCopyDamaged as exc:  # no retry can help: it waits for the file again
-            await self.state.amark_damaged(sha, exc.message)
-            log.warning("relay.home_copy_damaged sha256=%s reason=%s", sha, exc.message)
-        except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
-            await self.state.arelease(sha, exc.message)
-            await self.pause(exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # every failure becomes a retry; nothing is dropped
-            if isinstance(exc, TargetError):
-                message = exc.message
-            elif isinstance(exc, OSError) and exc.strerror:
-                # Say it in words a person can act on (the status page shows this).
-                where = f": {exc.filename}" if exc.filename else ""
-                message = f"Could not write at the destination ({exc.strerror}{where})."
-                log.warning("relay.os_error sha256=%s error=%r", sha, exc)
-            else:
-                log.exception("relay.unexpected_error sha256=%s", sha)
-                message = f"Unexpected error while copying: {exc!r}."
+            try:
+                async with home_copy_checked(self.spool, sha, receipt.size):
+                    await self._deliver(receipt, datetime.fromisoformat(captured_local))
+            except HomeCopyDamaged as exc:  # no retry can help: it waits for the file again
+                await self.state.amark_damaged(sha, exc.message)
+                log.warning("relay.home_copy_damaged sha256=%s reason=%s", sha, exc.message)
+            except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
+                await self.state.arelease(sha, exc.message)
+                await self.pause(exc)
+            except (asyncio.CancelledError, sqlite3.Error):
+                raise
+            except Exception as exc:  # every failure is decided on; nothing is dropped
+                await self._after_failure(receipt, exc)
+        except sqlite3.Error as exc:
+            # The outcome could not be written (the database's disk is full, or it is
+            # locked): the item stays `relaying` in the database until the loop puts it
+            # back; the next attempt then finds the copy already there.
+            log.warning("relay.unrecorded sha256=%s error=%s", sha, exc)
+            self._unrecorded[sha] = (
+                "The outcome of a copy could not be written to the database on this machine "
+                f"({exc}); it is looked at again as soon as the database can be written."
+            )
+
+    async def _after_failure(self, receipt: Receipt, exc: Exception) -> None:
+        """Retry, wait out an outage, or mark `failed` when a person must act."""
+        sha = receipt.sha256
+        message = _failure_words(sha, exc)
+        if isinstance(exc, TargetError) and exc.transient:
             wait = exc.retry_after if isinstance(exc, TargetUnavailable) else None
             await self._schedule_retry(receipt, message, wait)
+            self._suspect_outage(message)
+            return
+        if isinstance(exc, TargetRejected):
+            await self.state.amark_failed(sha, message)
+            log.warning("relay.failed sha256=%s reason=%s", sha, message)
+            return
+        problems = await self.state.acount_problems(sha) + 1
+        if problems >= self.settings.max_attempts:
+            if isinstance(exc, VerificationFailed):
+                message += (
+                    f" The copy at the destination differed from the original {problems} "
+                    "times: check the destination's disk and anything in between that may "
+                    "alter uploads (a proxy, an antivirus), then retry."
+                )
+            else:
+                message += f" This happened {problems} times in a row."
+            await self.state.amark_failed(sha, message)
+            log.warning("relay.failed sha256=%s reason=%s", sha, message)
+            return
+        await self._schedule_retry(receipt, message, counted=True)
 
     async def pause(self, exc: TargetError) -> None:
         """Stop relaying: for 5 minutes when the target is full, for as long as the server
@@ -259,12 +410,14 @@ class Relay:
             log.exception("spool.sweep_failed")
 
     async def _schedule_retry(
-        self, receipt: Receipt, message: str, retry_after: float | None = None
+        self,
+        receipt: Receipt,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        counted: bool = False,
     ) -> None:
-        if receipt.attempts >= self.settings.max_attempts:
-            await self.state.amark_failed(receipt.sha256, message)
-            log.warning("relay.failed sha256=%s reason=%s", receipt.sha256, message)
-            return
+        """Back in the queue after a capped, jittered back-off; never a give-up."""
         delay = retry_delay(
             receipt.attempts,
             base=self.settings.retry_base_seconds,
@@ -273,7 +426,7 @@ class Relay:
         if retry_after is not None:  # the server said when: not earlier, within our cap
             delay = min(max(delay, retry_after), self.settings.retry_max_seconds)
         at = now() + timedelta(seconds=delay)
-        await self.state.amark_retry(receipt.sha256, message, at)
+        await self.state.amark_retry(receipt.sha256, message, at, counted=counted)
         log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)
 
     async def _deliver(self, receipt: Receipt, captured_local: datetime) -> None:
@@ -356,7 +509,7 @@ class Relay:
             note += f" ({receipt.planned_path} renamed to follow the server's rules for names)"
         message = (
             f"Saved to {self.target.describe()} as {proof.path}{note}; {how}, "
-            f"verified by {proof.method}."
+            f"verified: {proof.words}."
         )
         await self.state.amark_verified(
             receipt.sha256,
@@ -369,3 +522,15 @@ class Relay:
         log.info("relay.verified sha256=%s path=%s", receipt.sha256, proof.path)
         if self.settings.spool_retention_days == 0:
             await remove_spool_copy(self.state, self.spool, receipt.sha256, 0)
+
+
+def _failure_words(sha256: str, exc: Exception) -> str:
+    """What went wrong, in words a person can act on (the status page shows this)."""
+    if isinstance(exc, PhotoRelayError):  # a TargetError, or settings that cannot work
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        log.warning("relay.os_error sha256=%s error=%r", sha256, exc)
+        return f"Could not write at the destination ({exc.strerror}{where})."
+    log.exception("relay.unexpected_error sha256=%s", sha256, exc_info=exc)
+    return f"Unexpected error while copying: {exc!r}."

@@ -318,10 +318,13 @@ class Database:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(self._conn)
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # A COMMIT that fails (disk full, I/O error) may leave the transaction open;
+                # every later BEGIN would then fail until a restart.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
             wrote = self._conn.total_changes != changes
         if wrote:
             for listener in self.write_listeners:

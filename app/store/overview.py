@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal
 
-from app.clock import iso, now
+from app.clock import iso, now, spoken
 from app.off_loop import off_loop
 from app.receipts import PENDING_STATES, ItemState, Receipt
 from app.store.db import Database
-from app.store.state import _RECEIPT_SQL, STATES, _receipt
+from app.store.state import _RECEIPT_SQL, STATES, _receipt, read_open_outage
 
 __all__ = ["DeviceLine", "FeedEntry", "Overview", "Snapshot", "Verdict"]
 
@@ -77,6 +77,7 @@ class Snapshot:
     recent: list[Receipt]
     quiet_days: int
     damaged: list[Receipt] = field(default_factory=list)  # each waits for its file again
+    down_since: str | None = None  # the destination has not answered since (journal)
     journal_id: int = 0  # the newest journal row this snapshot includes (live feed resumes)
     taken_at: str = field(default_factory=lambda: iso(now()))
 
@@ -84,7 +85,17 @@ class Snapshot:
     def pending(self) -> int:
         return sum(self.counts[s] for s in PENDING_STATES)
 
-    def verdict(self, relay_problem: str | None = None) -> Verdict:
+    def verdict(
+        self,
+        relay_problem: str | None = None,
+        *,
+        destination: str = "The destination",
+        zone: tzinfo | None = None,
+    ) -> Verdict:
+        """The headline: what needs a person first, then what only takes time.
+
+        `destination` names it as a person knows it ("NextCloud"); `zone` is the owner's.
+        """
         failed, pending = self.counts[ItemState.FAILED], self.pending
         quiet = [d.name for d in self.devices if d.quiet]
         if damaged := self.counts[ItemState.DAMAGED]:
@@ -103,6 +114,14 @@ class Snapshot:
             return Verdict(
                 "attention",
                 f"Copying is paused: {relay_problem} Files keep arriving safely meanwhile.",
+            )
+        if self.down_since and pending:
+            since = spoken(self.down_since, zone).removeprefix("today ")
+            files = "photo is" if pending == 1 else "photos are"
+            return Verdict(
+                "busy",
+                f"{destination} has not answered since {since}; {pending} {files} safe here "
+                "and wait.",
             )
         if quiet:
             return Verdict(
@@ -212,6 +231,7 @@ class Overview:
                 damaged=_receipts(
                     conn, "items.state = ?", "items.received_at DESC", listed, ItemState.DAMAGED
                 ),
+                down_since=read_open_outage(conn),
                 journal_id=_last_journal_id(conn),
             )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.clock import iso, now
+from app.clock import duration_words, iso, now
 from app.errors import Conflict, NotFound
 from app.naming import name_key
 from app.off_loop import off_loop
@@ -23,7 +23,21 @@ from app.receipts import CAPTURE_NOTES, DeviceInfo, ItemState, JournalEntry, Rec
 from app.store.db import Database
 from app.store.journal import write_journal
 
-__all__ = ["Device", "NewItem", "State", "read_devices", "read_newest_record_at"]
+__all__ = [
+    "DESTINATION_BACK",
+    "DESTINATION_DOWN",
+    "Device",
+    "NewItem",
+    "State",
+    "read_devices",
+    "read_newest_record_at",
+    "read_open_outage",
+]
+
+# The journal events that open and close an outage of the destination (the relay writes
+# them; the headline reads the last one, in this process or another).
+DESTINATION_DOWN = "relay.destination_down"
+DESTINATION_BACK = "relay.destination_back"
 
 # How stale a device's last_seen_at may be: finer would cost a write per request.
 LAST_SEEN_PRECISION = timedelta(minutes=1)
@@ -319,17 +333,35 @@ class State:
 
         self.db.call(mark)
 
-    def mark_retry(self, sha256: str, error: str, at: datetime) -> None:
+    def mark_retry(self, sha256: str, error: str, at: datetime, *, counted: bool = False) -> None:
+        """Back in the queue at `at`. `counted`: a problem that counts towards giving up
+        (journalled as `relay.problem`); else the destination was only unreachable or busy
+        (`relay.retry_scheduled`), which never does."""
+
         def mark(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? WHERE sha256 = ?",
                 (ItemState.RETRY, error, iso(at), sha256),
             )
-            write_journal(
-                conn, "relay.retry_scheduled", f"{error} Trying again at {iso(at)}.", sha256=sha256
-            )
+            wait = duration_words((at - now()).total_seconds())
+            event = "relay.problem" if counted else "relay.retry_scheduled"
+            write_journal(conn, event, f"{error} Trying again in {wait}.", sha256=sha256)
 
         self.db.call(mark)
+
+    def count_problems(self, sha256: str) -> int:
+        """Counted problems (`relay.problem`) since the item was last put back by hand."""
+
+        def read(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM journal WHERE sha256 = ? AND event = 'relay.problem' "
+                "AND id > (SELECT COALESCE(MAX(id), 0) FROM journal "
+                "WHERE sha256 = ? AND event = 'relay.requeued')",
+                (sha256, sha256),
+            ).fetchone()
+            return int(row[0])
+
+        return self.db.call(read)
 
     def mark_failed(self, sha256: str, error: str) -> None:
         def mark(conn: sqlite3.Connection) -> None:
@@ -341,9 +373,8 @@ class State:
             write_journal(
                 conn,
                 "relay.failed",
-                f"{error} Gave up after repeated attempts; the file is still safe in the "
-                "spool. Once the cause is fixed, retry it on the status page or with "
-                "`photo-relay retry`.",
+                f"{error} The file is still safe on this machine. Once the cause is fixed, "
+                "retry it on the status page or with `photo-relay retry`.",
                 sha256=sha256,
             )
 
@@ -399,6 +430,35 @@ class State:
 
         return self.db.call(mark)
 
+    def make_waiting_due(self) -> int:
+        """Every item waiting for a retry is due now (the destination answers again)."""
+
+        def due(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE items SET next_attempt_at = ? WHERE state = ? AND next_attempt_at > ?",
+                (iso(now()), ItemState.RETRY, iso(now())),
+            )
+            return cursor.rowcount
+
+        return self.db.call(due)
+
+    def release_unrecorded(self, sha256: str, reason: str) -> bool:
+        """A copy whose outcome could not be recorded (database disk full, locked) goes
+        back to the queue; the next attempt finds its content already there. False if the
+        item is no longer `relaying`."""
+
+        def put_back(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? "
+                "WHERE sha256 = ? AND state = ?",
+                (ItemState.RETRY, reason, iso(now()), sha256, ItemState.RELAYING),
+            )
+            if cursor.rowcount:
+                write_journal(conn, "relay.retry_scheduled", reason, sha256=sha256)
+            return bool(cursor.rowcount)
+
+        return self.db.call(put_back)
+
     def release(self, sha256: str, reason: str) -> None:
         """Put a claimed item back without counting the attempt (the relay paused)."""
 
@@ -435,6 +495,12 @@ class State:
                 f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],
             )
+            # Retry by hand also means "try now" for the ones waiting for their next slot.
+            waiting = "state = ? AND sha256 = ?" if sha256 is not None else "state = ?"
+            conn.execute(
+                f"UPDATE items SET next_attempt_at = ? WHERE {waiting}",
+                [iso(now()), ItemState.RETRY, *([sha256] if sha256 is not None else [])],
+            )
             return len(rows)
 
         return self.db.call(requeue)
@@ -468,8 +534,8 @@ class State:
                 (ItemState.VERIFIED,),
             ).fetchone()
             error = conn.execute(
-                "SELECT * FROM journal WHERE event IN ('relay.retry_scheduled', 'relay.failed',"
-                " 'relay.paused') ORDER BY id DESC LIMIT 1"
+                "SELECT * FROM journal WHERE event IN ('relay.retry_scheduled', 'relay.problem',"
+                " 'relay.failed', 'relay.paused') ORDER BY id DESC LIMIT 1"
             ).fetchone()
             return {
                 "counts": counts,
@@ -538,6 +604,10 @@ class State:
         """
         return self.db.call(lambda conn: write_journal(conn, event, message, sha256=sha256))
 
+    def open_outage(self) -> str | None:
+        """When the destination stopped answering, if no entry says it is back since."""
+        return self.db.call(read_open_outage)
+
     def last_event_id(self, event: str) -> int:
         def read(conn: sqlite3.Connection) -> int:
             row = conn.execute("SELECT MAX(id) FROM journal WHERE event = ?", (event,)).fetchone()
@@ -591,8 +661,19 @@ class State:
             file_id=file_id,
         )
 
-    async def amark_retry(self, sha256: str, error: str, at: datetime) -> None:
-        await off_loop(self.mark_retry, sha256, error, at)
+    async def amark_retry(
+        self, sha256: str, error: str, at: datetime, *, counted: bool = False
+    ) -> None:
+        await off_loop(self.mark_retry, sha256, error, at, counted=counted)
+
+    async def acount_problems(self, sha256: str) -> int:
+        return await off_loop(self.count_problems, sha256)
+
+    async def amake_waiting_due(self) -> int:
+        return await off_loop(self.make_waiting_due)
+
+    async def arelease_unrecorded(self, sha256: str, reason: str) -> bool:
+        return await off_loop(self.release_unrecorded, sha256, reason)
 
     async def amark_failed(self, sha256: str, error: str) -> None:
         await off_loop(self.mark_failed, sha256, error)
@@ -614,6 +695,9 @@ class State:
 
     async def ajournal(self, event: str, message: str, *, sha256: str | None = None) -> int:
         return await off_loop(self.journal, event, message, sha256=sha256)
+
+    async def aopen_outage(self) -> str | None:
+        return await off_loop(self.open_outage)
 
     async def alast_event_id(self, event: str) -> int:
         return await off_loop(self.last_event_id, event)
@@ -644,3 +728,12 @@ def read_newest_record_at(conn: sqlite3.Connection) -> str | None:
         " UNION ALL SELECT MAX(last_seen_at) FROM devices)"
     ).fetchone()
     return str(row[0]) if row and row[0] else None
+
+
+def read_open_outage(conn: sqlite3.Connection) -> str | None:
+    """The `at` of the last `relay.destination_down`, unless a `destination_back` followed."""
+    row = conn.execute(
+        "SELECT event, at FROM journal WHERE event IN (?, ?) ORDER BY id DESC LIMIT 1",
+        (DESTINATION_DOWN, DESTINATION_BACK),
+    ).fetchone()
+    return row["at"] if row is not None and row["event"] == DESTINATION_DOWN else None

@@ -14,7 +14,18 @@ from typing import Protocol, runtime_checkable
 
 from app.naming import NameRules
 
-__all__ = ["NamingTarget", "RemoteFile", "Target", "Verification"]
+__all__ = ["VERIFICATION_WORDS", "NamingTarget", "RemoteFile", "Target", "Verification"]
+
+# Each target's verification methods (receipts' `verified_by`, kept as codes for programs),
+# as a person reads them: "verified: read back and compared".
+VERIFICATION_WORDS = {
+    "sha256-reread": "read back and compared",
+    "size+sha256-readback": "read back and compared",
+    "size+x-hash-sha256": "the server's checksum compared",
+    "size+recalculated-sha256": "checksum recalculated by the server and compared",
+    "size+stored-checksum": "the checksum the server stored compared",
+    "size-only": "size compared (this server offers no way to check the content)",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,11 @@ class Verification:
     # Whether the server confirmed it set the capture time as the file's mtime (NextCloud's
     # `X-OC-MTime: accepted`); None where the target cannot tell.
     mtime_accepted: bool | None = None
+
+    @property
+    def words(self) -> str:
+        """How it was checked, in plain words."""
+        return VERIFICATION_WORDS.get(self.method, self.method)
 
 
 class Target(Protocol):

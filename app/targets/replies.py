@@ -11,7 +11,7 @@ page is a failure). The table, for a reply that is not a success:
 | 401 (FILES: 403 too), no login     | ConfigurationError (a proxy wants a password)    |
 | 401 (FILES: 403 too)               | TargetAuthFailed (pause; never retried alone)    |
 | 412                                | NameTaken                                        |
-| 413                                | TooLarge (a TargetUnavailable; chunking helps)   |
+| 413                                | TooLarge (a TargetRejected; chunking may help)   |
 | 429                                | TargetUnavailable, after Retry-After             |
 | 503 naming maintenance (Sabre)     | TargetMaintenance (pause, attempts not counted)  |
 | 507                                | TargetFull (pause)                               |
@@ -44,6 +44,7 @@ from app.errors import (
     TargetAuthFailed,
     TargetFull,
     TargetMaintenance,
+    TargetRejected,
     TargetUnavailable,
 )
 
@@ -68,8 +69,12 @@ _MAINTENANCE_MESSAGES = ("System in maintenance mode", "Upgrade needed")
 _EXAMPLE_ADDRESS = "e.g. https://cloud.example.org or https://example.org/nextcloud"
 
 
-class TooLarge(TargetUnavailable):
-    """413: the server (or a proxy before it) refuses a body this large; chunking may help."""
+class TooLarge(TargetRejected):
+    """413: the server (or a proxy before it) refuses a body this large; chunking may help.
+
+    Permanent for the relay: waiting never makes the body smaller, so unless the target can
+    switch to chunks the item is `failed` with the fix (raise the server's body size limit).
+    """
 
 
 class Endpoint(Enum):
@@ -173,7 +178,10 @@ def failure_for(
     if code == 412:
         return NameTaken(f"Something already exists there ({detail}).")
     if code == 413:
-        return TooLarge(f"{peer.name} refuses a file this large ({detail}).")
+        return TooLarge(
+            f"{peer.name} refuses a file this large ({detail}). Raise the upload size limit of "
+            "the web server in front of it (e.g. client_max_body_size in nginx), then retry."
+        )
     if code == 429:
         return TargetUnavailable(_slow_down(peer, detail), retry_after=reply.retry_after)
     if code == 503 and reply.reason.startswith(_MAINTENANCE_MESSAGES):

@@ -168,19 +168,22 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
     progress = {p["sha256"]: p for p in services.monitoring.progress.snapshot()}
     not_sent = await off_loop(BackupRuns(services.db).failures)
     not_captured = await not_captured_ledger(BackupRuns(services.db))
+    destination = wording.destination_name(services.target.kind)
+    zone = zone_of(services)
     return render(
         request,
         "status.html",
         {
             "snap": snapshot,
-            "verdict": snapshot.verdict(relay_problem),
+            "verdict": snapshot.verdict(relay_problem, destination=destination, zone=zone),
             "relay_problem": relay_problem,
+            "destination": destination,
             "target": services.target.describe(),
             "progress": progress,
             "not_sent": not_sent,
             "not_captured": not_captured,
             "csrf_token": viewer.session.csrf_token if viewer.session else "",
-            "zone": zone_of(services),
+            "zone": zone,
         },
     )
 

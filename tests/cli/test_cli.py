@@ -91,6 +91,8 @@ def test_device_list_shows_each_device_and_whether_it_is_revoked(tmp_path: Path)
     lines = listing.stdout.splitlines()
     assert [line.split("\t")[:2] for line in lines] == [["phone", "active"], ["tablet", "revoked"]]
     assert token not in listing.stdout
+    # times in plain words in the local zone, not raw ISO
+    assert all("\tadded today " in line and "last seen never" in line for line in lines)
 
 
 def test_revoking_a_device_locks_it_out_of_the_running_service_at_once(service: Service) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -100,4 +101,6 @@ def test_status_prints_the_page_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Everything is safe: all 1 files are verified copies." in result.output
     assert "Files: 1 total · 1 verified · 0 waiting" in result.output
-    assert "phone: last backup just now" in result.output
+    assert "phone: last backup just now (today " in result.output
+    assert "Kept on this machine: 1 file(s)" in result.output
+    assert "Spool" not in result.output and not re.search(r"\d{4}-\d\d-\d\dT", result.output)

@@ -92,7 +92,7 @@ def test_counts_and_newest_files_change_live_when_a_photo_arrives(
 
     page.click(f'#recent li[data-sha="{sha}"] a')  # type: ignore[attr-defined]
     page.wait_for_url(f"{service.base_url}/items/{sha}")  # type: ignore[attr-defined]
-    assert "verified by sha256-reread" in page.text_content(".journal")  # type: ignore[attr-defined]
+    assert "verified: read back and compared" in page.text_content(".journal")  # type: ignore[attr-defined]
     page.screenshot(path=str(ARTIFACTS / "item-phone.png"), full_page=True)  # type: ignore[attr-defined]
     page.context.close()  # type: ignore[attr-defined]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -127,7 +128,11 @@ def test_item_page_shows_receipt_and_journal_in_plain_words(service: Service) ->
     assert "from phone" in page
     assert "2024/05/IMG_0001.HEIC" in page
     assert "Received IMG_0001.HEIC" in page
-    assert "verified by sha256-reread" in page
+    assert "verified: read back and compared" in page
+    assert "sha256-reread" not in page and "spool" not in page.lower()
+    # times in plain words, in the owner's zone: no raw ISO timestamp in what is read
+    assert "today " in page
+    assert not re.search(r">[^<]*\d{4}-\d\d-\d\dT\d\d:\d\d", page)
     assert "from the photo&#39;s EXIF data" in page
     assert missing.status_code == 404
 

@@ -10,6 +10,7 @@ import os
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from app.clock import spoken
 from app.errors import (
     ConfigurationError,
     NameTaken,
@@ -115,8 +116,16 @@ def destination_from_relay(
     if relay.state == "paused":
         return warn(
             "destination",
-            f"The relay to {where} is waiting until {relay.paused_until:%H:%M} UTC: {problem}",
+            f"The relay to {where} is waiting until {spoken(relay.paused_until)}: {problem}",
             "Nothing to do if this passes; if it keeps coming back, run `photo-relay doctor`.",
+        )
+    if relay.state == "waiting":
+        return warn(
+            "destination",
+            f"{where} has not answered since {spoken(relay.down_since)}: {problem} The "
+            "files are safe here and go as soon as it answers.",
+            "Nothing to do if the server is down on purpose (an update); otherwise check that "
+            "it runs and that this machine can reach it.",
         )
     if relay.state == "stopped":
         return fail(

@@ -28,6 +28,7 @@ from app.errors import (
     TargetError,
     TargetFull,
     TargetMaintenance,
+    TargetRejected,
     TargetUnavailable,
 )
 from app.naming import NameRules
@@ -225,7 +226,7 @@ class NextcloudTarget(DavTarget):
             try:
                 return await self._chunked(url, source, size=size, sha256=sha256, captured=captured)
             except ChunkingUnavailable as exc:
-                raise TargetUnavailable(
+                raise TargetRejected(
                     f"NextCloud refuses a file of {size} bytes in one piece and offers no "
                     "chunked upload; raise the web server's body size limit."
                 ) from exc

@@ -10,7 +10,7 @@
   };
   const WORDS = { // as the item page says them (app/observe/wording.py)
     received: "Safe here, waiting to be copied", relaying: "Being copied now",
-    retry: "Copy failed for now; will try again", verified: "Copied and verified",
+    retry: "Safe here, waiting to try the copy again", verified: "Copied and verified",
     failed: "Could not be copied (safe here)",
     damaged: "Send it again: the copy kept here is damaged",
   };
@@ -57,6 +57,18 @@
     }
     box.className = `verdict level-${level}`;
     setText("#headline", text);
+  }
+
+  // The destination stopped (or started again) answering: the server words the headline.
+  function outage(event) {
+    const box = document.getElementById("verdict");
+    if (!box) return;
+    const down = event.event === "relay.destination_down";
+    box.dataset.static = down ? "yes" : "no";
+    if (down) {
+      box.className = "verdict level-busy";
+      setText("#headline", `${event.message} Reload for the count.`);
+    }
   }
 
   function markState(sha, state) {
@@ -141,6 +153,9 @@
   function onJournal(event) {
     if (event.id <= lastId) return; // seen before a reconnect
     lastId = event.id;
+    if (event.event === "relay.destination_down" || event.event === "relay.destination_back") {
+      outage(event);
+    }
     updateCounts(event.counts);
     logActivity(event);
     const item = event.item;

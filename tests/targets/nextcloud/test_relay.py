@@ -156,10 +156,13 @@ def test_everything_arrives_after_the_target_comes_back(
         with service.device() as client:
             hashes = [send(client, p, f"IMG_{i:04d}.JPG") for i, p in enumerate(photos)]
         wait_for(
-            lambda: all(receipt(service, h)["last_error"] for h in hashes),
+            lambda: relay_status(service)["state"] == "waiting",
             what="the relay to notice the target is down",
         )
-        assert relay_status(service)["state"] == "running"
+        # Only the copies already started met the outage; the rest wait without trying.
+        tried = [h for h in hashes if receipt(service, h)["attempts"]]
+        assert 1 <= len(tried) <= 2  # relay_parallel
+        assert all(receipt(service, h)["state"] in ("received", "retry") for h in hashes)
         nextcloud.start()
         wait_verified(service, *hashes)
     assert sorted(nextcloud.all_files().values()) == sorted(photos)
@@ -284,15 +287,17 @@ def test_full_nextcloud_pauses_with_a_plain_reason(tmp_path: Path, nextcloud: Da
 def test_failed_after_max_attempts_then_retry_delivers(
     tmp_path: Path, nextcloud: DavServer
 ) -> None:
-    """A photo that keeps failing ends `failed` with its reason; `photo-relay retry` revives it."""
-    fault = nextcloud.faults.add(Fault("status", status=503, methods={"PUT"}))
+    """A copy that keeps arriving damaged ends `failed` with the reason and the fix;
+    `photo-relay retry` revives it."""
+    fault = nextcloud.faults.add(Fault("truncate", methods={"PUT"}))
     settings = remote_settings(tmp_path, nextcloud, relay_max_attempts=2)
     with running(settings) as service:
         with service.device() as client:
             sha = send(client, samples.jpeg(seed=70), "IMG_0001.JPG")
         wait_for(lambda: receipt(service, sha)["state"] == "failed", what="the item to fail")
-        assert "HTTP 503" in receipt(service, sha)["last_error"]
-        assert fault.fired == 2
+        reason = receipt(service, sha)["last_error"]
+        assert "differed from the original 2 times" in reason and "then retry" in reason
+        assert receipt(service, sha)["attempts"] == 2 and fault.fired >= 2
         nextcloud.faults.clear()
         result = CliRunner().invoke(cli, ["retry", "--data-dir", str(settings.data_dir)])
         assert result.exit_code == 0 and "1 item(s)" in result.output
