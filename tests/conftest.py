@@ -78,6 +78,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "min_free_bytes": 0,
         "relay_retry_base_seconds": 0.05,
         "relay_retry_max_seconds": 0.5,
+        "relay_probe_seconds": 0.2,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -495,11 +495,19 @@ class State:
                 f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],
             )
-            # Retry by hand also means "try now" for the ones waiting for their next slot.
+            # Retry by hand also means "try now, from a clean start" for the ones waiting
+            # for their next slot: a person asking again should not meet the same half-done
+            # upload that may be what keeps failing.
             waiting = "state = ? AND sha256 = ?" if sha256 is not None else "state = ?"
+            waiting_args = [ItemState.RETRY, *([sha256] if sha256 is not None else [])]
+            conn.execute(
+                "UPDATE chunked_uploads SET chunks_done = -1 WHERE sha256 IN "
+                f"(SELECT sha256 FROM items WHERE {waiting})",
+                waiting_args,
+            )
             conn.execute(
                 f"UPDATE items SET next_attempt_at = ? WHERE {waiting}",
-                [iso(now()), ItemState.RETRY, *([sha256] if sha256 is not None else [])],
+                [iso(now()), *waiting_args],
             )
             return len(rows)
 

@@ -220,16 +220,21 @@ def test_an_outage_mid_upload_ends_with_one_clean_restart(
 
 @pytest.mark.nextcloud(chunk_sizes_listed=False)
 def test_retry_after_failure_starts_the_upload_clean(tmp_path: Path, nextcloud: DavServer) -> None:
-    """`photo-relay retry` drops the saved progress: the old upload folder is deleted."""
+    """`photo-relay retry` drops the saved progress: the old upload folder is deleted.
+
+    A 502 is transient, so the item waits (here an hour: the back-off is made long) instead
+    of failing; asking by hand then means "now, from a clean start"."""
     fault = nextcloud.faults.add(
         Fault("status", status=502, methods={"PUT"}, path_contains="/00005")
     )
-    settings = settings_for(tmp_path, nextcloud, relay_max_attempts=1)
+    settings = settings_for(
+        tmp_path, nextcloud, relay_retry_base_seconds=3600, relay_retry_max_seconds=3600
+    )
     data = video()
     with running(settings) as service:
         with service.device() as client:
             sha = send(client, data, "VID_0001.MOV")
-        wait_for(lambda: receipt(service, sha)["state"] == "failed", what="the item to fail")
+        wait_for(lambda: receipt(service, sha)["state"] == "retry", what="the item to wait")
         assert len(list(nextcloud.uploads_dir.iterdir())) == 1
         fault.times = fault.fired  # the server is fine again
         result = CliRunner().invoke(cli, ["retry", "--data-dir", str(settings.data_dir)])
