@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import os
 import shutil
 import socket
@@ -27,6 +28,7 @@ from app.config import Settings
 __all__ = ["SETTINGS_POLL_SECONDS", "command_name", "lan_addresses", "run_server"]
 
 SETTINGS_POLL_SECONDS = 1.0
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 def run_server(
@@ -62,6 +64,9 @@ def run_server(
         http=protocol_with(limits),
         timeout_graceful_shutdown=10,
     )
+    if settings.host in WILDCARD_HOSTS:
+        # Its "running on http://0.0.0.0:8000" is no address for a phone; the banner has them.
+        logging.getLogger("uvicorn.error").addFilter(_not_the_wildcard_address)
     server = uvicorn.Server(config)
     watcher = SettingsWatcher(settings.settings_file, reload_settings, server)
     watcher.start()
@@ -137,7 +142,7 @@ def print_banner(settings: Settings) -> None:
     click.echo("photo-relay is starting.")
     click.echo(f"  Data folder:        {settings.data_dir.resolve()}")
     click.echo(f"  Photos will land in {open_target(settings).describe()}")
-    if settings.host in ("0.0.0.0", "::", ""):
+    if settings.host in WILDCARD_HOSTS:
         addresses = lan_addresses()
         urls = [f"http://{_url_host(a)}:{settings.port}" for a in addresses]
         click.echo(f"  Listening on        port {settings.port} of every network of this computer")
@@ -156,6 +161,10 @@ def print_banner(settings: Settings) -> None:
     click.echo(f"  Connect NextCloud:  {command} nextcloud login https://cloud.example.org")
     click.echo(f"  Admin token:        {command} admin-token")
     sys.stdout.flush()
+
+
+def _not_the_wildcard_address(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Uvicorn running on")
 
 
 def _url_host(address: str) -> str:
