@@ -149,15 +149,13 @@ def choose_folder(given: str | None, settings: Settings, *, asked: bool) -> str:
 
 def switch_destination(settings: Settings, server: str, folder: str) -> Settings:
     """Write the destination to the settings file; return the settings as read after it."""
-    path = write_settings_file(
-        settings.data_dir,
-        {"target": "nextcloud", "target_url": server, "target_folder": folder},
-    )
+    wanted = {"target": "nextcloud", "target_url": server, "target_folder": folder}
+    path = write_settings_file(settings.data_dir, wanted)
     switched = Settings(data_dir=settings.data_dir)
     click.echo(f"Destination switched to NextCloud, folder {folder} (saved in {path}).")
     for name in DESTINATION_SETTINGS:
         origin = switched.origin_of(name)
-        if origin != "settings file":
+        if origin != "settings file" and not _same_setting(getattr(switched, name), wanted[name]):
             click.echo(
                 f"Note: PHOTO_RELAY_{name.upper()} is set in the {origin} "
                 f"({getattr(switched, name)}) and wins over the settings file; remove it "
@@ -170,8 +168,23 @@ def switch_destination(settings: Settings, server: str, folder: str) -> Settings
     return switched
 
 
+def _same_setting(value: str | None, wanted: str) -> bool:
+    """Equal as the target reads them: folders without their outer slashes, servers as
+    base URLs (an environment that already says the same thing needs no note)."""
+    if value is None:
+        return False
+    if value.strip("/") == wanted.strip("/"):
+        return True
+    return _same_server(wanted, value)
+
+
 def say_where_photos_land(settings: Settings, credentials: NextcloudCredentials) -> None:
     """One example path, filled in as the relay will for a photo taken now."""
+    if settings.target != "nextcloud":
+        click.echo(
+            f"Until then, photos keep landing in {open_target(settings).describe()}.", err=True
+        )
+        return
     example = remote_path(
         settings.path_template,
         captured_local=datetime.now(),
