@@ -68,7 +68,9 @@ def run_server(
         # Its "running on http://0.0.0.0:8000" is no address for a phone; the banner has them.
         logging.getLogger("uvicorn.error").addFilter(_not_the_wildcard_address)
     server = uvicorn.Server(config)
-    watcher = SettingsWatcher(settings.settings_file, reload_settings, server)
+    # The credentials too: a new login with unchanged settings brings a new app password.
+    watched = (settings.settings_file, settings.credentials_file)
+    watcher = SettingsWatcher(watched, reload_settings, server)
     watcher.start()
     try:
         server.run()
@@ -78,14 +80,17 @@ def run_server(
 
 
 class SettingsWatcher:
-    """Polls the settings file; on a valid change asks the server to stop for a restart."""
+    """Polls the settings and credentials files; on a valid change asks the server to stop
+    for a restart."""
 
-    def __init__(self, path: Path, reload_settings: Callable[[], Settings], server: object) -> None:
-        self.path = path
+    def __init__(
+        self, paths: tuple[Path, ...], reload_settings: Callable[[], Settings], server: object
+    ) -> None:
+        self.paths = paths
         self.reload_settings = reload_settings
         self.server = server
         self.changed = False
-        self._seen = _read(path)
+        self._seen = [_read(path) for path in paths]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="settings-watcher", daemon=True)
 
@@ -98,21 +103,22 @@ class SettingsWatcher:
 
     def _watch(self) -> None:
         while not self._stop.wait(SETTINGS_POLL_SECONDS):
-            text = _read(self.path)
-            if text == self._seen:
+            now = [_read(path) for path in self.paths]
+            if now == self._seen:
                 continue
-            self._seen = text
+            changed = next(p for p, a, b in zip(self.paths, now, self._seen, strict=True) if a != b)
+            self._seen = now
             try:
                 self.reload_settings()
-            except ValidationError as exc:
-                problem = exc.errors()[0]["msg"]
+            except (ValidationError, click.ClickException) as exc:
+                problem = exc.message if isinstance(exc, click.ClickException) else str(exc)
                 click.echo(
-                    f"The settings file {self.path} changed but is not valid ({problem}); "
-                    "photo-relay keeps running with the settings it started with.",
+                    f"{changed} changed, but photo-relay keeps running with the settings it "
+                    f"started with. {problem}",
                     err=True,
                 )
                 continue
-            click.echo(f"The settings file {self.path} changed: photo-relay restarts to use it.")
+            click.echo(f"{changed} changed: photo-relay restarts to use it.")
             self.changed = True
             self.server.should_exit = True  # type: ignore[attr-defined]
             return
