@@ -21,7 +21,7 @@ import segno
 from pydantic import SecretStr, ValidationError
 
 from app.config import Settings, write_settings_file
-from app.errors import ConfigurationError
+from app.errors import ConfigurationError, PhotoRelayError
 from app.naming import remote_path
 from app.targets import Target, open_target
 from app.targets.nextcloud.api import normalise_server_url
@@ -112,11 +112,27 @@ def login_command(
             "its app password keeps working until you revoke it in NextCloud."
         )
     photos_folder = choose_folder(folder, settings, asked=not pasted)
+    click.echo("")
+    check_before_switching(settings, credentials.server, photos_folder)
+    click.echo("")
     switched = switch_destination(settings, credentials.server, photos_folder)
-    click.echo("")
-    check_command(switched, None)
-    click.echo("")
     say_where_photos_land(switched, credentials)
+
+
+def check_before_switching(settings: Settings, server: str, folder: str) -> None:
+    """The check, run as the relay would run after the switch; a failure switches nothing,
+    so photos never start queueing for a destination that cannot take them."""
+    proposed = settings.model_copy(
+        update={"target": "nextcloud", "target_url": server, "target_folder": folder}
+    )
+    try:
+        check_command(proposed, None)
+    except PhotoRelayError as exc:
+        raise type(exc)(
+            f"{exc.message} The login is stored, but photos keep going to "
+            f"{open_target(settings).describe()}: fix this, then run `photo-relay nextcloud "
+            "login` again."
+        ) from exc
 
 
 def configured_server(settings: Settings) -> str:

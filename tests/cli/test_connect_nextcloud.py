@@ -168,3 +168,33 @@ def test_an_environment_variable_that_overrides_the_switch_is_named(
             variables={"PHOTO_RELAY_TARGET": "local"},
         )
     assert "PHOTO_RELAY_TARGET is set in the environment (local)" in result.stderr
+
+
+def test_a_failing_check_switches_nothing(shell: UserShell, nextcloud: DavServer) -> None:
+    """Granted, but the files side refuses the app password: login exits non-zero, says
+    where photos keep going, and the destination stays as it was."""
+    port = find_free_port()
+    with shell.serving(port=port):
+        process = shell.start(
+            "nextcloud",
+            "login",
+            nextcloud.base_url,
+            "--folder",
+            "/Photos/iPhone",
+            "--poll-interval",
+            "0.05",
+        )
+        try:
+            wait_for(nextcloud.ocs.pending_flows, what="the login command to start a login flow")
+            nextcloud.ocs.grant(nextcloud.login)  # a password only the OCS side knows
+            out, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+        config = shell.run("config")
+    assert process.returncode == 1, out + err
+    assert "rejected" in err
+    assert f"photos keep going to the folder {shell.default_data_dir / 'library'}" in err
+    assert not (shell.default_data_dir / "settings.toml").exists()
+    assert (shell.default_data_dir / "nextcloud-credentials.json").exists()
+    assert "Destination switched" not in out
+    assert "PHOTO_RELAY_TARGET " in config.stdout and "local  (default)" in config.stdout
