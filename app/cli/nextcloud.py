@@ -111,7 +111,7 @@ def login_command(
             f"This replaced the earlier login ({previous.login_name!r} at {previous.server}); "
             "its app password keeps working until you revoke it in NextCloud."
         )
-    photos_folder = choose_folder(folder, settings, asked=not pasted)
+    photos_folder = choose_folder(folder, settings)
     click.echo("")
     check_before_switching(settings, credentials.server, photos_folder)
     click.echo("")
@@ -151,12 +151,12 @@ def configured_server(settings: Settings) -> str:
     )
 
 
-def choose_folder(given: str | None, settings: Settings, *, asked: bool) -> str:
+def choose_folder(given: str | None, settings: Settings) -> str:
     """The photos folder: --folder, else asked on a terminal (proposing the current one or
     /Photos/iPhone), else that proposal. "/" means the top of the user's files."""
     current = settings.target_folder if settings.target == "nextcloud" else None
     proposal = current or DEFAULT_PHOTOS_FOLDER
-    if given is None and asked and sys.stdin.isatty():
+    if given is None and sys.stdin.isatty():
         given = click.prompt(
             "Folder in your NextCloud files for the photos (Enter accepts)", default=proposal
         )

@@ -8,6 +8,9 @@ the running service lands verified under /Photos/iPhone/… — no variable edit
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -198,3 +201,39 @@ def test_a_failing_check_switches_nothing(shell: UserShell, nextcloud: DavServer
     assert (shell.default_data_dir / "nextcloud-credentials.json").exists()
     assert "Destination switched" not in out
     assert "PHOTO_RELAY_TARGET " in config.stdout and "local  (default)" in config.stdout
+
+
+@pytest.mark.parametrize(
+    ("typed", "folder"), [("", "/Photos/iPhone"), ("Bilder/Handy", "/Bilder/Handy")]
+)
+def test_on_a_terminal_login_proposes_the_photos_folder(
+    shell: UserShell, nextcloud: DavServer, typed: str, folder: str
+) -> None:
+    """With a terminal, login asks for the folder proposing /Photos/iPhone: Enter accepts,
+    or the person types another."""
+    port = find_free_port()
+    with shell.serving(port=port):
+        primary, secondary = pty.openpty()
+        process = subprocess.Popen(
+            [str(SCRIPT), "nextcloud", "login", nextcloud.base_url, "--poll-interval", "0.05"],
+            cwd=shell.folder("elsewhere"),
+            env=shell.env,
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.close(secondary)
+        try:
+            wait_for(nextcloud.ocs.pending_flows, what="the login command to start a login flow")
+            nextcloud.ocs.grant(nextcloud.login, app_password=nextcloud.password)
+            os.write(primary, typed.encode() + b"\n")
+            out, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            os.close(primary)
+    assert process.returncode == 0, out + err
+    assert "Folder in your NextCloud files for the photos (Enter accepts) [/Photos/iPhone]:" in out
+    written = tomllib.loads((shell.default_data_dir / "settings.toml").read_text())
+    assert written["target_folder"] == folder
+    assert nextcloud.file(folder.strip("/")).is_dir()
