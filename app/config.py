@@ -27,6 +27,7 @@ from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
     EnvSettingsSource,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -242,6 +243,14 @@ def _shown(value: object) -> str:
     if isinstance(value, SecretStr):
         return "(set, hidden)"
     return "(not set)" if value is None else str(value)
+
+
+def _first_data_dir(sources: tuple[PydanticBaseSettingsSource, ...]) -> Path:
+    """The data folder: the first source naming one, the one serve recorded, the default."""
+    for source in sources:
+        if value := source().get("data_dir"):
+            return Path(value)
+    return recorded_data_dir() or default_data_dir()
 
 
 class _SettingsFileSource(PydanticBaseSettingsSource):
@@ -464,17 +473,17 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The settings file lives in the data folder, so that folder is found first.
-        data_dir = next(
-            (
-                Path(v)
-                for s in (init_settings, env_settings, dotenv_settings)
-                if (v := s().get("data_dir"))
-            ),
-            None,
-        )
-        data_dir = data_dir or recorded_data_dir() or default_data_dir()
+        data_dir = _first_data_dir((init_settings, env_settings, dotenv_settings))
         file_settings = _SettingsFileSource(settings_cls, data_dir)
         return init_settings, env_settings, dotenv_settings, file_settings, file_secret_settings
+
+    @classmethod
+    def find_settings_file(cls, data_dir: Path | None = None) -> Path:
+        """The settings file these settings would read, found without reading any of it:
+        for naming it in a message when the settings themselves are not valid."""
+        given = InitSettingsSource(cls, {"data_dir": data_dir} if data_dir else {})
+        sources = (given, EnvSettingsSource(cls), DotEnvSettingsSource(cls))
+        return _first_data_dir(sources) / SETTINGS_FILE_NAME
 
     def _find_origins(self, values: Mapping[str, Any]) -> dict[str, str]:
         """Which source gave each setting, highest first (as settings_customise_sources)."""

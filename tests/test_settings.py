@@ -151,6 +151,7 @@ def test_a_bad_settings_file_stops_serve_with_the_setting_named(
     result = photo_relay("serve", "--port", "1", data_dir=data_dir, cwd=tmp_path)
     assert result.returncode == 1
     assert named in result.stderr
+    assert str(data_dir / "settings.toml") in result.stderr  # where to look for it
     assert "Traceback" not in result.stderr
 
 

@@ -47,7 +47,11 @@ def load_settings(**overrides: Any) -> Settings:
             f"PHOTO_RELAY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in exc.errors()
         )
-        raise click.ClickException(f"The configuration is not valid: {problems}") from None
+        where = Settings.find_settings_file(overrides.get("data_dir"))
+        raise click.ClickException(
+            f"The configuration is not valid: {problems}. Settings come from the command "
+            f"line, PHOTO_RELAY_ variables (the environment, a .env file here) and {where}."
+        ) from None
 
 
 def data_dir_option(command: F) -> F:
