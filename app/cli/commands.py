@@ -8,6 +8,7 @@ is an error that names it and says how to point elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import sys
@@ -92,6 +93,14 @@ def friendly_errors(command: F) -> F:
             raise click.ClickException(exc.message) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def note_service_differences(settings: Settings) -> None:
+    """Say so when the running service was given settings this command does not have."""
+    from app.cli.running_service import differences
+
+    for line in differences(settings):
+        click.echo(f"Note: {line}", err=True)
 
 
 def open_state(data_dir: Path | None) -> tuple[Settings, State]:
@@ -232,6 +241,7 @@ def status(data_dir: Path | None) -> None:
     from app.targets import open_target
 
     settings, state = open_state(data_dir)
+    note_service_differences(settings)
     snapshot = Overview(state.db).snapshot(quiet_days=settings.device_quiet_days)
     for line in status_lines(
         snapshot, display_zone(settings.timezone), open_target(settings).describe()
@@ -333,6 +343,7 @@ def show_config(data_dir: Path | None, as_json: bool) -> None:
     import json
 
     settings = load_settings(data_dir=data_dir)
+    note_service_differences(settings)
     origins = settings.origins()
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(o) for o in origins], indent=2))
@@ -420,5 +431,7 @@ def doctor(data_dir: Path | None, strict: bool, as_json: bool) -> None:
 
     from app.observe.doctor import diagnose, print_report
 
+    with contextlib.suppress(click.ClickException):  # the configuration check reports it
+        note_service_differences(load_settings(data_dir=data_dir))
     checks = asyncio.run(diagnose(data_dir))
     sys.exit(print_report(checks, strict=strict, as_json=as_json))

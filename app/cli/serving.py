@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from app.cli.running_service import forget_service_settings, record_service_settings
 from app.config import Settings
 
 __all__ = ["SETTINGS_POLL_SECONDS", "command_name", "lan_addresses", "run_server"]
@@ -72,10 +73,12 @@ def run_server(
     watched = (settings.settings_file, settings.credentials_file)
     watcher = SettingsWatcher(watched, reload_settings, server)
     watcher.start()
+    record_service_settings(settings)
     try:
         server.run()
     finally:
         watcher.stop()
+        forget_service_settings(settings)
     return watcher.changed
 
 

@@ -157,3 +157,25 @@ def test_the_command_the_banner_prints_runs_as_printed(shell: UserShell) -> None
         result = shell.run_line(line.group(1), cwd=shell.folder("another"))
     assert result.returncode == 0, result.stderr
     assert TOKEN.fullmatch(result.stdout.strip())
+
+
+def test_status_and_doctor_say_when_the_service_has_settings_they_lack(
+    shell: UserShell,
+) -> None:
+    """A setting given only to serve's environment: status, doctor and config in another
+    shell name it, with the service's value and theirs; once it stops, no note."""
+    port = find_free_port()
+    variables = {"PHOTO_RELAY_TARGET_FOLDER": str(shell.home / "photos")}
+    with shell.serving(port=port, variables=variables) as serving:
+        pid = serving.process.pid
+        noted = {name: shell.run(name) for name in ("status", "doctor", "config")}
+    expected = (
+        f"The running service (process {pid}) uses PHOTO_RELAY_TARGET_FOLDER="
+        f"{shell.home / 'photos'} (from its environment); this command has (not set) (default)."
+    )
+    for name, result in noted.items():
+        assert expected in result.stderr, (name, result.stderr)
+        assert "settings.toml" in result.stderr
+    assert "PHOTO_RELAY_PORT" not in noted["status"].stderr  # where it listens is no setup
+    after = shell.run("status")
+    assert after.returncode == 0 and "running service" not in after.stderr
