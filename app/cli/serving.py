@@ -69,8 +69,11 @@ def run_server(
         # Its "running on http://0.0.0.0:8000" is no address for a phone; the banner has them.
         logging.getLogger("uvicorn.error").addFilter(_not_the_wildcard_address)
     server = uvicorn.Server(config)
-    # The credentials too: a new login with unchanged settings brings a new app password.
-    watched = (settings.settings_file, settings.credentials_file)
+    # The credentials too, when they are in use: a new login with unchanged settings
+    # brings a new app password.
+    watched: tuple[Path, ...] = (settings.settings_file,)
+    if settings.target == "nextcloud":
+        watched += (settings.credentials_file,)
     watcher = SettingsWatcher(watched, reload_settings, server)
     watcher.start()
     record_service_settings(settings)
