@@ -27,6 +27,7 @@ from app.store.db import Database
 from app.store.state import State
 from app.tokens import ensure_admin_token, hash_token, new_token
 
+EARLIER_DATA_DIR = "photo-relay-data"
 DATA_DIR_ORIGINS = {
     "command line": "given with --data-dir",
     "environment": "named by PHOTO_RELAY_DATA_DIR",
@@ -136,6 +137,13 @@ def serve(
         return load_settings(data_dir=data_dir, host=host, port=port)
 
     settings = read_settings()
+    if earlier := earlier_data_dir(settings):
+        data_dir = earlier
+        settings = read_settings()
+        click.echo(
+            f"Using the data folder an earlier version kept here, {earlier}; from now on "
+            "every command finds it from any folder."
+        )
     # Before any start-up work: a second service on this folder must change nothing.
     lock = FolderLock.take(settings.data_dir)
     try:
@@ -150,6 +158,15 @@ def serve(
         lock.release()
     if again:
         restart()
+
+
+def earlier_data_dir(settings: Settings) -> Path | None:
+    """./photo-relay-data, where versions before the fixed default kept everything, when
+    this serve would otherwise start afresh in the default folder beside it."""
+    earlier = Path(EARLIER_DATA_DIR).resolve()
+    if settings.origin_of("data_dir") != "default" or settings.database_path.exists():
+        return None
+    return earlier if (earlier / "photo-relay.db").exists() else None
 
 
 @main.group()

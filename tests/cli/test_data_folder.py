@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.store.db import Database
+from app.store.state import State
 from tests.support.servers import find_free_port
 from tests.support.user_shell import SCRIPT, UserShell
 
@@ -179,3 +181,23 @@ def test_status_and_doctor_say_when_the_service_has_settings_they_lack(
     assert "PHOTO_RELAY_PORT" not in noted["status"].stderr  # where it listens is no setup
     after = shell.run("status")
     assert after.returncode == 0 and "running service" not in after.stderr
+
+
+def test_serve_keeps_using_the_data_folder_of_an_earlier_version(shell: UserShell) -> None:
+    """./photo-relay-data with a database (the old default) is used, said, and remembered,
+    instead of starting afresh in the new default folder."""
+    checkout = shell.folder("checkout")
+    old = checkout / "photo-relay-data"
+    Database(old / "photo-relay.db").close()
+    port = find_free_port()
+    with shell.serving(port=port, cwd=checkout) as serving:
+        banner = serving.banner()
+        added = shell.run("device", "add", "phone")
+    assert f"Using the data folder an earlier version kept here, {old}" in banner
+    assert added.returncode == 0, added.stderr
+    db = Database(old / "photo-relay.db")
+    try:
+        assert [d.name for d in State(db).list_devices()] == ["phone"]
+    finally:
+        db.close()
+    assert not shell.default_data_dir.exists()
