@@ -237,3 +237,26 @@ def test_on_a_terminal_login_proposes_the_photos_folder(
     written = tomllib.loads((shell.default_data_dir / "settings.toml").read_text())
     assert written["target_folder"] == folder
     assert nextcloud.file(folder.strip("/")).is_dir()
+
+
+def test_a_new_login_with_the_same_settings_restarts_the_service_for_it(
+    shell: UserShell, nextcloud: DavServer
+) -> None:
+    """Logging in again (another login name, same folder) changes only the credentials
+    file: a service relaying to NextCloud restarts for it too."""
+    other_login = "alice@home.example"
+    nextcloud.ocs.add_user(other_login, uid=nextcloud.user, app_password=nextcloud.password)
+    port = find_free_port()
+
+    def login(name: str) -> None:
+        args = ("nextcloud", "login", nextcloud.base_url, "--login", name, "--app-password")
+        result = shell.run(*args, stdin=nextcloud.password + "\n")
+        assert result.returncode == 0, result.stderr
+
+    with shell.serving(port=port) as serving:
+        login(nextcloud.login)
+        wait_for(lambda: serving.banner().count("photo-relay is starting.") == 2, what="restart")
+        login(other_login)
+        wait_for(lambda: serving.banner().count("photo-relay is starting.") == 3, what="restart")
+        banner = serving.banner()
+    assert "nextcloud-credentials.json changed: photo-relay restarts to use it." in banner
