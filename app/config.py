@@ -1,25 +1,54 @@
-"""Settings: every knob of the service in one object, read once from the environment.
+"""Settings: every knob of the service in one object, read once per process.
 
-Values come from `PHOTO_RELAY_*` environment variables, then an optional `.env` file, then
-the defaults below. The object is created at start-up and passed down; nothing reads the
-environment anywhere else. Each field's description is what the README's table says.
+Values come from the command line, then `PHOTO_RELAY_*` environment variables, then an
+optional `.env` file, then the settings file in the data folder (written by commands such
+as `photo-relay nextcloud login`), then the defaults below. The data folder itself is found
+the same way by every command: the command line, the environment, the folder `serve` last
+recorded, or a fixed default. The object is created at start-up and passed down; nothing
+reads the environment or the settings file anywhere else. Each field's description is what
+the README's table says.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from app.errors import ConfigurationError
 from app.naming import remote_path
 
-__all__ = ["DestinationSettings", "IntakeSettings", "PageSettings", "RelaySettings", "Settings"]
+__all__ = [
+    "SETTINGS_FILE_NAME",
+    "DestinationSettings",
+    "IntakeSettings",
+    "PageSettings",
+    "RelaySettings",
+    "SettingOrigin",
+    "Settings",
+    "data_dir_pointer",
+    "default_data_dir",
+    "record_data_dir",
+    "recorded_data_dir",
+    "write_settings_file",
+]
 
 GiB = 1024**3
 MiB = 1024**2
@@ -73,6 +102,174 @@ class PageSettings:
     events_poll_seconds: float
 
 
+SETTINGS_FILE_NAME = "settings.toml"
+SettingValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class SettingOrigin:
+    """One setting as the service uses it: its variable, its value (secrets hidden), its source."""
+
+    variable: str
+    value: str
+    source: Literal[
+        "default", "recorded by serve", "settings file", ".env file", "environment", "command line"
+    ]
+
+
+# -- where the data folder is -----------------------------------------------------------------
+
+
+def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The fixed default: $XDG_DATA_HOME/photo-relay, /var/lib/photo-relay for root, else
+    ~/.local/share/photo-relay. Never the current folder, so every command finds it."""
+    if environ.get("XDG_DATA_HOME"):
+        return Path(environ["XDG_DATA_HOME"]) / "photo-relay"
+    if os.geteuid() == 0:
+        return Path("/var/lib/photo-relay")
+    return Path.home() / ".local" / "share" / "photo-relay"
+
+
+def data_dir_pointer(environ: Mapping[str, str] = os.environ) -> Path:
+    """The small file where `serve` records its data folder, in this user's config folder."""
+    config_home = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "photo-relay" / "data-dir"
+
+
+def recorded_data_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """The data folder `serve` last ran with for this user, if it recorded one."""
+    try:
+        text = data_dir_pointer(environ).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None
+    return Path(text) if text else None
+
+
+def record_data_dir(data_dir: Path, environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Remember `data_dir` for the other commands; returns the pointer file, None if unwritable.
+
+    A user whose home folder is read-only (a hardened systemd unit) loses nothing: its
+    commands name the folder in PHOTO_RELAY_DATA_DIR or --data-dir anyway.
+    """
+    pointer = data_dir_pointer(environ)
+    try:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(pointer, f"{data_dir.resolve()}\n")
+    except OSError:
+        return None
+    return pointer
+
+
+# -- the settings file in the data folder -----------------------------------------------------
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The settings in `path` (TOML, one `name = value` per setting); {} when there is none.
+
+    A file that cannot be read, or names a setting that does not exist, stops the start
+    like a bad environment variable does: with the file and the setting named.
+    """
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise _file_error("settings_file", f"{path} cannot be read ({exc})") from None
+    unknown = sorted(set(values) - (set(Settings.model_fields) - {"data_dir"}))
+    if unknown:
+        raise _file_error(unknown[0], f"{path} names a setting that does not exist")
+    return values
+
+
+def write_settings_file(data_dir: Path, updates: Mapping[str, SettingValue | None]) -> Path:
+    """Set (or, with None, remove) settings in the data folder's settings file; keep the rest."""
+    path = data_dir / SETTINGS_FILE_NAME
+    unknown = set(updates) - (set(Settings.model_fields) - {"data_dir"})
+    if unknown:
+        raise ValueError(f"not settings: {sorted(unknown)}")
+    values = read_settings_file(path)
+    for name, value in updates.items():
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+    lines = [
+        "# photo-relay's settings, written by its commands (`photo-relay config` shows them).",
+        "# PHOTO_RELAY_* environment variables override what is here.",
+        *(f"{name} = {_toml_value(value)}" for name, value in sorted(values.items())),
+    ]
+    _write_atomically(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} cannot be a setting")
+        return repr(value)
+    if isinstance(value, str):
+        escaped = "".join(
+            {'"': '\\"', "\\": "\\\\"}.get(c, c) if c.isprintable() else f"\\u{ord(c):04x}"
+            for c in value
+        )
+        return f'"{escaped}"'
+    raise ValueError(f"{value!r} cannot be written to the settings file")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A temp file, fsynced, renamed over the old one: a reader sees the old or the new."""
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+def _file_error(name: str, message: str) -> ValidationError:
+    """A ValidationError, so a bad file is reported where bad variables are (by name)."""
+    error = PydanticCustomError("settings_file", message)
+    return ValidationError.from_exception_data(
+        "Settings", [InitErrorDetails(type=error, loc=(name,), input=None)]
+    )
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "(set, hidden)"
+    return "(not set)" if value is None else str(value)
+
+
+def _first_data_dir(sources: tuple[PydanticBaseSettingsSource, ...]) -> Path:
+    """The data folder: the first source naming one, the one serve recorded, the default."""
+    for source in sources:
+        if value := source().get("data_dir"):
+            return Path(value)
+    return recorded_data_dir() or default_data_dir()
+
+
+class _SettingsFileSource(PydanticBaseSettingsSource):
+    """The settings file of the data folder, below the environment; also the data folder
+    itself when no command line, variable or .env names it: the one `serve` recorded, or
+    the default."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data_dir: Path) -> None:
+        super().__init__(settings_cls)
+        self.data_dir = data_dir
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        return {**read_settings_file(self.data_dir / SETTINGS_FILE_NAME), "data_dir": self.data_dir}
+
+
 class Settings(BaseSettings):
     """The service's configuration; see the README's configuration table."""
 
@@ -86,9 +283,11 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        Path("photo-relay-data"),
+        default_factory=default_data_dir,
         description="Folder for everything the service keeps: spool, database, admin token, "
-        "and (with the local target) the library.",
+        "settings file, and (with the local target) the library. Unset: the folder "
+        "`photo-relay serve` last ran with, else `~/.local/share/photo-relay` "
+        "(`/var/lib/photo-relay` for root, `/data` in Docker).",
     )
     host: str = Field(
         "127.0.0.1",
@@ -290,6 +489,72 @@ class Settings(BaseSettings):
         "connection and a temp file for ever).",
     )
 
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self._origins = self._find_origins(values)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The settings file lives in the data folder, so that folder is found first.
+        data_dir = _first_data_dir((init_settings, env_settings, dotenv_settings))
+        file_settings = _SettingsFileSource(settings_cls, data_dir)
+        return init_settings, env_settings, dotenv_settings, file_settings, file_secret_settings
+
+    @classmethod
+    def find_settings_file(cls, data_dir: Path | None = None) -> Path:
+        """The settings file these settings would read, found without reading any of it:
+        for naming it in a message when the settings themselves are not valid."""
+        given = InitSettingsSource(cls, {"data_dir": data_dir} if data_dir else {})
+        sources = (given, EnvSettingsSource(cls), DotEnvSettingsSource(cls))
+        return _first_data_dir(sources) / SETTINGS_FILE_NAME
+
+    def _find_origins(self, values: Mapping[str, Any]) -> dict[str, str]:
+        """Which source gave each setting, highest first (as settings_customise_sources)."""
+        cls = type(self)
+        env_file = values.get("_env_file", cls.model_config.get("env_file"))
+        layers: list[tuple[str, set[str]]] = [
+            (
+                "command line",
+                {k for k, v in values.items() if not k.startswith("_") and v is not None},
+            ),
+            ("environment", set(EnvSettingsSource(cls)())),
+            (
+                ".env file",
+                set(DotEnvSettingsSource(cls, env_file=env_file)()) if env_file else set(),
+            ),
+            ("settings file", set(read_settings_file(self.settings_file))),
+        ]
+        origins = {}
+        for name in cls.model_fields:
+            origins[name] = next((label for label, names in layers if name in names), "default")
+        if origins["data_dir"] == "default" and recorded_data_dir() == self.data_dir:
+            origins["data_dir"] = "recorded by serve"
+        return origins
+
+    def origin_of(self, name: str) -> str:
+        """Where the setting `name` came from: "default", "environment", "settings file", …"""
+        return self._origins.get(name, "default")
+
+    def origins(self) -> list[SettingOrigin]:
+        """Every setting with its value (secrets hidden) and where it came from."""
+        return [
+            SettingOrigin(
+                variable=f"PHOTO_RELAY_{name.upper()}",
+                value=_shown(getattr(self, name)),
+                source=self.origin_of(name),  # type: ignore[arg-type]
+            )
+            for name in type(self).model_fields
+        ]
+
     @field_validator("path_template")
     @classmethod
     def _template_names_a_file(cls, value: str) -> str:
@@ -377,6 +642,10 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "photo-relay.db"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.data_dir / SETTINGS_FILE_NAME
 
     @property
     def admin_token_file(self) -> Path:

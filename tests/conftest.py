@@ -21,6 +21,21 @@ from tests.support.servers import ThreadedService, find_free_port
 from tests.support.webdav_server import DavServer
 
 
+@pytest.fixture(autouse=True)
+def homes_of_its_own(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test, and every command it starts, has its own config and data homes.
+
+    photo-relay's default data folder and the file where `serve` records it live there
+    (app/config.py), so no test reads or writes the real ones (as root: /var/lib/photo-relay).
+    """
+    homes = tmp_path_factory.mktemp("homes")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(homes / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(homes / "data"))
+    return homes
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

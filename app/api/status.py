@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from app.api.deps import AdminDep, ServicesDep, StateDep
 from app.observe.doctor import status_checks
@@ -13,18 +16,35 @@ __all__ = ["router"]
 router = APIRouter(tags=["status"])
 
 
+class ConfigurationEntry(BaseModel):
+    """One setting the running service uses, as `photo-relay config` shows it."""
+
+    variable: str
+    value: str = Field(description="Secrets are shown as `(set, hidden)`.")
+    source: Literal[
+        "default", "recorded by serve", "settings file", ".env file", "environment", "command line"
+    ]
+
+
+class ServiceStatus(StatusReport):
+    configuration: list[ConfigurationEntry] = Field(
+        default_factory=list,
+        description="The settings in effect and where each came from (secrets hidden).",
+    )
+
+
 @router.get("/healthz")
 async def read_health() -> dict[str, str]:
     """Answers while the service runs; no authentication."""
     return {"status": "ok"}
 
 
-@router.get("/v1/status", dependencies=[AdminDep], response_model=StatusReport)
-async def read_status(services: ServicesDep) -> StatusReport:
+@router.get("/v1/status", dependencies=[AdminDep], response_model=ServiceStatus)
+async def read_status(services: ServicesDep) -> ServiceStatus:
     """Counts per state, spool use, the oldest pending item, the last error, the relay."""
     summary = await services.state.asummary()
     relay = services.relay.status
-    return StatusReport(
+    return ServiceStatus(
         **summary,
         spool_free_bytes=await services.spool.afree_bytes(),
         relay={
@@ -37,6 +57,10 @@ async def read_status(services: ServicesDep) -> StatusReport:
         checks=await status_checks(
             services.settings, services.target.describe(), relay, services.target_problem
         ),
+        configuration=[
+            ConfigurationEntry(variable=o.variable, value=o.value, source=o.source)
+            for o in services.settings.origins()
+        ],
     )
 
 

@@ -1,11 +1,14 @@
-"""The `photo-relay` command: serve, device, admin-token, status, import, retry.
+"""The `photo-relay` command: serve, device, admin-token, status, import, retry, config.
 
 Commands other than `serve` work on the data folder directly (SQLite allows it while the
-service runs), so a device added or revoked here takes effect at once.
+service runs), so a device added or revoked here takes effect at once. They find the data
+folder as `serve` does (app/config.py) and never create one: a folder that is not there
+is an error that names it and says how to point elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import sys
@@ -17,12 +20,21 @@ import click
 from pydantic import ValidationError
 
 from app import log_redaction
-from app.config import Settings
+from app.config import Settings, data_dir_pointer, record_data_dir
 from app.errors import PhotoRelayError
 from app.folder_lock import FolderLock
 from app.store.db import Database
 from app.store.state import State
 from app.tokens import ensure_admin_token, hash_token, new_token
+
+EARLIER_DATA_DIR = "photo-relay-data"
+DATA_DIR_ORIGINS = {
+    "command line": "given with --data-dir",
+    "environment": "named by PHOTO_RELAY_DATA_DIR",
+    ".env file": "named by PHOTO_RELAY_DATA_DIR in the .env file here",
+    "recorded by serve": "the one `photo-relay serve` last ran with",
+    "default": "the default location",
+}
 
 __all__ = ["main"]
 
@@ -37,15 +49,38 @@ def load_settings(**overrides: Any) -> Settings:
             f"PHOTO_RELAY_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in exc.errors()
         )
-        raise click.ClickException(f"The configuration is not valid: {problems}") from None
+        where = Settings.find_settings_file(overrides.get("data_dir"))
+        raise click.ClickException(
+            f"The configuration is not valid: {problems}. Settings come from the command "
+            f"line, PHOTO_RELAY_ variables (the environment, a .env file here) and {where}."
+        ) from None
 
 
 def data_dir_option(command: F) -> F:
     return click.option(
         "--data-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Data folder (default: $PHOTO_RELAY_DATA_DIR or ./photo-relay-data).",
+        help="Data folder (default: $PHOTO_RELAY_DATA_DIR, else the one `serve` last ran "
+        "with, else ~/.local/share/photo-relay; `photo-relay config` shows which).",
     )(command)
+
+
+def existing_data(data_dir: Path | None) -> Settings:
+    """The settings, for a command that needs the service's data folder to be there already.
+
+    Only `serve` makes the folder: any other command making one would leave the person
+    with a second, empty setup (a token the service refuses, a check of the wrong thing).
+    """
+    settings = load_settings(data_dir=data_dir)
+    if not settings.data_dir.is_dir():
+        folder = settings.data_dir.resolve()
+        origin = DATA_DIR_ORIGINS.get(settings.origin_of("data_dir"), "")
+        raise click.ClickException(
+            f"There is no photo-relay data folder at {folder} ({origin}). Start the service "
+            "once with `photo-relay serve` (it makes the folder and remembers it), or point "
+            "to your data folder with --data-dir FOLDER or PHOTO_RELAY_DATA_DIR=FOLDER."
+        )
+    return settings
 
 
 def friendly_errors(command: F) -> F:
@@ -61,8 +96,16 @@ def friendly_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def note_service_differences(settings: Settings) -> None:
+    """Say so when the running service was given settings this command does not have."""
+    from app.cli.running_service import differences
+
+    for line in differences(settings):
+        click.echo(f"Note: {line}", err=True)
+
+
 def open_state(data_dir: Path | None) -> tuple[Settings, State]:
-    settings = load_settings(data_dir=data_dir)
+    settings = existing_data(data_dir)
     return settings, State(Database(settings.database_path))
 
 
@@ -87,52 +130,43 @@ def main() -> None:
 def serve(
     data_dir: Path | None, host: str | None, port: int | None, header_timeout: float | None
 ) -> None:
-    """Start the service."""
-    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    """Start the service (it restarts by itself when a command changes its settings file)."""
+    from app.cli.serving import restart, run_server
+
+    def read_settings() -> Settings:
+        return load_settings(data_dir=data_dir, host=host, port=port)
+
+    settings = read_settings()
+    if earlier := earlier_data_dir(settings):
+        data_dir = earlier
+        settings = read_settings()
+        click.echo(
+            f"Using the data folder an earlier version kept here, {earlier}; from now on "
+            "every command finds it from any folder."
+        )
     # Before any start-up work: a second service on this folder must change nothing.
     lock = FolderLock.take(settings.data_dir)
     try:
-        run_server(settings, header_timeout)
+        if record_data_dir(settings.data_dir) is None:
+            click.echo(
+                f"Could not record the data folder in {data_dir_pointer()}; other commands "
+                "need --data-dir or PHOTO_RELAY_DATA_DIR to find it.",
+                err=True,
+            )
+        again = run_server(settings, header_timeout, read_settings)
     finally:
         lock.release()
+    if again:
+        restart()
 
 
-def run_server(settings: Settings, header_timeout: float | None) -> None:
-    import uvicorn
-
-    from app.connection_limits import (
-        ConnectionLimits,
-        connection_cap,
-        protocol_with,
-        raise_open_file_limit,
-    )
-    from app.main import WEBSOCKETS, create_app
-    from app.targets import open_target
-
-    limits = ConnectionLimits(max_connections=connection_cap(raise_open_file_limit()))
-    if header_timeout is not None:
-        limits = dataclasses.replace(limits, header_timeout=header_timeout)
-    url = f"http://{settings.host}:{settings.port}"
-    click.echo("photo-relay is starting.")
-    click.echo(f"  Data folder:        {settings.data_dir.resolve()}")
-    click.echo(f"  Photos will land in {open_target(settings).describe()}")
-    click.echo(f"  Listening on        {url}")
-    if settings.host in ("127.0.0.1", "localhost"):
-        click.echo("  Only this computer can reach it; set --host 0.0.0.0 for your phone.")
-    click.echo("  Add your phone:     photo-relay device add my-iphone   (prints its token)")
-    click.echo("  Admin token:        photo-relay admin-token")
-    sys.stdout.flush()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws=WEBSOCKETS,
-        # httptools with limits on what a connection may send before its request runs;
-        # measured against h11 in docs/RELIABILITY.md.
-        http=protocol_with(limits),
-        timeout_graceful_shutdown=10,
-    )
+def earlier_data_dir(settings: Settings) -> Path | None:
+    """./photo-relay-data, where versions before the fixed default kept everything, when
+    this serve would otherwise start afresh in the default folder beside it."""
+    earlier = Path(EARLIER_DATA_DIR).resolve()
+    if settings.origin_of("data_dir") != "default" or settings.database_path.exists():
+        return None
+    return earlier if (earlier / "photo-relay.db").exists() else None
 
 
 @main.group()
@@ -189,11 +223,29 @@ def device_revoke(name: str, data_dir: Path | None) -> None:
     click.echo(f"Device {name!r} revoked.")
 
 
+@device.command("rotate")
+@click.argument("name")
+@data_dir_option
+@friendly_errors
+def device_rotate(name: str, data_dir: Path | None) -> None:
+    """Give a device a new token; the old one is refused from the next request on."""
+    _, state = open_state(data_dir)
+    token = new_token("prd")
+    state.rotate_device_token(name, hash_token(token))
+    click.echo(token)  # alone on stdout, like `device add`
+    click.echo(
+        f"Device {name!r} has a new token; its old one no longer works. Put this one in the "
+        "Shortcut; it is not shown again.",
+        err=True,
+    )
+
+
 @main.command("admin-token")
 @data_dir_option
+@friendly_errors
 def admin_token(data_dir: Path | None) -> None:
     """Print the admin token (for the status endpoint and page)."""
-    settings = load_settings(data_dir=data_dir)
+    settings = existing_data(data_dir)
     if settings.admin_token:
         click.echo(settings.admin_token.get_secret_value())
     else:
@@ -210,6 +262,7 @@ def status(data_dir: Path | None) -> None:
     from app.targets import open_target
 
     settings, state = open_state(data_dir)
+    note_service_differences(settings)
     snapshot = Overview(state.db).snapshot(quiet_days=settings.device_quiet_days)
     target = open_target(settings)
     for line in status_lines(
@@ -249,7 +302,7 @@ def nextcloud() -> None:
 
 
 @nextcloud.command("login")
-@click.argument("url")
+@click.argument("url", required=False)
 @click.option("--login", "login_name", help="Login name, with --app-password (pasted).")
 @click.option(
     "--app-password",
@@ -258,20 +311,36 @@ def nextcloud() -> None:
     help="Paste an app password you created (Settings › Security) instead of the browser "
     "login; asked for hidden, or read from stdin.",
 )
+@click.option(
+    "--folder",
+    help="Folder in your NextCloud files for the photos (default: asked, proposing "
+    "/Photos/iPhone; without a terminal /Photos/iPhone).",
+)
 @click.option("--poll-interval", type=float, default=2.0, hidden=True)
 @data_dir_option
 @friendly_errors
 def nextcloud_login(
-    url: str, login_name: str | None, pasted: bool, poll_interval: float, data_dir: Path | None
+    url: str | None,
+    login_name: str | None,
+    pasted: bool,
+    folder: str | None,
+    poll_interval: float,
+    data_dir: Path | None,
 ) -> None:
-    """Log in to NextCloud at URL (a browser link and QR code) and store an app password."""
+    """Connect NextCloud at URL and send the photos there, in one go.
+
+    Logs in (a browser link and QR code, or a pasted app password), stores the app
+    password, switches the destination to this NextCloud and a photos folder, checks it
+    all and says where the next photo will land. Without URL: the configured server.
+    """
     from app.cli.nextcloud import login_command
 
     login_command(
-        load_settings(data_dir=data_dir),
+        existing_data(data_dir),
         url,
         login_name=login_name,
         pasted=pasted,
+        folder=folder,
         poll_interval=poll_interval,
     )
 
@@ -284,7 +353,35 @@ def nextcloud_check(url: str | None, data_dir: Path | None) -> None:
     """Check the NextCloud connection: server, login, a probe file, and what it supports."""
     from app.cli.nextcloud import check_command
 
-    check_command(load_settings(data_dir=data_dir), url)
+    check_command(existing_data(data_dir), url)
+
+
+@main.command("config")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+def show_config(data_dir: Path | None, as_json: bool) -> None:
+    """Show the settings in effect and where each comes from (secrets hidden)."""
+    import json
+
+    settings = load_settings(data_dir=data_dir)
+    note_service_differences(settings)
+    origins = settings.origins()
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(o) for o in origins], indent=2))
+        return
+    width = max(len(o.variable) for o in origins)
+    for origin in origins:
+        click.echo(f"{origin.variable:<{width}}  {origin.value}  ({origin.source})")
+    click.echo(
+        f"\nSettings file: {settings.settings_file}"
+        + ("" if settings.settings_file.exists() else " (none yet)")
+        + ". The environment and the command line override it."
+    )
+    if not settings.data_dir.is_dir():
+        click.echo(
+            f"The data folder {settings.data_dir.resolve()} does not exist yet; "
+            "`photo-relay serve` makes it."
+        )
 
 
 def import_files(path: Path, data_dir: Path | None) -> None:
@@ -355,5 +452,7 @@ def doctor(data_dir: Path | None, strict: bool, as_json: bool) -> None:
 
     from app.observe.doctor import diagnose, print_report
 
+    with contextlib.suppress(click.ClickException):  # the configuration check reports it
+        note_service_differences(load_settings(data_dir=data_dir))
     checks = asyncio.run(diagnose(data_dir))
     sys.exit(print_report(checks, strict=strict, as_json=as_json))

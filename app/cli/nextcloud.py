@@ -2,7 +2,10 @@
 
 Turns settings and command-line input into calls of targets.nextcloud.login / .check and
 prints the results in plain words: the login link with a QR code (segno), what was stored,
-what the server supports. The app password is never printed.
+what the server supports. `login` is the whole connection in one go: it also switches the
+destination to NextCloud and a photos folder in the data folder's settings file (which a
+running service picks up by itself), runs the check and says where the next photo lands.
+The app password is never printed.
 """
 
 from __future__ import annotations
@@ -11,20 +14,26 @@ import asyncio
 import io
 import logging
 import sys
+from datetime import datetime
 
 import click
 import segno
 from pydantic import SecretStr, ValidationError
 
-from app.config import Settings
-from app.errors import ConfigurationError
+from app.config import Settings, write_settings_file
+from app.errors import ConfigurationError, PhotoRelayError
+from app.naming import remote_path
 from app.targets import Target, open_target
 from app.targets.nextcloud.api import normalise_server_url
 from app.targets.nextcloud.check import CheckPlan, run_check
 from app.targets.nextcloud.credentials import NextcloudCredentials, load_credentials
 from app.targets.nextcloud.login import LoginFlow, login_with_app_password, login_with_flow
 
-__all__ = ["check_command", "login_command"]
+__all__ = ["DEFAULT_PHOTOS_FOLDER", "check_command", "login_command"]
+
+DEFAULT_PHOTOS_FOLDER = "/Photos/iPhone"
+# What `login` writes to the settings file; each is reported when the environment wins.
+DESTINATION_SETTINGS = ("target", "target_url", "target_folder")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -65,14 +74,15 @@ def read_app_password() -> SecretStr:
 
 def login_command(
     settings: Settings,
-    url: str,
+    url: str | None,
     *,
     login_name: str | None,
     pasted: bool,
+    folder: str | None,
     poll_interval: float,
 ) -> None:
     configure_logging(settings)
-    server = normalise_server_url(url)
+    server = normalise_server_url(url or configured_server(settings))
     try:
         previous = read_stored(settings)
     except ConfigurationError:  # a broken file is what a new login repairs
@@ -101,6 +111,109 @@ def login_command(
             f"This replaced the earlier login ({previous.login_name!r} at {previous.server}); "
             "its app password keeps working until you revoke it in NextCloud."
         )
+    photos_folder = choose_folder(folder, settings)
+    click.echo("")
+    check_before_switching(settings, credentials.server, photos_folder)
+    click.echo("")
+    switched = switch_destination(settings, credentials.server, photos_folder)
+    say_where_photos_land(switched, credentials)
+
+
+def check_before_switching(settings: Settings, server: str, folder: str) -> None:
+    """The check, run as the relay would run after the switch; a failure switches nothing,
+    so photos never start queueing for a destination that cannot take them."""
+    proposed = settings.model_copy(
+        update={"target": "nextcloud", "target_url": server, "target_folder": folder}
+    )
+    try:
+        check_command(proposed, None)
+    except PhotoRelayError as exc:
+        raise type(exc)(
+            f"{exc.message} The login is stored, but photos keep going to "
+            f"{open_target(settings).describe()}: fix this, then run `photo-relay nextcloud "
+            "login` again."
+        ) from exc
+
+
+def configured_server(settings: Settings) -> str:
+    """The NextCloud named by the settings (environment or settings file) or the last login."""
+    if settings.target_url and settings.target != "webdav":
+        return settings.target_url
+    try:
+        stored = read_stored(settings)
+    except ConfigurationError:
+        stored = None
+    if stored is not None:
+        return stored.server
+    raise ConfigurationError(
+        "Which NextCloud? Give its address: `photo-relay nextcloud login "
+        "https://cloud.example.org` (or set PHOTO_RELAY_TARGET_URL)."
+    )
+
+
+def choose_folder(given: str | None, settings: Settings) -> str:
+    """The photos folder: --folder, else asked on a terminal (proposing the current one or
+    /Photos/iPhone), else that proposal. "/" means the top of the user's files."""
+    current = settings.target_folder if settings.target == "nextcloud" else None
+    proposal = current or DEFAULT_PHOTOS_FOLDER
+    if given is None and sys.stdin.isatty():
+        given = click.prompt(
+            "Folder in your NextCloud files for the photos (Enter accepts)", default=proposal
+        )
+    return "/" + (given if given is not None else proposal).strip().strip("/")
+
+
+def switch_destination(settings: Settings, server: str, folder: str) -> Settings:
+    """Write the destination to the settings file; return the settings as read after it."""
+    wanted = {"target": "nextcloud", "target_url": server, "target_folder": folder}
+    path = write_settings_file(settings.data_dir, wanted)
+    switched = Settings(data_dir=settings.data_dir)
+    click.echo(f"Destination switched to NextCloud, folder {folder} (saved in {path}).")
+    for name in DESTINATION_SETTINGS:
+        origin = switched.origin_of(name)
+        if origin != "settings file" and not _same_setting(getattr(switched, name), wanted[name]):
+            click.echo(
+                f"Note: PHOTO_RELAY_{name.upper()} is set in the {origin} "
+                f"({getattr(switched, name)}) and wins over the settings file; remove it "
+                "there for this to take effect.",
+                err=True,
+            )
+    click.echo(
+        "A running photo-relay notices this within seconds and restarts by itself to use it."
+    )
+    return switched
+
+
+def _same_setting(value: str | None, wanted: str) -> bool:
+    """Equal as the target reads them: folders without their outer slashes, servers as
+    base URLs (an environment that already says the same thing needs no note)."""
+    if value is None:
+        return False
+    if value.strip("/") == wanted.strip("/"):
+        return True
+    return _same_server(wanted, value)
+
+
+def say_where_photos_land(settings: Settings, credentials: NextcloudCredentials) -> None:
+    """One example path, filled in as the relay will for a photo taken now."""
+    if settings.target != "nextcloud":
+        click.echo(
+            f"Until then, photos keep landing in {open_target(settings).describe()}.", err=True
+        )
+        return
+    example = remote_path(
+        settings.path_template,
+        captured_local=datetime.now(),
+        name="IMG_0001.HEIC",
+        sha256="0" * 64,
+        kind="photo",
+        device="my-iphone",
+    )
+    folder = (settings.target_folder or "/").rstrip("/")
+    click.echo(
+        f"The next photo will land in NextCloud at {settings.target_url or credentials.server}, "
+        f"in {credentials.user_id!r}'s files: {folder}/{example} (for a photo taken now)."
+    )
 
 
 def report_login(credentials: NextcloudCredentials, settings: Settings) -> None:
@@ -112,7 +225,6 @@ def report_login(credentials: NextcloudCredentials, settings: Settings) -> None:
         f"The app password is stored in {settings.credentials_file} (only you can read it). "
         "You can revoke it in NextCloud under Settings › Security › Devices & sessions."
     )
-    click.echo("Next: photo-relay nextcloud check")
 
 
 def check_command(settings: Settings, url: str | None) -> None:

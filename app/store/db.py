@@ -243,6 +243,30 @@ def _m006_safe_at_home() -> str:
     """
 
 
+def _m007_device_names_reusable() -> str:
+    """A revoked device's name can be given to a new device (issue 15): names are unique
+    among active devices only. SQLite cannot drop a column's UNIQUE, so the table is
+    rebuilt; other tables' references are checked at commit, when the rows are back."""
+    return """
+        PRAGMA defer_foreign_keys=ON;
+        CREATE TEMP TABLE devices_before AS SELECT * FROM devices;
+        DROP TABLE devices;
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL COLLATE NOCASE,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT,
+            last_seen_at TEXT
+        );
+        INSERT INTO devices (id, name, token_hash, created_at, revoked_at, last_seen_at)
+            SELECT id, name, token_hash, created_at, revoked_at, last_seen_at
+            FROM devices_before;
+        DROP TABLE devices_before;
+        CREATE UNIQUE INDEX devices_active_name ON devices(name) WHERE revoked_at IS NULL
+    """
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
@@ -251,6 +275,7 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m004_backup_walks,
     _m005_capture_notes,
     _m006_safe_at_home,
+    _m007_device_names_reusable,
 ]
 
 

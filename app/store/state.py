@@ -111,10 +111,11 @@ class State:
 
     def add_device(self, name: str, token_hash: str) -> Device:
         def add(conn: sqlite3.Connection) -> Device:
-            if conn.execute("SELECT 1 FROM devices WHERE name = ?", (name,)).fetchone():
+            active = "SELECT 1 FROM devices WHERE name = ? AND revoked_at IS NULL"
+            if conn.execute(active, (name,)).fetchone():
                 raise Conflict(
-                    f"A device called {name!r} already exists. Pick another name, or revoke "
-                    f"the old one first with `photo-relay device revoke {name}`."
+                    f"A device called {name!r} already exists. Pick another name, or give "
+                    f"it a new token with `photo-relay device rotate {name}`."
                 )
             cursor = conn.execute(
                 "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
@@ -139,6 +140,23 @@ class State:
             write_journal(conn, "device.revoked", f"Device {name!r} was revoked.")
 
         self.db.call(revoke)
+
+    def rotate_device_token(self, name: str, token_hash: str) -> None:
+        """Replace an active device's token: the old one is refused from the next request."""
+
+        def rotate(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE devices SET token_hash = ? WHERE name = ? AND revoked_at IS NULL",
+                (token_hash, name),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(
+                    f"No active device called {name!r}; see `photo-relay device list`, or "
+                    f"add it with `photo-relay device add {name}`."
+                )
+            write_journal(conn, "device.token_rotated", f"Device {name!r} has a new token.")
+
+        self.db.call(rotate)
 
     def device_for_token_hash(self, token_hash: str) -> Device | None:
         """The active device holding this token, marking it as seen now.
@@ -716,7 +734,7 @@ class State:
 
 def read_devices(conn: sqlite3.Connection) -> list[DeviceInfo]:
     """Every device, revoked ones too, by name."""
-    rows = conn.execute("SELECT * FROM devices ORDER BY name").fetchall()
+    rows = conn.execute("SELECT * FROM devices ORDER BY name, id").fetchall()
     return [
         DeviceInfo(
             name=r["name"],

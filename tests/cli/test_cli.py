@@ -126,8 +126,10 @@ def test_admin_token_prints_the_token_the_service_accepts(service: Service) -> N
 
 
 def test_admin_token_before_the_first_start_is_kept_by_the_service(tmp_path: Path) -> None:
-    """Asking for the token first creates it (0600); the service then uses that one."""
+    """In a data folder made before the first start (as systemd's StateDirectory does), the
+    token asked for first is created (0600); the service then uses that one."""
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
     token = photo_relay("admin-token", data_dir=data_dir).stdout.strip()
     assert stat.S_IMODE((data_dir / "admin-token").stat().st_mode) == 0o600
     server = ThreadedService(Settings(data_dir=data_dir, port=find_free_port()))

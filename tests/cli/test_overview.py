@@ -82,6 +82,7 @@ def test_import_names_a_refused_file_and_goes_on(tmp_path: Path) -> None:
     (card / "good.jpg").write_bytes(samples.jpeg(seed=43))
     (card / "empty.jpg").write_bytes(b"")
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
     result = CliRunner().invoke(main, ["import", str(card), "--data-dir", str(data_dir)], env=ENV)
     assert result.exit_code == 1
     assert "1 file(s) backed up, 0 already here, 1 problem(s)" in result.output

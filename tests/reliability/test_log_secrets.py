@@ -19,9 +19,9 @@ from httpx_ws import connect_ws
 
 from app.web.sessions import COOKIE_NAME
 from tests.conftest import add_device, sha256_hex
-from tests.support.nextcloud_ocs import NextcloudOcs, serving
 from tests.support.photo_relay_cli import cli_env
 from tests.support.servers import ServiceProcess, find_free_port
+from tests.support.webdav_server import DavServer
 
 pytestmark = pytest.mark.reliability
 
@@ -88,17 +88,22 @@ def test_no_secret_in_a_debug_log_of_the_service_or_the_nextcloud_login(tmp_path
     assert "< authorization: " in log.lower(), "the handshake headers were not logged"
     assert "< cookie: " in log.lower()
 
-    ocs = NextcloudOcs()
-    app_password = ocs.add_user("alice@example.org", uid="alice")
-    with serving(ocs) as url:
+    # The whole test NextCloud (OCS and files): the login ends with a check that writes.
+    nextcloud = DavServer(
+        tmp_path / "nextcloud", nextcloud=True, ocs=True, login="alice@example.org"
+    ).start()
+    app_password = nextcloud.password
+    try:
         login = subprocess.run(
-            [sys.executable, "-c", CLI_AT_DEBUG, "nextcloud", "login", url, *PASTED],
+            [sys.executable, "-c", CLI_AT_DEBUG, "nextcloud", "login", nextcloud.base_url, *PASTED],
             env=cli_env(tmp_path / "cli"),
             input=app_password + "\n",
             capture_output=True,
             text=True,
             timeout=60,
         )
+    finally:
+        nextcloud.stop()
     assert login.returncode == 0, login.stderr
     assert "DEBUG:" in login.stderr, "the login logged nothing at debug"
 

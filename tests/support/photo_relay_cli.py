@@ -11,7 +11,12 @@ __all__ = ["cli_env", "run_cli", "start_cli"]
 
 
 def cli_env(data_dir: Path) -> dict[str, str]:
-    """The environment with a data folder of its own and every log line switched on."""
+    """The environment with a data folder of its own and every log line switched on.
+
+    The folder is made here, as the first `photo-relay serve` makes it: commands other
+    than `serve` refuse a data folder that is not there (tests/cli/test_data_folder.py).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTO_RELAY_")}
     return {**env, "PHOTO_RELAY_DATA_DIR": str(data_dir), "PHOTO_RELAY_LOG_LEVEL": "debug"}
 

@@ -40,7 +40,8 @@ def test_login_flow_through_the_cli_stores_credentials_0600(
     )
     try:
         wait_for(nextcloud.ocs.pending_flows, what="the CLI to start a login flow")
-        password = nextcloud.ocs.grant(LOGIN)
+        # The files side's own password, so the check that ends the login passes.
+        password = nextcloud.ocs.grant(LOGIN, app_password=nextcloud.password)
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()
@@ -79,7 +80,7 @@ def test_poll_stops_at_the_flow_lifetime_without_hammering(nextcloud: DavServer)
 
 def test_pasted_app_password_is_checked_then_stored(nextcloud: DavServer, tmp_path: Path) -> None:
     """A working pasted app password is stored with the user id the server reports."""
-    password = nextcloud.ocs.add_user(LOGIN, uid=UID)
+    password = nextcloud.ocs.add_user(LOGIN, uid=UID, app_password=nextcloud.password)
     args = ("nextcloud", "login", nextcloud.base_url, "--login", LOGIN, "--app-password")
     result = run_cli(tmp_path, *args, stdin=password + "\n")
     assert result.returncode == 0, result.stderr
@@ -178,7 +179,7 @@ def test_a_new_login_replaces_an_unreadable_credentials_file(
 ) -> None:
     """A corrupt credentials file does not block logging in again; the new login replaces it."""
     (tmp_path / CREDENTIALS_FILE_NAME).write_text("{not json")
-    password = nextcloud.ocs.add_user(LOGIN, uid=UID)
+    password = nextcloud.ocs.add_user(LOGIN, uid=UID, app_password=nextcloud.password)
     args = ("nextcloud", "login", nextcloud.base_url, "--login", LOGIN, "--app-password")
     result = run_cli(tmp_path, *args, stdin=password + "\n")
     assert result.returncode == 0, result.stderr
