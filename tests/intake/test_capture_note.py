@@ -65,6 +65,7 @@ def test_an_imported_file_without_a_date_is_dated_by_its_modified_time(tmp_path:
     scan.write_bytes(b"a scanned letter, no metadata")
     os.utime(scan, (1_600_000_000, 1_600_000_000))
     settings = make_settings(tmp_path)
+    settings.data_dir.mkdir()  # import uses an existing data folder, never makes one
     result = CliRunner().invoke(
         main,
         ["import", str(card), "--data-dir", str(settings.data_dir)],
