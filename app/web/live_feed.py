@@ -50,8 +50,8 @@ async def snapshot(services: Services) -> dict[str, Any]:
 
 
 async def _with_headline(services: Services, message: dict[str, Any]) -> dict[str, Any]:
-    """`message` with the outage headline and the counts it was worded from, while the
-    destination does not answer; as it is otherwise (the page words the rest itself)."""
+    """While the destination does not answer: `message` with the server's headline and the
+    counts it was worded from. Otherwise `message` unchanged: the page words the rest."""
     if services.relay.status.down_since is None:
         return message
     overview = services.monitoring.overview
