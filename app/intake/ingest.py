@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from app import crashpoints
-from app.clock import now
+from app.clock import now, spoken
 from app.config import IntakeSettings
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
@@ -271,7 +271,8 @@ class Ingest:
         info = probe(stored)
         problem = info.problem
         if info.captured_at is not None and (unusable := date_problem(info.captured_at)):
-            problem = f"the date in its metadata, {info.captured_at.isoformat()}, {unusable}"
+            shown = spoken(info.captured_at.replace(tzinfo=None))  # as its clock showed it
+            problem = f"the date in its metadata, {shown}, {unusable}"
         if meta.captured_at is not None:
             captured, source = meta.captured_at, "client"
         elif info.captured_at is not None and problem is None:

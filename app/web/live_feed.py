@@ -5,7 +5,10 @@ page sends the id it was rendered at) the entries written since then are replaye
 nothing falls in the gap between rendering and connecting. Then each journal entry
 (`type: journal`, with the item's state and the new counts) and each progress report
 (`type: progress` / `progress_done`). A client that falls behind is sent a fresh
-snapshot instead of the events it missed. Auth: the admin token as Bearer, or the status
+snapshot instead of the events it missed. While the destination does not answer, each
+message with counts also carries the server's `headline` (level and text), which names the
+outage and the count: only the server can word it. Journal entries carry `when`, their
+time in the owner's words ("today 21:38"). Auth: the admin token as Bearer, or the status
 page's session cookie from the page's own origin; anything else is closed with 1008.
 """
 
@@ -17,9 +20,12 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from app.clock import spoken
+from app.observe import wording
 from app.observe.events import Subscription
 from app.services import Services
 from app.web.access import Viewer, identify
+from app.web.headline import headline
 
 __all__ = ["router"]
 
@@ -32,12 +38,37 @@ REPLAY_LIMIT = 500
 
 async def snapshot(services: Services) -> dict[str, Any]:
     counts = await services.monitoring.overview.acounts()
+    return await _with_headline(
+        services,
+        {
+            "type": "snapshot",
+            "counts": counts,
+            "progress": services.monitoring.progress.snapshot(),
+            "relay": services.relay.status.state,
+        },
+    )
+
+
+async def _with_headline(services: Services, message: dict[str, Any]) -> dict[str, Any]:
+    """While the destination does not answer: `message` with the server's headline and the
+    counts it was worded from. Otherwise `message` unchanged: the page words the rest."""
+    if services.relay.status.down_since is None:
+        return message
+    overview = services.monitoring.overview
+    snap = await overview.asnapshot(
+        quiet_days=services.settings.device_quiet_days, recent=0, listed=0
+    )
+    verdict = headline(services, snap)
     return {
-        "type": "snapshot",
-        "counts": counts,
-        "progress": services.monitoring.progress.snapshot(),
-        "relay": services.relay.status.state,
+        **message,
+        "counts": snap.counts,
+        "headline": {"level": verdict.level, "text": verdict.headline},
     }
+
+
+def _journal(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    zone = wording.display_zone(services.settings.timezone)
+    return {**event, "when": spoken(event["at"], zone)}
 
 
 @router.websocket("/v1/events")
@@ -78,9 +109,9 @@ async def _replay(websocket: WebSocket, services: Services, after: str | None) -
     entries = await overview.ajournal_since(int(after), REPLAY_LIMIT)
     if not entries:
         return 0
-    counts = await overview.acounts()
+    latest = await _with_headline(services, {"counts": await overview.acounts()})
     for entry in entries:
-        await websocket.send_json({**entry.as_event(), "counts": counts})
+        await websocket.send_json({**_journal(services, entry.as_event()), **latest})
     return entries[-1].id
 
 
@@ -91,8 +122,10 @@ async def _send_events(
         event = await subscription.next()
         if event.get("type") == "lagged":
             event = await snapshot(services)
-        elif event.get("type") == "journal" and event["id"] <= replayed_to:
-            continue  # already sent by the replay
+        elif event.get("type") == "journal":
+            if event["id"] <= replayed_to:
+                continue  # already sent by the replay
+            event = await _with_headline(services, _journal(services, event))
         await websocket.send_json(event)
 
 

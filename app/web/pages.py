@@ -17,9 +17,9 @@ from app.observe import wording
 from app.off_loop import off_loop
 from app.phone.backup import BackupRuns
 from app.phone.rules import NOTE_WORDS
-from app.relay.worker import RelayState
 from app.services import Services, ServicesDep
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
+from app.web.headline import headline, relay_problem
 from app.web.page_state import page_state
 from app.web.sessions import COOKIE_NAME, SessionStore
 
@@ -163,8 +163,6 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
         return viewer
     settings = services.settings
     snapshot = await services.monitoring.overview.asnapshot(quiet_days=settings.device_quiet_days)
-    relay = services.relay.status
-    relay_problem = relay.reason if relay.state == RelayState.PAUSED else services.target_problem
     progress = {p["sha256"]: p for p in services.monitoring.progress.snapshot()}
     not_sent = await off_loop(BackupRuns(services.db).failures)
     not_captured = await not_captured_ledger(BackupRuns(services.db))
@@ -175,8 +173,8 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
         "status.html",
         {
             "snap": snapshot,
-            "verdict": snapshot.verdict(relay_problem, destination=destination, zone=zone),
-            "relay_problem": relay_problem,
+            "verdict": headline(services, snapshot),
+            "relay_problem": relay_problem(services),
             "destination": destination,
             "target": services.target.describe(),
             "progress": progress,

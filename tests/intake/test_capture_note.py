@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -46,6 +46,21 @@ def test_metadata_over_the_limits_gives_the_arrival_time_and_the_reason(service:
     with logged_in(service) as browser:
         page = browser.get(f"/items/{sha256_hex(data)}").text
     assert "The time the file arrived here, because its metadata could not be read" in page
+
+
+def test_an_unusable_date_in_the_file_is_said_in_words_not_iso(service: Service) -> None:
+    """EXIF with an offset no zone uses: the note names that date as its clock showed it,
+    the way the page says times ("1 May 2024, 21:04"), not as ISO 8601."""
+    beyond = timezone(timedelta(hours=15))
+    data = samples.jpeg(datetime(2024, 5, 1, 21, 4, tzinfo=beyond), seed=163)
+    with service.device() as client:
+        receipt = put_blob(client, data, name="IMG_0163.JPG").json()
+    assert receipt["captured_source"] == "fallback"
+    assert receipt["captured_note"] == (
+        "The time the file arrived here, because the date in its metadata, 1 May 2024, 21:04, "
+        "its UTC offset is beyond ±14:00, which no time zone uses."
+    )
+    assert "2024-05-01" not in receipt["captured_note"]
 
 
 def test_a_file_without_any_date_says_it_carries_none(service: Service) -> None:

@@ -27,7 +27,13 @@ import pytest
 
 from app.clock import iso
 from app.config import Settings
-from app.observe.doctor import COMFORT_MARGIN_BYTES, check_clock, check_destination, diagnose
+from app.observe.doctor import (
+    COMFORT_MARGIN_BYTES,
+    ROOM_CHECK,
+    check_clock,
+    check_destination,
+    diagnose,
+)
 from app.store.db import Database
 from app.store.state import State
 from app.targets.local import LocalTarget
@@ -191,9 +197,9 @@ def test_doctor_reports_the_spool_reserve_not_met(tmp_path: Path) -> None:
     """Less free disk than PHOTO_RELAY_MIN_FREE_BYTES fails, naming the setting to change."""
     make_healthy_setup(tmp_path / "data")
     code, checks = run_doctor(tmp_path / "data", min_free_bytes=str(10**18))
-    assert checks["spool space"]["status"] == "fail"
-    assert "507" in checks["spool space"]["message"]
-    assert "PHOTO_RELAY_MIN_FREE_BYTES" in checks["spool space"]["fix"]
+    assert checks[ROOM_CHECK]["status"] == "fail"
+    assert "507" in checks[ROOM_CHECK]["message"]
+    assert "PHOTO_RELAY_MIN_FREE_BYTES" in checks[ROOM_CHECK]["fix"]
     assert code == 1
 
 
@@ -204,8 +210,8 @@ def test_doctor_warns_when_the_spool_disk_is_close_to_the_reserve(tmp_path: Path
     if reserve <= 0:
         pytest.skip("this disk has less free space than the comfortable margin")
     code, checks = run_doctor(tmp_path / "data", min_free_bytes=str(reserve))
-    assert checks["spool space"]["status"] == "warn"
-    assert checks["spool space"]["fix"]
+    assert checks[ROOM_CHECK]["status"] == "warn"
+    assert checks[ROOM_CHECK]["fix"]
     assert code == 0
 
 
@@ -411,7 +417,7 @@ def test_status_lists_the_checks_of_a_healthy_service(service: Service) -> None:
     checks = {c["name"]: c for c in report["checks"]}
     assert {"data folder", "admin token", "database", "destination", "clock"} <= set(checks)
     if not plenty_of_disk(service.settings.data_dir):
-        checks.pop("spool space")
+        checks.pop(ROOM_CHECK)
     assert {n: c["status"] for n, c in checks.items() if c["status"] != "ok"} == {}
     assert checks["device phone"]["status"] == "ok"
 

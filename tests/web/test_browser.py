@@ -6,16 +6,18 @@ with apt. Screenshots of a phone and a desktop viewport go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Service, running, sha256_hex
+from tests.conftest import Service, remote_settings, running, sha256_hex
 from tests.support import samples
 from tests.support.servers import wait_for
 from tests.support.status_page import blocked_library_settings, photo_from_2024, upload
+from tests.support.webdav_server import DavServer
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -121,6 +123,53 @@ def test_failed_copy_is_retried_with_the_button(browser: object, tmp_path: Path)
         page.screenshot(path=str(ARTIFACTS / "status-desktop.png"), full_page=True)  # type: ignore[attr-defined]
         page.context.close()  # type: ignore[attr-defined]
     assert (settings.local_library_dir / "2024" / "05" / "IMG_0052.JPG").read_bytes() == data
+
+
+def test_an_open_page_recounts_through_an_outage(
+    browser: object, tmp_path: Path, nextcloud: DavServer
+) -> None:
+    """NextCloud stops while the page is open: the headline names the outage with the count
+    of photos waiting, and follows each new upload without a reload; once NextCloud is back
+    the counts and the headline say so too."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings = remote_settings(
+        tmp_path,
+        nextcloud,
+        relay_retry_base_seconds=0.01,
+        relay_retry_max_seconds=0.05,
+        relay_max_attempts=3,
+        relay_probe_seconds=0.3,  # the probe asks again quickly: no sleeping
+    )
+    with running(settings) as service:
+        page = log_in(browser, service, DESKTOP)
+        page.wait_for_selector("#live:not([hidden]):not(.off)")  # type: ignore[attr-defined]
+        page.evaluate("window.stillTheSamePage = true")  # type: ignore[attr-defined]
+        headline = page.locator("#headline")  # type: ignore[attr-defined]
+        nextcloud.stop()
+        for waiting in (1, 2, 3):
+            upload(service, samples.jpeg(seed=60 + waiting), f"IMG_006{waiting}.JPG")
+            photos = "photo is" if waiting == 1 else "photos are"
+            sync_api.expect(headline).to_have_text(  # type: ignore[attr-defined]
+                re.compile(
+                    rf"NextCloud has not answered since \d\d:\d\d; {waiting} {photos} safe "
+                    r"here and wait\."
+                ),
+                timeout=20000,
+            )
+            sync_api.expect(page.locator('[data-count="total"]')).to_have_text(str(waiting))  # type: ignore[attr-defined]
+        with service.admin() as admin:
+            assert admin.get("/v1/status").json()["counts"]["failed"] == 0
+        # The activity list says its times the way the page does: "today 21:38".
+        said = page.text_content("#activity li time")  # type: ignore[attr-defined]
+        assert re.fullmatch(r"today \d\d:\d\d", said), said
+        page.screenshot(path=str(ARTIFACTS / "status-desktop-outage.png"), full_page=True)  # type: ignore[attr-defined]
+        nextcloud.start()
+        sync_api.expect(page.locator('[data-count="verified"]')).to_have_text("3", timeout=30000)  # type: ignore[attr-defined]
+        sync_api.expect(headline).to_have_text(  # type: ignore[attr-defined]
+            "Everything is safe: all 3 files are verified copies."
+        )
+        assert page.evaluate("window.stillTheSamePage") is True  # type: ignore[attr-defined]
+        page.context.close()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

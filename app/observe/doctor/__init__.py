@@ -26,6 +26,7 @@ from app.observe.doctor.devices import check_devices
 from app.observe.doctor.findings import fail
 from app.observe.doctor.machine import (
     COMFORT_MARGIN_BYTES,
+    ROOM_CHECK,
     check_admin_token,
     check_data_dir,
     check_spool_space,
@@ -39,6 +40,7 @@ from app.targets import open_target
 
 __all__ = [
     "COMFORT_MARGIN_BYTES",
+    "ROOM_CHECK",
     "ServerClock",
     "check_clock",
     "check_destination",

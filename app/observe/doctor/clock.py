@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.clock import duration_words, spoken
 from app.observe.doctor.findings import fail, ok, warn
 from app.receipts import HealthCheck
 
@@ -27,15 +28,16 @@ def check_clock(
     if now < EARLIEST_PLAUSIBLE_TIME:
         return fail(
             "clock",
-            f"This machine's clock says {now:%Y-%m-%d %H:%M} UTC, before photo-relay existed. "
+            f"This machine's clock says it is {spoken(now)}, before photo-relay existed. "
             "Receipts, retries and photos without a capture date would get wrong times.",
             fix,
         )
     if newest_record is not None and newest_record - now > CLOCK_TOLERANCE:
         return fail(
             "clock",
-            f"This machine's clock says {now:%Y-%m-%d %H:%M} UTC, but photo-relay already "
-            f"wrote something at {newest_record:%Y-%m-%d %H:%M} UTC: the clock went back.",
+            f"This machine's clock says it is {spoken(now, reference=now)}, but photo-relay "
+            f"already wrote something {duration_words((newest_record - now).total_seconds())} "
+            "later than that: the clock went back.",
             fix,
         )
     if server_time is not None and abs(server_time - now) > CLOCK_TOLERANCE:
@@ -46,4 +48,5 @@ def check_clock(
             fix + " Do the same on the destination server.",
         )
     compared = " and the destination server's" if server_time is not None else ""
-    return ok("clock", f"The clock ({now:%Y-%m-%d %H:%M} UTC) agrees with our records{compared}.")
+    said = spoken(now, reference=now)
+    return ok("clock", f"The clock says {said}, which agrees with our records{compared}.")

@@ -21,6 +21,7 @@ from app.errors import (
     VerificationFailed,
 )
 from app.observe.doctor.findings import fail, ok, service_user, warn
+from app.observe.wording import verification_words
 from app.receipts import HealthCheck
 from app.relay.worker import RelayStatus
 from app.targets import Target
@@ -96,8 +97,9 @@ async def check_destination(target: Target) -> tuple[HealthCheck, datetime | Non
             f"photo-relay could not write a test file to {where}: {exc.strerror or exc}.",
             _local_folder_fix(target),
         ), None
+    checked = verification_words(proof.method)
     return ok(
-        "destination", f"A test file was written to {where}, checked ({proof.method}) and removed."
+        "destination", f"A test file was written to {where}, checked ({checked}) and removed."
     ), server_time
 
 

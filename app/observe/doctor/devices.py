@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from app.clock import spoken
 from app.observe.doctor.findings import ago, ok, warn
 from app.receipts import DeviceInfo, HealthCheck
 
@@ -42,7 +43,7 @@ def check_devices(devices: list[DeviceInfo], now: datetime, stale_days: float) -
                 warn(
                     name,
                     f"{device.name!r} was last in touch {ago(seen, now)} "
-                    f"({seen:%Y-%m-%d %H:%M} UTC): its new photos may not be arriving.",
+                    f"({spoken(seen, reference=now)}): its new photos may not be arriving.",
                     "On the phone: check the Shortcut automation is on and runs without "
                     "asking, that the phone joins the network photo-relay is on, and run the "
                     "Shortcut once by hand to see any error.",

@@ -1,4 +1,4 @@
-"""Checks of this machine: the settings, who runs photo-relay, its folders, the spool's disk."""
+"""Checks of this machine: the settings, who runs photo-relay, its folders, its free disk space."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.receipts import HealthCheck
 
 __all__ = [
     "COMFORT_MARGIN_BYTES",
+    "ROOM_CHECK",
     "check_admin_token",
     "check_data_dir",
     "check_spool_space",
@@ -130,6 +131,10 @@ def check_admin_token(settings: Settings) -> HealthCheck:
     return ok("admin token", f"{path} is private to its owner ({mode:04o}).")
 
 
+# The check's name, as `photo-relay doctor` and the status page print it.
+ROOM_CHECK = "room for photos kept on this machine"
+
+
 def check_spool_space(settings: Settings) -> HealthCheck:
     """The disk holding the spool has room above the reserve, and a comfortable margin."""
     where = settings.spool_dir.resolve()
@@ -138,19 +143,20 @@ def check_spool_space(settings: Settings) -> HealthCheck:
     reserve = settings.min_free_bytes
     if free < reserve:
         return fail(
-            "spool space",
-            f"The disk holding the spool ({existing}) has {human_bytes(free)} free, less than the "
-            f"reserve of {human_bytes(reserve)}: every upload is refused with 507 until there is "
-            "room.",
-            "Free space on that disk (photos already relayed are removed from the spool by "
-            "themselves), move PHOTO_RELAY_DATA_DIR to a bigger disk, or lower "
-            "PHOTO_RELAY_MIN_FREE_BYTES.",
+            ROOM_CHECK,
+            f"The disk that keeps the photos on this machine ({existing}) has {human_bytes(free)} "
+            f"free, less than the reserve of {human_bytes(reserve)}: every upload is refused "
+            "with 507 until there is room.",
+            "Free space on that disk (photos already copied to the destination are removed "
+            "from this machine by themselves), move PHOTO_RELAY_DATA_DIR to a bigger disk, or "
+            "lower PHOTO_RELAY_MIN_FREE_BYTES.",
         )
     if free < reserve + COMFORT_MARGIN_BYTES:
         return warn(
-            "spool space",
-            f"The disk holding the spool ({existing}) has only {human_bytes(free)} free; uploads "
-            f"stop at the reserve of {human_bytes(reserve)}. A few videos could fill it.",
+            ROOM_CHECK,
+            f"The disk that keeps the photos on this machine ({existing}) has only "
+            f"{human_bytes(free)} free; uploads stop at the reserve of {human_bytes(reserve)}. "
+            "A few videos could fill it.",
             "Free some space on that disk or move PHOTO_RELAY_DATA_DIR to a bigger one.",
         )
-    return ok("spool space", f"{human_bytes(free)} free on the disk holding the spool.")
+    return ok(ROOM_CHECK, f"{human_bytes(free)} free on the disk that keeps the photos here.")

@@ -59,15 +59,17 @@
     setText("#headline", text);
   }
 
-  // The destination stopped (or started again) answering: the server words the headline.
-  function outage(event) {
+  // While the destination does not answer, the server words the headline (the outage
+  // and the count) and sends it with the counts; once it answers, the page words it again.
+  function serverHeadline(event) {
     const box = document.getElementById("verdict");
     if (!box) return;
-    const down = event.event === "relay.destination_down";
-    box.dataset.static = down ? "yes" : "no";
-    if (down) {
-      box.className = "verdict level-busy";
-      setText("#headline", `${event.message} Reload for the count.`);
+    if (event.headline) {
+      box.dataset.static = "yes";
+      box.className = `verdict level-${event.headline.level}`;
+      setText("#headline", event.headline.text);
+    } else if (event.event === "relay.destination_back") {
+      box.dataset.static = "no";
     }
   }
 
@@ -144,7 +146,7 @@
     const li = document.createElement("li");
     const time = document.createElement("time");
     time.dateTime = event.at;
-    time.textContent = new Date(event.at).toLocaleTimeString();
+    time.textContent = event.when || ""; // the server says times in the owner's words
     li.append(time, event.message);
     list.prepend(li);
     while (list.children.length > 12) list.lastElementChild.remove();
@@ -153,9 +155,7 @@
   function onJournal(event) {
     if (event.id <= lastId) return; // seen before a reconnect
     lastId = event.id;
-    if (event.event === "relay.destination_down" || event.event === "relay.destination_back") {
-      outage(event);
-    }
+    serverHeadline(event);
     updateCounts(event.counts);
     logActivity(event);
     const item = event.item;
@@ -204,6 +204,7 @@
   }
 
   function onSnapshot(event) {
+    serverHeadline(event);
     updateCounts(event.counts);
     (event.progress || []).forEach(onProgress);
   }
