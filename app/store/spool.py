@@ -67,7 +67,7 @@ def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], size: 
 
 def _no_room(detail: str) -> InsufficientStorage:
     return InsufficientStorage(
-        f"The photo-relay spool has no room for this file ({detail}). Free some disk space on "
+        f"There is no room on this machine to keep this file ({detail}). Free some disk space on "
         "the machine running photo-relay, then send the file again; nothing was stored."
     )
 
