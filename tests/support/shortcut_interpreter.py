@@ -664,7 +664,14 @@ class Interpreter:
 
     def do_savetocameraroll(self, params: dict[str, Any]) -> list[Asset]:
         """Save to Photo Album with an album: a library photo joins it; one already in it
-        is saved again as a new photo (WFSaveToCameraRollAction's own note)."""
+        is saved again as a new photo; a missing album is an action error.
+
+        Read in WFSaveToCameraRollAction's decompiled code: for a photo-media item whose
+        PHAsset the album does not contain, the asset itself goes to `addAssets:` of the
+        album's change request (no copy); one the album already contains is taken by its
+        file representation and saved through `creationRequestForAssetFromImageAtFileURL:`
+        (a new photo); no matching collection finishes with "The photo album that was
+        selected does not exist." (Apple's words; ours are the interpreter's)."""
         album = str(self.value(params["WFCameraRollSelectedGroup"]))
         if album not in self.phone.albums:
             raise ActionError(f"The album “{album}” could not be found.")
