@@ -68,7 +68,7 @@ def date_problem(value: datetime) -> str | None:
     if offset is not None and abs(offset) > MAX_OFFSET:
         return "its UTC offset is beyond ±14:00, which no time zone uses"
     if not EARLIEST <= value.replace(tzinfo=value.tzinfo or UTC) <= LATEST:
-        return "it is outside 0001-01-02 to 9999-12-30, the dates every zone can show"
+        return "it is outside 2 Jan of the year 1 to 30 Dec 9999, the dates every zone can show"
     return None
 
 

@@ -128,4 +128,4 @@ def test_an_exif_date_outside_what_every_zone_can_show_falls_back(service: Servi
         assert client.get(f"/v1/items/{sha256_hex(data)}").status_code == 200
     with service.admin() as admin:
         journal = admin.get(f"/v1/items/{sha256_hex(data)}/journal").json()
-    assert any("0001-01-01T00:00:00+05:00" in e["message"] for e in journal), journal
+    assert any("1 Jan 1, 00:00" in e["message"] for e in journal), journal
