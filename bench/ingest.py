@@ -14,7 +14,6 @@ alternates), into its own section.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import os
 import queue
@@ -22,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ import httpx
 
 from bench.client import Connection, Response, multipart_body
 from bench.dataset import Dataset, MiB, make_dataset
-from bench.machine import describe
+from bench.machine import ONE_CORE, describe, pinned
 from bench.report import median, samples, write_section
 from bench.rig import RelayService, WebDavService, cpu_seconds, warm_page_cache
 
@@ -258,9 +257,6 @@ def round_steps(
     return [step for name, step in steps.items() if name in wanted]
 
 
-ONE_CORE = frozenset({0})
-
-
 @dataclass
 class Sitting:
     """One set of figures: all cores (`cores` None) or pinned to `cores`; its doc section."""
@@ -268,20 +264,6 @@ class Sitting:
     section: str
     cores: frozenset[int] | None
     figures: Figures = field(default_factory=lambda: Figures())
-
-
-@contextlib.contextmanager
-def pinned(cores: frozenset[int] | None) -> Iterator[None]:
-    """Run the block on `cores` only; servers and threads started in it inherit that."""
-    if cores is None:
-        yield
-        return
-    everything = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cores)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, everything)
 
 
 def run_round(
