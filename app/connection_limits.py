@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 __all__ = [
@@ -179,6 +180,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._waiting_since = None
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        """uvicorn's on_body, without copying a read that its receive() takes whole.
+
+        uvicorn appends every read to a bytearray, and receive() copies that into new
+        bytes: two copies of every body byte on the event loop (py-spy, 4 MiB photos). A
+        read that arrives while nothing is waiting is kept as the bytes it came in, which
+        receive()'s `bytes(...)` hands on as they are; only a second read before the
+        next receive() is joined, into a bytearray as uvicorn does.
+        """
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        if not cycle.body:
+            cycle.body = body  # type: ignore[assignment]
+        elif isinstance(cycle.body, bytes):
+            cycle.body = bytearray(cycle.body) + body
+        else:
+            cycle.body += body
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.message_event.set()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -55,7 +55,7 @@ class Services:
         return TokenHolder("device", device) if device is not None else TokenHolder("unknown")
 
 
-def services_of(connection: HTTPConnection) -> Services:
+async def services_of(connection: HTTPConnection) -> Services:
     """The running parts, as `main`'s lifespan left them on the app (HTTP or WebSocket)."""
     services: Services = connection.app.state.services
     return services

@@ -7,6 +7,7 @@
   multipart; the file is generated on the fly, so no 2 GiB source file is needed;
 - check: POST /v1/items/check with 10,000 hashes (half known) against a database holding
   20,000 items, timed at the client over loopback (an upper bound of the server time).
+`--one-core` runs it all pinned to CPU 0 (as `taskset -c 0`) into its own section.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from bench.client import Connection, GeneratedStream
 from bench.dataset import GeneratedFile, MiB
-from bench.machine import describe
+from bench.machine import ONE_CORE, describe, pinned
 from bench.report import median, samples, write_section
 from bench.rig import RelayService, RssSampler, cpu_seconds, status_bytes
 
@@ -205,8 +206,16 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["startup"], help="measure only this and print it (the doc is kept)"
     )
+    parser.add_argument(
+        "--one-core", action="store_true", help="run pinned to CPU 0 (its own doc section)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="photo-relay-bench-"))
+    with pinned(ONE_CORE if args.one_core else None):
+        measure_all(args, workdir)
+
+
+def measure_all(args: argparse.Namespace, workdir: Path) -> None:
     try:
         startup = measure_startup(workdir, 2 * args.rounds + 1)
         print("start-up seconds:", samples(startup[0], "{:.3f}"), flush=True)
@@ -226,7 +235,7 @@ def main() -> None:
         text = render(describe(workdir), startup, memory, check, big)
         print(text)
         if not args.no_write:
-            write_section("footprint", text)
+            write_section("footprint-one-core" if args.one_core else "footprint", text)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

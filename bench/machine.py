@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["describe"]
+__all__ = ["ONE_CORE", "describe", "pinned"]
+
+# What `--one-core` pins a bench to: what `taskset -c 0` does, a Pi-class box.
+ONE_CORE = frozenset({0})
 
 
 def _cpu_model() -> str:
@@ -56,3 +61,17 @@ def describe(workdir: Path) -> str:
         f"Python {platform.python_version()} ({sys.implementation.name}); "
         f"Linux {platform.release()}"
     )
+
+
+@contextlib.contextmanager
+def pinned(cores: frozenset[int] | None) -> Iterator[None]:
+    """Run the block on `cores` only; servers and threads started in it inherit that."""
+    if cores is None:
+        yield
+        return
+    everything = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, everything)

@@ -54,7 +54,7 @@ def summarise(collapsed: Path, top: int) -> str:
     return "\n".join(lines)
 
 
-def record(pid: int, out: Path, idle: bool) -> subprocess.Popen[bytes]:
+def record(pid: int, out: Path, idle: bool, gil: bool = False) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             str(BIN / "py-spy"),
@@ -69,6 +69,7 @@ def record(pid: int, out: Path, idle: bool) -> subprocess.Popen[bytes]:
             "--output",
             str(out),
             *(["--idle"] if idle else []),
+            *(["--gil"] if gil else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -93,7 +94,7 @@ def profile_relay(workdir: Path, args: argparse.Namespace) -> None:
         relay.clone_data_dir(spool.data_dir, service.data_dir)
         service.start()
         cpu, started = cpu_seconds(service.pid), time.perf_counter()
-        spy = record(service.pid, out, args.idle)
+        spy = record(service.pid, out, args.idle, args.gil)
         relay.wait_verified(service, spool.hashes)
         seconds, cpu = time.perf_counter() - started, cpu_seconds(service.pid) - cpu
         spy.send_signal(signal.SIGINT)
@@ -118,7 +119,10 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=150)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--idle", action="store_true", help="include idle samples")
-    parser.add_argument("--raw", help="keep py-spy's collapsed stacks in this file (relay-*)")
+    parser.add_argument("--raw", help="keep py-spy's collapsed stacks in this file")
+    parser.add_argument(
+        "--gil", action="store_true", help="only samples holding the GIL (Python's CPU)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="photo-relay-profile-"))
     if args.scenario in RELAY_SCENARIOS:
@@ -134,7 +138,7 @@ def main() -> None:
         service = RelayService(workdir)
         service.start()
         out = workdir / "profile.txt"
-        spy = record(service.pid, out, args.idle)
+        spy = record(service.pid, out, args.idle, args.gil)
         time.sleep(1.0)
         files = [data.big] if args.scenario in ("put", "multipart") else data.photos
         clients = 1 if args.scenario in ("put", "multipart") else ingest.CLIENTS
@@ -148,6 +152,8 @@ def main() -> None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
         service.remove()
+        if args.raw:
+            shutil.copy(out, args.raw)
         print(summarise(out, args.top))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

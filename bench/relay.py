@@ -19,7 +19,9 @@ exits. Both sides' CPU seconds are counted (the service over the timed interval,
 by its rusage, WsgiDAV as the common server), and WsgiDAV counts the requests each needed.
 
 Memory: peak RSS of the service while it relays a 2 GiB file (read-back on, the default)
-against the RSS of an idle service. The order of figures rotates between rounds.
+against the RSS of an idle service. The order of figures rotates between rounds. With
+`--one-core` each figure is also measured pinned to CPU 0 (as `taskset -c 0`), right
+before or after its two-core run, into its own section (the memory figure only once).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from app.config import Settings
 from bench.client import Connection, GeneratedStream
 from bench.dataset import Dataset, GeneratedFile, MiB, make_dataset
 from bench.ingest import CLIENTS, put_ours, put_webdav, send_all
-from bench.machine import describe
+from bench.machine import ONE_CORE, describe, pinned
 from bench.report import median, samples, write_section
 from bench.rig import (
     RelayService,
@@ -454,6 +456,9 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not edit the doc")
     parser.add_argument("--only", default="", help="comma-separated figure names, for A/B checks")
     parser.add_argument(
+        "--one-core", action="store_true", help="also measure each figure pinned to CPU 0"
+    )
+    parser.add_argument(
         "--server-on-disk",
         action="store_true",
         help="WsgiDAV writes to the service's disk (its writes then slow the service's fsyncs)",
@@ -472,7 +477,9 @@ def main() -> None:
         print("filling the spools ...", flush=True)
         photos = fill_spool(workdir, data, data.photos, "photos")
         big = fill_spool(workdir, data, [data.big], "big")
-        figures = Figures()
+        sittings: list[tuple[str, frozenset[int] | None, Figures]] = [("relay", None, Figures())]
+        if args.one_core:
+            sittings.append(("relay-one-core", ONE_CORE, Figures()))
         steps: dict[str, Callable[[], Run]] = {
             "photos.relay": lambda: relay_run(workdir, server, photos, read_back=False),
             "photos.relay_readback": lambda: relay_run(workdir, server, photos, read_back=True),
@@ -488,16 +495,24 @@ def main() -> None:
         for number in range(args.rounds):
             print(f"round {number + 1} of {args.rounds}", flush=True)
             shift = number % len(wanted)
-            for name in wanted[shift:] + wanted[:shift]:
-                figures.add(name, steps[name]())
+            for index, name in enumerate(wanted[shift:] + wanted[:shift]):
+                # With --one-core each figure runs on both sittings back to back, the order
+                # alternating, so a pair shares the moment's load.
+                order = sittings if (number + index) % 2 == 0 else sittings[::-1]
+                for _, cores, figures in order:
+                    with pinned(cores):
+                        figures.add(name, steps[name]())
         if args.memory_mib:
             memory.append(measure_memory(workdir, server, args.memory_mib * MiB))
             print("memory MB:", memory[-1], flush=True)
         machine = describe(workdir) + f"; WsgiDAV's folder: {describe_server_folder(server)}"
-        text = render(figures, data, memory, machine, args.rounds)
-        print(text)
-        if not args.no_write:
-            write_section("relay", text)
+        for section, cores, figures in sittings:
+            text = render(figures, data, memory if cores is None else [], machine, args.rounds)
+            if cores is not None:
+                text = f"Pinned to CPU {min(cores)} (one core).\n\n{text}"
+            print(text)
+            if not args.no_write:
+                write_section(section, text)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(server, ignore_errors=True)

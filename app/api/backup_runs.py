@@ -65,14 +65,14 @@ QUIET_KEYS: dict[str, Any] = {
 }
 
 
-def backup_runs(services: ServicesDep) -> BackupRuns:
+async def backup_runs(services: ServicesDep) -> BackupRuns:
     return BackupRuns(services.db)
 
 
 RunsDep = Annotated[BackupRuns, Depends(backup_runs)]
 
 
-def free_up_runs(services: ServicesDep) -> FreeUpRuns:
+async def free_up_runs(services: ServicesDep) -> FreeUpRuns:
     return FreeUpRuns(services.db)
 
 

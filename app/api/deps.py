@@ -3,6 +3,10 @@
 Handlers ask for the narrow part they use (`IngestDep`, `StateDep`, ...) rather than the
 whole `Services`; who is calling is a device (`DeviceDep`) or the admin (`AdminDep`), as
 `Services.token_holder` says, so a refusal can name the kind of token that was sent.
+
+Every dependency is `async def`, even the ones that only pick a part: FastAPI runs a plain
+`def` dependency in a worker thread, a thread hop per dependency per request (about a
+tenth of the event loop's time on 4 MiB photos: docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -37,23 +41,23 @@ __all__ = [
 ]
 
 
-def settings_of(services: ServicesDep) -> Settings:
+async def settings_of(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def state_of(services: ServicesDep) -> State:
+async def state_of(services: ServicesDep) -> State:
     return services.state
 
 
-def ingest_of(services: ServicesDep) -> Ingest:
+async def ingest_of(services: ServicesDep) -> Ingest:
     return services.ingest
 
 
-def relay_of(services: ServicesDep) -> Relay:
+async def relay_of(services: ServicesDep) -> Relay:
     return services.relay
 
 
-def monitoring_of(services: ServicesDep) -> Monitoring:
+async def monitoring_of(services: ServicesDep) -> Monitoring:
     return services.monitoring
 
 
@@ -73,7 +77,7 @@ class UploadBody:
     content_type: str | None
 
 
-def upload_body(request: Request, settings: SettingsDep) -> UploadBody:
+async def upload_body(request: Request, settings: SettingsDep) -> UploadBody:
     length = request.headers.get("content-length")
     return UploadBody(
         chunks=idle_limited(request.stream(), settings.upload_idle_timeout_seconds),

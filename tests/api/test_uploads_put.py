@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
+from app.config import Settings
 from app.intake.ingest import MAX_PIECES
+from app.main import create_app
 from tests.conftest import Service
 from tests.support import samples
 from tests.support.on_disk import item_rows, nothing_kept, spool_objects, spool_temp_files
@@ -277,3 +283,40 @@ def test_a_repeat_put_is_answered_only_after_its_whole_body_arrived(service: Ser
     assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
     assert len(spool_objects(service.settings)) == 1
     wait_for(lambda: not spool_temp_files(service.settings), what="the repeat's temp file to go")
+
+
+def api_routes(routes: list[Any]) -> Iterator[tuple[APIRoute, list[Callable[..., Any]]]]:
+    """Every APIRoute, through included routers, with the dependencies those routers add."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route, []
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            extra = [d.dependency for d in route.include_context.dependencies if d.dependency]
+            for inner, more in api_routes(included.routes):
+                yield inner, extra + more
+
+
+def dependency_calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            yield sub.call
+        yield from dependency_calls(sub)
+
+
+def test_no_route_dependency_costs_a_thread_hop(settings: Settings) -> None:
+    """FastAPI runs a plain `def` dependency in a worker thread: one hop per request each.
+
+    Every dependency of every API route is `async def`, so an upload leaves the event loop
+    only where it blocks (writes, fsyncs, the database).
+    """
+    app = create_app(settings)
+    routes = list(api_routes(app.routes))
+    assert {"/v1/blobs/{sha256}", "/v1/uploads"} <= {route.path for route, _ in routes}
+    sync = {
+        f"{route.path}: {call.__qualname__}"
+        for route, extra in routes
+        for call in [*extra, *dependency_calls(route.dependant)]
+        if not inspect.iscoroutinefunction(call)
+    }
+    assert not sync

@@ -24,7 +24,7 @@ from app.errors import (
 from app.store.chunk_progress import ChunkProgress
 from app.targets import open_target
 from app.targets.nextcloud.target import NextcloudTarget
-from app.targets.webdav import READ_SIZE, DavTarget, file_stream, temp_path
+from app.targets.webdav import READ_SIZE, TEMP_PREFIX, DavTarget, file_stream, temp_path
 from tests.conftest import remote_settings
 from tests.support.faults import Fault
 from tests.support.servers import wait_for
@@ -493,3 +493,40 @@ def test_other_content_under_the_final_name_after_the_move_is_not_verified(
     with pytest.raises(VerificationFailed, match="holds other content"):
         run(put(target_for(tmp_path, nextcloud), "2024/05/IMG_0001.JPG", file, sha))
     swapper.join(timeout=10)
+
+
+async def requests_for_second_photo(target: DavTarget, server: DavServer, tmp_path: Path) -> int:
+    """Requests the target sent for one photo once its folder and MOVE trial are done."""
+    try:
+        for number in (1, 2):
+            file, _, sha = source(tmp_path, 4000, seed=number)
+            path = f"2024/05/IMG_000{number}.JPG"
+            if number == 1:
+                await target.ensure_folder(path.rpartition("/")[0])
+            before = server.faults.count()
+            await target.put_new(path, file, size=4000, sha256=sha, captured=CAPTURED)
+        return server.faults.count() - before
+    finally:
+        await target.close()
+
+
+@pytest.mark.parametrize("read_back", [True, False])
+def test_requests_per_photo(tmp_path: Path, nextcloud: DavServer, read_back: bool) -> None:
+    """NextCloud: PUT, MOVE, one PROPFIND of the final name; its X-Hash proves the copy.
+
+    A needless request (a PROPFIND of the temp copy the server's hash already proved, a
+    read-back) fails here.
+    """
+    target = target_for(tmp_path, nextcloud, target_verify_read_back=read_back)
+    assert run(requests_for_second_photo(target, nextcloud, tmp_path)) == 3
+    assert nextcloud.faults.count("GET", TEMP_PREFIX) == 0  # no read-back
+
+
+@pytest.mark.parametrize("read_back", [True, False])
+def test_requests_per_photo_plain_webdav(
+    tmp_path: Path, webdav_server: DavServer, read_back: bool
+) -> None:
+    """Plain WebDAV: PUT, one check of the temp copy (GET or PROPFIND), MOVE, PROPFIND."""
+    target = target_for(tmp_path, webdav_server, target_verify_read_back=read_back)
+    assert run(requests_for_second_photo(target, webdav_server, tmp_path)) == 4
+    assert webdav_server.faults.count("GET", TEMP_PREFIX) == (2 if read_back else 0)
