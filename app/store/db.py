@@ -267,6 +267,37 @@ def _m007_device_names_reusable() -> str:
     """
 
 
+def _m008_deliveries() -> str:
+    """Each destination a file must reach is a delivery with its own state (issue 18); the
+    item's own relay columns become the aggregate of its deliveries (store/state.py keeps
+    them so in the same transaction). Every existing item becomes one delivery to the
+    configured destination (number 1), with its relay columns as they were."""
+    return """
+        CREATE TABLE deliveries (
+            sha256 TEXT NOT NULL REFERENCES items(sha256),
+            destination_id INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            planned_path TEXT NOT NULL,
+            remote_path TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            verified_at TEXT,
+            verified_by TEXT,
+            remote_etag TEXT,
+            remote_file_id TEXT,
+            PRIMARY KEY (sha256, destination_id)
+        );
+        CREATE INDEX deliveries_due ON deliveries(destination_id, state, next_attempt_at);
+        INSERT INTO deliveries (sha256, destination_id, state, planned_path, remote_path,
+                attempts, next_attempt_at, last_error, verified_at, verified_by, remote_etag,
+                remote_file_id)
+            SELECT sha256, 1, state, planned_path, remote_path, attempts, next_attempt_at,
+                last_error, verified_at, verified_by, remote_etag, remote_file_id
+            FROM items
+    """
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
@@ -276,6 +307,7 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m005_capture_notes,
     _m006_safe_at_home,
     _m007_device_names_reusable,
+    _m008_deliveries,
 ]
 
 

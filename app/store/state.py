@@ -21,6 +21,7 @@ from app.naming import name_key
 from app.off_loop import off_loop
 from app.receipts import CAPTURE_NOTES, DeviceInfo, ItemState, JournalEntry, Receipt
 from app.store.db import Database
+from app.store.deliveries import DEFAULT_DESTINATION, refresh_item
 from app.store.journal import write_journal
 
 __all__ = [
@@ -99,6 +100,52 @@ def _receipt(row: sqlite3.Row) -> Receipt:
 def _one_receipt(conn: sqlite3.Connection, sha256: str) -> Receipt | None:
     row = conn.execute(_RECEIPT_SQL + " WHERE items.sha256 = ?", (sha256,)).fetchone()
     return _receipt(row) if row else None
+
+
+def _delivery_receipt(conn: sqlite3.Connection, sha256: str, destination: int) -> Receipt:
+    """The item's receipt with the relay columns of its delivery to `destination`: what
+    the relay works from (its planned path, its attempts)."""
+    receipt = _one_receipt(conn, sha256)
+    row = conn.execute(
+        "SELECT * FROM deliveries WHERE sha256 = ? AND destination_id = ?",
+        (sha256, destination),
+    ).fetchone()
+    assert receipt is not None and row is not None
+    columns = (
+        "state",
+        "planned_path",
+        "remote_path",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "verified_at",
+        "verified_by",
+        "remote_etag",
+        "remote_file_id",
+    )
+    return receipt.model_copy(update={column: row[column] for column in columns})
+
+
+def _update_delivery(
+    conn: sqlite3.Connection,
+    sha256: str,
+    destination: int,
+    sets: str,
+    args: tuple[Any, ...],
+    *,
+    only_state: ItemState | None = None,
+) -> int:
+    """Change one delivery (optionally only while in `only_state`) and re-aggregate its
+    item; how many rows changed."""
+    where = "sha256 = ? AND destination_id = ?"
+    keys: tuple[Any, ...] = (sha256, destination)
+    if only_state is not None:
+        where += " AND state = ?"
+        keys += (only_state,)
+    cursor = conn.execute(f"UPDATE deliveries SET {sets} WHERE {where}", (*args, *keys))
+    if cursor.rowcount:
+        refresh_item(conn, sha256)
+    return cursor.rowcount
 
 
 class State:
@@ -218,6 +265,17 @@ class State:
             created = cursor.rowcount == 1
             who = f"from {item.device.name}" if item.device else "locally"
             if created:
+                conn.execute(
+                    "INSERT INTO deliveries (sha256, destination_id, state, planned_path, "
+                    "next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        item.sha256,
+                        DEFAULT_DESTINATION,
+                        ItemState.RECEIVED,
+                        item.planned_path,
+                        received_at,
+                    ),
+                )
                 write_journal(
                     conn,
                     "item.received",
@@ -261,7 +319,7 @@ class State:
 
         def release(conn: sqlite3.Connection) -> int:
             rows = conn.execute(
-                "SELECT sha256 FROM items WHERE state = ?", (ItemState.RELAYING,)
+                "SELECT DISTINCT sha256 FROM deliveries WHERE state = ?", (ItemState.RELAYING,)
             ).fetchall()
             for row in rows:
                 write_journal(
@@ -271,27 +329,38 @@ class State:
                     sha256=row["sha256"],
                 )
             conn.execute(
-                "UPDATE items SET state = ?, next_attempt_at = ? WHERE state = ?",
+                "UPDATE deliveries SET state = ?, next_attempt_at = ? WHERE state = ?",
                 (ItemState.RECEIVED, iso(now()), ItemState.RELAYING),
             )
+            for row in rows:
+                refresh_item(conn, row["sha256"])
             return len(rows)
 
         return self.db.call(release)
 
     def claim_due(
-        self, limit: int, skip: set[str], busy_paths: set[str]
+        self,
+        limit: int,
+        skip: set[str],
+        busy_paths: set[str],
+        *,
+        destination: int = DEFAULT_DESTINATION,
     ) -> list[tuple[Receipt, str]]:
-        """Move up to `limit` due items to `relaying`; returns (receipt, captured_local).
+        """Move up to `limit` due deliveries to `destination` to `relaying`; returns for
+        each (the item's receipt as this delivery sees it, captured_local).
 
         Items in `skip` (hashes) or bound for a path in `busy_paths` (see `name_key`) wait,
-        so two copies never go to the same destination at once.
+        so two copies never go to the same destination path at once.
         """
 
         def claim(conn: sqlite3.Connection) -> list[tuple[Receipt, str]]:
             rows = conn.execute(
-                _RECEIPT_SQL + " WHERE items.state IN (?, ?) AND items.next_attempt_at <= ?"
-                " ORDER BY items.next_attempt_at, items.received_at LIMIT ?",
-                (*CLAIMABLE, iso(now()), limit + len(skip) + len(busy_paths)),
+                "SELECT deliveries.sha256, deliveries.planned_path, items.captured_local "
+                "FROM deliveries JOIN items ON items.sha256 = deliveries.sha256 "
+                "WHERE deliveries.destination_id = ? AND deliveries.state IN (?, ?) "
+                "AND deliveries.next_attempt_at <= ? "
+                "ORDER BY deliveries.next_attempt_at, items.received_at LIMIT ?",
+                (destination, *CLAIMABLE, iso(now()), limit + len(skip) + len(busy_paths)),
             ).fetchall()
             paths = set(busy_paths)
             claimed: list[sqlite3.Row] = []
@@ -303,27 +372,24 @@ class State:
                 claimed.append(row)
             for row in claimed:
                 conn.execute(
-                    "UPDATE items SET state = ?, attempts = attempts + 1 WHERE sha256 = ?",
-                    (ItemState.RELAYING, row["sha256"]),
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1 "
+                    "WHERE sha256 = ? AND destination_id = ?",
+                    (ItemState.RELAYING, row["sha256"], destination),
                 )
+                refresh_item(conn, row["sha256"])
             return [
-                (
-                    _receipt(
-                        conn.execute(
-                            _RECEIPT_SQL + " WHERE items.sha256 = ?", (r["sha256"],)
-                        ).fetchone()
-                    ),
-                    r["captured_local"],
-                )
+                (_delivery_receipt(conn, r["sha256"], destination), r["captured_local"])
                 for r in claimed
             ]
 
         return self.db.call(claim)
 
-    def next_due_at(self) -> datetime | None:
+    def next_due_at(self, *, destination: int = DEFAULT_DESTINATION) -> datetime | None:
         def read(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM items WHERE state IN (?, ?)", CLAIMABLE
+                "SELECT MIN(next_attempt_at) FROM deliveries "
+                "WHERE destination_id = ? AND state IN (?, ?)",
+                (destination, *CLAIMABLE),
             ).fetchone()
             return row[0] if row else None
 
@@ -339,27 +405,41 @@ class State:
         *,
         etag: str | None = None,
         file_id: str | None = None,
+        destination: int = DEFAULT_DESTINATION,
     ) -> None:
         def mark(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, remote_path = ?, verified_by = ?, "
-                "verified_at = ?, last_error = NULL, next_attempt_at = NULL, "
-                "remote_etag = ?, remote_file_id = ? WHERE sha256 = ?",
-                (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id, sha256),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, remote_path = ?, verified_by = ?, verified_at = ?, "
+                "last_error = NULL, next_attempt_at = NULL, remote_etag = ?, remote_file_id = ?",
+                (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id),
             )
             write_journal(conn, "relay.verified", message, sha256=sha256)
 
         self.db.call(mark)
 
-    def mark_retry(self, sha256: str, error: str, at: datetime, *, counted: bool = False) -> None:
+    def mark_retry(
+        self,
+        sha256: str,
+        error: str,
+        at: datetime,
+        *,
+        counted: bool = False,
+        destination: int = DEFAULT_DESTINATION,
+    ) -> None:
         """Back in the queue at `at`. `counted`: a problem that counts towards giving up
         (journalled as `relay.problem`); else the destination was only unreachable or busy
         (`relay.retry_scheduled`), which never does."""
 
         def mark(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? WHERE sha256 = ?",
-                (ItemState.RETRY, error, iso(at), sha256),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = ?",
+                (ItemState.RETRY, error, iso(at)),
             )
             wait = duration_words((at - now()).total_seconds())
             event = "relay.problem" if counted else "relay.retry_scheduled"
@@ -381,12 +461,16 @@ class State:
 
         return self.db.call(read)
 
-    def mark_failed(self, sha256: str, error: str) -> None:
+    def mark_failed(
+        self, sha256: str, error: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
         def mark(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = NULL "
-                "WHERE sha256 = ?",
-                (ItemState.FAILED, error, sha256),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = NULL",
+                (ItemState.FAILED, error),
             )
             write_journal(
                 conn,
@@ -398,16 +482,29 @@ class State:
 
         self.db.call(mark)
 
-    def mark_damaged(self, sha256: str, problem: str) -> None:
-        """The relay found the home copy missing or damaged: stop until it is sent again."""
+    def mark_damaged(
+        self, sha256: str, problem: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        """The relay found the home copy missing or damaged: stop until it is sent again.
+
+        Every delivery of it not yet verified waits too: the same copy would go there."""
 
         def mark(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = NULL "
-                "WHERE sha256 = ? AND state = ?",
-                (ItemState.DAMAGED, problem, sha256, ItemState.RELAYING),
+            changed = _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = NULL",
+                (ItemState.DAMAGED, problem),
+                only_state=ItemState.RELAYING,
             )
-            if cursor.rowcount:
+            if changed:
+                conn.execute(
+                    "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = NULL "
+                    "WHERE sha256 = ? AND state IN (?, ?)",
+                    (ItemState.DAMAGED, problem, sha256, *CLAIMABLE),
+                )
+                refresh_item(conn, sha256)
                 row = conn.execute(
                     "SELECT original_name, captured_local FROM items WHERE sha256 = ?", (sha256,)
                 ).fetchone()
@@ -433,10 +530,11 @@ class State:
 
         def mark(conn: sqlite3.Connection) -> Receipt | None:
             conn.execute(
-                "UPDATE items SET state = ?, attempts = 0, last_error = NULL, "
+                "UPDATE deliveries SET state = ?, attempts = 0, last_error = NULL, "
                 "next_attempt_at = ? WHERE sha256 = ? AND state = ?",
                 (ItemState.RECEIVED, iso(now()), sha256, ItemState.DAMAGED),
             )
+            refresh_item(conn, sha256)
             write_journal(
                 conn,
                 "item.repaired",
@@ -448,43 +546,54 @@ class State:
 
         return self.db.call(mark)
 
-    def make_waiting_due(self) -> int:
-        """Every item waiting for a retry is due now (the destination answers again)."""
+    def make_waiting_due(self, *, destination: int = DEFAULT_DESTINATION) -> int:
+        """Every delivery to `destination` waiting for a retry is due now (it answers again)."""
 
         def due(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "UPDATE items SET next_attempt_at = ? WHERE state = ? AND next_attempt_at > ?",
-                (iso(now()), ItemState.RETRY, iso(now())),
-            )
-            return cursor.rowcount
+            rows = conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE destination_id = ? "
+                "AND state = ? AND next_attempt_at > ? RETURNING sha256",
+                (iso(now()), destination, ItemState.RETRY, iso(now())),
+            ).fetchall()
+            for row in rows:
+                refresh_item(conn, row["sha256"])
+            return len(rows)
 
         return self.db.call(due)
 
-    def release_unrecorded(self, sha256: str, reason: str) -> bool:
+    def release_unrecorded(
+        self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> bool:
         """A copy whose outcome could not be recorded (database disk full, locked) goes
         back to the queue; the next attempt finds its content already there. False if the
         item is no longer `relaying`."""
 
         def put_back(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? "
-                "WHERE sha256 = ? AND state = ?",
-                (ItemState.RETRY, reason, iso(now()), sha256, ItemState.RELAYING),
+            changed = _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = ?",
+                (ItemState.RETRY, reason, iso(now())),
+                only_state=ItemState.RELAYING,
             )
-            if cursor.rowcount:
+            if changed:
                 write_journal(conn, "relay.retry_scheduled", reason, sha256=sha256)
-            return bool(cursor.rowcount)
+            return bool(changed)
 
         return self.db.call(put_back)
 
-    def release(self, sha256: str, reason: str) -> None:
+    def release(self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION) -> None:
         """Put a claimed item back without counting the attempt (the relay paused)."""
 
         def put_back(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, attempts = MAX(attempts - 1, 0), "
-                "last_error = ? WHERE sha256 = ? AND state = ?",
-                (ItemState.RECEIVED, reason, sha256, ItemState.RELAYING),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, attempts = MAX(attempts - 1, 0), last_error = ?",
+                (ItemState.RECEIVED, reason),
+                only_state=ItemState.RELAYING,
             )
 
         self.db.call(put_back)
@@ -498,7 +607,9 @@ class State:
             if sha256 is not None:
                 where += " AND sha256 = ?"
                 args.append(sha256)
-            rows = conn.execute(f"SELECT sha256 FROM items WHERE {where}", args).fetchall()
+            rows = conn.execute(
+                f"SELECT DISTINCT sha256 FROM deliveries WHERE {where}", args
+            ).fetchall()
             for row in rows:
                 write_journal(
                     conn, "relay.requeued", "Put back in the queue by hand.", sha256=row["sha256"]
@@ -510,7 +621,7 @@ class State:
                     (row["sha256"],),
                 )
             conn.execute(
-                f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
+                f"UPDATE deliveries SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],
             )
             # Retry by hand also means "try now, from a clean start" for the ones waiting
@@ -520,13 +631,15 @@ class State:
             waiting_args = [ItemState.RETRY, *([sha256] if sha256 is not None else [])]
             conn.execute(
                 "UPDATE chunked_uploads SET chunks_done = -1 WHERE sha256 IN "
-                f"(SELECT sha256 FROM items WHERE {waiting})",
+                f"(SELECT sha256 FROM deliveries WHERE {waiting})",
                 waiting_args,
             )
-            conn.execute(
-                f"UPDATE items SET next_attempt_at = ? WHERE {waiting}",
+            waited = conn.execute(
+                f"UPDATE deliveries SET next_attempt_at = ? WHERE {waiting} RETURNING sha256",
                 [iso(now()), *waiting_args],
-            )
+            ).fetchall()
+            for sha in {row["sha256"] for row in [*rows, *waited]}:
+                refresh_item(conn, sha)
             return len(rows)
 
         return self.db.call(requeue)
@@ -660,12 +773,19 @@ class State:
         return await off_loop(self.release_interrupted)
 
     async def aclaim_due(
-        self, limit: int, skip: set[str], busy_paths: set[str]
+        self,
+        limit: int,
+        skip: set[str],
+        busy_paths: set[str],
+        *,
+        destination: int = DEFAULT_DESTINATION,
     ) -> list[tuple[Receipt, str]]:
-        return await off_loop(self.claim_due, limit, skip, busy_paths)
+        return await off_loop(
+            lambda: self.claim_due(limit, skip, busy_paths, destination=destination)
+        )
 
-    async def anext_due_at(self) -> datetime | None:
-        return await off_loop(self.next_due_at)
+    async def anext_due_at(self, *, destination: int = DEFAULT_DESTINATION) -> datetime | None:
+        return await off_loop(lambda: self.next_due_at(destination=destination))
 
     async def amark_verified(
         self,
@@ -676,39 +796,60 @@ class State:
         *,
         etag: str | None = None,
         file_id: str | None = None,
+        destination: int = DEFAULT_DESTINATION,
     ) -> None:
         await off_loop(
-            self.mark_verified,
-            sha256,
-            remote_path,
-            verified_by,
-            message,
-            etag=etag,
-            file_id=file_id,
+            lambda: self.mark_verified(
+                sha256,
+                remote_path,
+                verified_by,
+                message,
+                etag=etag,
+                file_id=file_id,
+                destination=destination,
+            )
         )
 
     async def amark_retry(
-        self, sha256: str, error: str, at: datetime, *, counted: bool = False
+        self,
+        sha256: str,
+        error: str,
+        at: datetime,
+        *,
+        counted: bool = False,
+        destination: int = DEFAULT_DESTINATION,
     ) -> None:
-        await off_loop(self.mark_retry, sha256, error, at, counted=counted)
+        await off_loop(
+            lambda: self.mark_retry(sha256, error, at, counted=counted, destination=destination)
+        )
 
     async def acount_problems(self, sha256: str) -> int:
         return await off_loop(self.count_problems, sha256)
 
-    async def amake_waiting_due(self) -> int:
-        return await off_loop(self.make_waiting_due)
+    async def amake_waiting_due(self, *, destination: int = DEFAULT_DESTINATION) -> int:
+        return await off_loop(lambda: self.make_waiting_due(destination=destination))
 
-    async def arelease_unrecorded(self, sha256: str, reason: str) -> bool:
-        return await off_loop(self.release_unrecorded, sha256, reason)
+    async def arelease_unrecorded(
+        self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> bool:
+        return await off_loop(
+            lambda: self.release_unrecorded(sha256, reason, destination=destination)
+        )
 
-    async def amark_failed(self, sha256: str, error: str) -> None:
-        await off_loop(self.mark_failed, sha256, error)
+    async def amark_failed(
+        self, sha256: str, error: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        await off_loop(lambda: self.mark_failed(sha256, error, destination=destination))
 
-    async def amark_damaged(self, sha256: str, problem: str) -> None:
-        await off_loop(self.mark_damaged, sha256, problem)
+    async def amark_damaged(
+        self, sha256: str, problem: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        await off_loop(lambda: self.mark_damaged(sha256, problem, destination=destination))
 
-    async def arelease(self, sha256: str, reason: str) -> None:
-        await off_loop(self.release, sha256, reason)
+    async def arelease(
+        self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        await off_loop(lambda: self.release(sha256, reason, destination=destination))
 
     async def arequeue_failed(self, sha256: str | None = None) -> int:
         return await off_loop(self.requeue_failed, sha256)
