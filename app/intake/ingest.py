@@ -25,7 +25,7 @@ from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
 from app.naming import remote_path, safe_name
 from app.off_loop import off_loop
-from app.receipts import CAPTURE_NOTES, ItemState, Receipt
+from app.receipts import CAPTURE_NOTES, PENDING_STATES, ItemState, Receipt
 from app.store.retention import drop_repeat_copy
 from app.store.spool import Spool, SpoolWriter
 from app.store.state import Device, NewItem, State
@@ -209,9 +209,9 @@ class Ingest:
     async def store(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
         """Link a sealed file to its content address and record it; (receipt, is_new)."""
         receipt, created = await off_loop(self._link_and_record, sealed, device)
-        if created:
-            self.on_new()
-        else:
+        if created or receipt.state in PENDING_STATES:
+            self.on_new()  # new, or a new person's deliveries of known content
+        if not created:
             await drop_repeat_copy(self.state, self.spool, sealed.sha256)
         return receipt, created
 

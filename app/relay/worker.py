@@ -49,7 +49,7 @@ from app.relay.home_copy import home_copy_checked
 from app.store.deliveries import DEFAULT_DESTINATION
 from app.store.retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.store.spool import Spool
-from app.store.state import DESTINATION_BACK, DESTINATION_DOWN, State
+from app.store.state import State, outage_events
 from app.targets.base import NamingTarget, Target, Verification
 
 __all__ = ["Outage", "Relay", "RelayState", "RelayStatus", "retry_delay"]
@@ -181,7 +181,7 @@ class Relay:
         # main.py may start us paused (credentials refused)
         if self.status.state != RelayState.PAUSED:
             self.status = RelayStatus(state=RelayState.RUNNING)
-        down_since = await self.state.aopen_outage()
+        down_since = await self.state.aopen_outage(destination=self.destination)
         if down_since is not None:  # down when we stopped: ask before sending anything
             since = datetime.fromisoformat(down_since)
             self._outage = Outage(since=since, reason="It did not answer.", confirmed=True)
@@ -274,8 +274,8 @@ class Relay:
         every = duration_words(self.settings.probe_seconds)
         log.warning("relay.destination_down reason=%s", reason)
         await self.state.ajournal(
-            DESTINATION_DOWN,
-            f"The destination does not answer: {reason} The files are safe on this machine "
+            outage_events(self.destination)[0],
+            f"{self._which()} does not answer: {reason} The files are safe on this machine "
             f"and wait; photo-relay asks again every {every} and carries on as soon as it "
             "answers.",
         )
@@ -287,9 +287,15 @@ class Relay:
         took = duration_words((now() - outage.since).total_seconds())
         log.info("relay.destination_back after=%s probes=%d due=%d", took, outage.probes, due)
         await self.state.ajournal(
-            DESTINATION_BACK,
-            f"The destination answers again, after {took}; the {due} waiting file(s) go now.",
+            outage_events(self.destination)[1],
+            f"{self._which()} answers again, after {took}; the {due} waiting file(s) go now.",
         )
+
+    def _which(self) -> str:
+        """How the journal names this relay's destination (the configured one as before)."""
+        if self.destination == DEFAULT_DESTINATION:
+            return "The destination"
+        return f"Destination {self.destination} ({self.target.describe()})"
 
     def _suspect_outage(self, reason: str) -> None:
         """A copy could not reach the destination: probe it now (one probe, not one per file)."""

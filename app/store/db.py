@@ -298,6 +298,45 @@ def _m008_deliveries() -> str:
     """
 
 
+def _m009_people() -> str:
+    """People own devices and destinations (issue 18). The installation as it was becomes
+    one person, "me", owning every device and the configured destination (number 1, whose
+    settings stay in settings.toml: kind `settings`). Each item records every person and
+    device that sent it (device 0: imported on this machine); the first sender of every
+    existing item is its device, under "me". (SQLite cannot add a column with both a
+    default and a REFERENCES; `People` checks the person exists.)"""
+    return """
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO people (id, name, created_at)
+            VALUES (1, 'me', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'));
+        CREATE TABLE destinations (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            kind TEXT NOT NULL,
+            location TEXT,
+            user TEXT,
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO destinations (id, person_id, kind, created_at)
+            VALUES (1, 1, 'settings', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'));
+        ALTER TABLE devices ADD COLUMN person_id INTEGER NOT NULL DEFAULT 1;
+        CREATE TABLE item_senders (
+            sha256 TEXT NOT NULL REFERENCES items(sha256),
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            device_id INTEGER NOT NULL DEFAULT 0,
+            first_at TEXT NOT NULL,
+            PRIMARY KEY (sha256, person_id, device_id)
+        );
+        CREATE INDEX item_senders_by_person ON item_senders(person_id, sha256);
+        INSERT INTO item_senders (sha256, person_id, device_id, first_at)
+            SELECT sha256, 1, COALESCE(device_id, 0), received_at FROM items
+    """
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
@@ -308,6 +347,7 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m006_safe_at_home,
     _m007_device_names_reusable,
     _m008_deliveries,
+    _m009_people,
 ]
 
 

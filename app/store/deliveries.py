@@ -24,6 +24,7 @@ __all__ = [
     "Delivery",
     "DeliveryProof",
     "delivery_proofs",
+    "read_delivery_counts",
     "read_delivery_proofs",
     "refresh_item",
 ]
@@ -112,15 +113,21 @@ def _proof(sha256: str, size: int | None, rows: list[sqlite3.Row]) -> DeliveryPr
     return DeliveryProof(sha256, True, "verified at the destination", deliveries)
 
 
-def delivery_proofs(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, DeliveryProof]:
-    """For each hash (lowercase hex), whether every delivery of it is verified."""
+def delivery_proofs(
+    conn: sqlite3.Connection, hashes: Iterable[str], person: int | None = None
+) -> dict[str, DeliveryProof]:
+    """For each hash (lowercase hex), whether every delivery of it is verified. With
+    `person`, a file none of their devices sent answers as never received."""
     wanted = list(dict.fromkeys(hashes))
     sizes: dict[str, int] = {}
     rows: dict[str, list[sqlite3.Row]] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         marks = ", ".join("?" for _ in chunk)
-        for row in conn.execute(f"SELECT sha256, size FROM items WHERE sha256 IN ({marks})", chunk):
+        sql = f"SELECT sha256, size FROM items WHERE sha256 IN ({marks})"
+        if person is not None:
+            sql += " AND sha256 IN (SELECT sha256 FROM item_senders WHERE person_id = ?)"
+        for row in conn.execute(sql, [*chunk, *([person] if person is not None else [])]):
             sizes[row["sha256"]] = int(row["size"])
         for row in conn.execute(
             "SELECT sha256, destination_id, state, remote_path, verified_at, last_error "
@@ -131,7 +138,19 @@ def delivery_proofs(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str
     return {sha: _proof(sha, sizes.get(sha), rows.get(sha, [])) for sha in wanted}
 
 
-def read_delivery_proofs(db: Database, hashes: Iterable[str]) -> dict[str, DeliveryProof]:
+def read_delivery_counts(conn: sqlite3.Connection) -> dict[int, dict[ItemState, int]]:
+    """Per destination, how many of its deliveries are in each state."""
+    counts: dict[int, dict[ItemState, int]] = {}
+    for row in conn.execute(
+        "SELECT destination_id, state, COUNT(*) FROM deliveries GROUP BY destination_id, state"
+    ):
+        counts.setdefault(row[0], dict.fromkeys(ItemState, 0))[ItemState(row[1])] = row[2]
+    return counts
+
+
+def read_delivery_proofs(
+    db: Database, hashes: Iterable[str], person: int | None = None
+) -> dict[str, DeliveryProof]:
     """`delivery_proofs` in its own transaction (call it off the event loop)."""
     wanted = list(hashes)
-    return db.call(lambda conn: delivery_proofs(conn, wanted))
+    return db.call(lambda conn: delivery_proofs(conn, wanted, person))

@@ -19,10 +19,19 @@ from app.clock import duration_words, iso, now
 from app.errors import Conflict, NotFound
 from app.naming import name_key
 from app.off_loop import off_loop
-from app.receipts import CAPTURE_NOTES, DeviceInfo, ItemState, JournalEntry, Receipt
+from app.receipts import (
+    CAPTURE_NOTES,
+    DeliveryReceipt,
+    DeviceInfo,
+    ItemState,
+    JournalEntry,
+    Receipt,
+    Sender,
+)
 from app.store.db import Database
 from app.store.deliveries import DEFAULT_DESTINATION, refresh_item
 from app.store.journal import write_journal
+from app.store.people import DEFAULT_PERSON, person_destinations
 
 __all__ = [
     "DESTINATION_BACK",
@@ -30,6 +39,7 @@ __all__ = [
     "Device",
     "NewItem",
     "State",
+    "outage_events",
     "read_devices",
     "read_newest_record_at",
     "read_open_outage",
@@ -47,6 +57,19 @@ STATES: tuple[ItemState, ...] = tuple(ItemState)
 # What the relay may claim: new items, and retries whose time has come.
 CLAIMABLE = (ItemState.RECEIVED, ItemState.RETRY)
 
+_DELIVERY_COLUMNS = (
+    "state",
+    "planned_path",
+    "remote_path",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "verified_at",
+    "verified_by",
+    "remote_etag",
+    "remote_file_id",
+)
+
 _RECEIPT_SQL = """
     SELECT items.*, devices.name AS device_name
     FROM items LEFT JOIN devices ON devices.id = items.device_id
@@ -57,6 +80,7 @@ _RECEIPT_SQL = """
 class Device:
     id: int
     name: str
+    person_id: int = DEFAULT_PERSON
 
 
 @dataclass(frozen=True)
@@ -97,9 +121,53 @@ def _receipt(row: sqlite3.Row) -> Receipt:
     )
 
 
+def _record_sender(conn: sqlite3.Connection, item: NewItem, at: str) -> int:
+    """Note who sent the item and give it a delivery to each of their destinations it has
+    not got yet; how many deliveries are new. A repeat from the same person adds none."""
+    person = item.device.person_id if item.device else DEFAULT_PERSON
+    conn.execute(
+        "INSERT INTO item_senders (sha256, person_id, device_id, first_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (item.sha256, person, item.device.id if item.device else 0, at),
+    )
+    added = 0
+    for destination in person_destinations(conn, person):
+        added += conn.execute(
+            "INSERT INTO deliveries (sha256, destination_id, state, planned_path, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (item.sha256, destination, ItemState.RECEIVED, item.planned_path, at),
+        ).rowcount
+    return added
+
+
+def _sent_by(conn: sqlite3.Connection, sha256: str, person: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM item_senders WHERE sha256 = ? AND person_id = ?", (sha256, person)
+    ).fetchone()
+    return row is not None
+
+
 def _one_receipt(conn: sqlite3.Connection, sha256: str) -> Receipt | None:
     row = conn.execute(_RECEIPT_SQL + " WHERE items.sha256 = ?", (sha256,)).fetchone()
-    return _receipt(row) if row else None
+    if row is None:
+        return None
+    senders = [
+        Sender(person=r["person"], device=r["device"], first_at=r["first_at"])
+        for r in conn.execute(
+            "SELECT people.name AS person, devices.name AS device, item_senders.first_at "
+            "FROM item_senders JOIN people ON people.id = item_senders.person_id "
+            "LEFT JOIN devices ON devices.id = item_senders.device_id "
+            "WHERE item_senders.sha256 = ? ORDER BY item_senders.first_at, people.id",
+            (sha256,),
+        )
+    ]
+    deliveries = [
+        DeliveryReceipt(destination=r["destination_id"], **{c: r[c] for c in _DELIVERY_COLUMNS})
+        for r in conn.execute(
+            "SELECT * FROM deliveries WHERE sha256 = ? ORDER BY destination_id", (sha256,)
+        )
+    ]
+    return _receipt(row).model_copy(update={"senders": senders, "deliveries": deliveries})
 
 
 def _delivery_receipt(conn: sqlite3.Connection, sha256: str, destination: int) -> Receipt:
@@ -111,19 +179,7 @@ def _delivery_receipt(conn: sqlite3.Connection, sha256: str, destination: int) -
         (sha256, destination),
     ).fetchone()
     assert receipt is not None and row is not None
-    columns = (
-        "state",
-        "planned_path",
-        "remote_path",
-        "attempts",
-        "next_attempt_at",
-        "last_error",
-        "verified_at",
-        "verified_by",
-        "remote_etag",
-        "remote_file_id",
-    )
-    return receipt.model_copy(update={column: row[column] for column in columns})
+    return receipt.model_copy(update={c: row[c] for c in _DELIVERY_COLUMNS})
 
 
 def _update_delivery(
@@ -156,7 +212,7 @@ class State:
 
     # -- devices -------------------------------------------------------------------------
 
-    def add_device(self, name: str, token_hash: str) -> Device:
+    def add_device(self, name: str, token_hash: str, *, person_id: int = DEFAULT_PERSON) -> Device:
         def add(conn: sqlite3.Connection) -> Device:
             active = "SELECT 1 FROM devices WHERE name = ? AND revoked_at IS NULL"
             if conn.execute(active, (name,)).fetchone():
@@ -165,11 +221,11 @@ class State:
                     f"it a new token with `photo-relay device rotate {name}`."
                 )
             cursor = conn.execute(
-                "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
-                (name, token_hash, iso(now())),
+                "INSERT INTO devices (name, token_hash, created_at, person_id) VALUES (?, ?, ?, ?)",
+                (name, token_hash, iso(now()), person_id),
             )
             write_journal(conn, "device.added", f"Device {name!r} was added.")
-            return Device(int(cursor.lastrowid or 0), name)
+            return Device(int(cursor.lastrowid or 0), name, person_id)
 
         return self.db.call(add)
 
@@ -214,7 +270,7 @@ class State:
 
         def find(conn: sqlite3.Connection) -> Device | None:
             row = conn.execute(
-                "SELECT id, name, token_hash FROM devices "
+                "SELECT id, name, token_hash, person_id FROM devices "
                 "WHERE token_hash = ? AND revoked_at IS NULL",
                 (token_hash,),
             ).fetchone()
@@ -226,14 +282,21 @@ class State:
                 "WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
                 (iso(seen), row["id"], iso(seen - LAST_SEEN_PRECISION)),
             )
-            return Device(row["id"], row["name"])
+            return Device(row["id"], row["name"], row["person_id"])
 
         return self.db.call(find)
 
     # -- items ---------------------------------------------------------------------------
 
-    def get_item(self, sha256: str) -> Receipt | None:
-        return self.db.call(lambda conn: _one_receipt(conn, sha256))
+    def get_item(self, sha256: str, *, person: int | None = None) -> Receipt | None:
+        """The receipt; with `person`, only if one of their devices sent it."""
+
+        def read(conn: sqlite3.Connection) -> Receipt | None:
+            if person is not None and not _sent_by(conn, sha256, person):
+                return None
+            return _one_receipt(conn, sha256)
+
+        return self.db.call(read)
 
     def record_received(self, item: NewItem) -> tuple[Receipt, bool]:
         """Record a stored file; returns its receipt and whether it is new."""
@@ -264,18 +327,22 @@ class State:
             )
             created = cursor.rowcount == 1
             who = f"from {item.device.name}" if item.device else "locally"
-            if created:
+            added = _record_sender(conn, item, received_at)
+            if added and not created:
+                # The bytes were just stored again (ingest linked them), so a home copy
+                # that retention removed is back, for the new deliveries to copy.
                 conn.execute(
-                    "INSERT INTO deliveries (sha256, destination_id, state, planned_path, "
-                    "next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        item.sha256,
-                        DEFAULT_DESTINATION,
-                        ItemState.RECEIVED,
-                        item.planned_path,
-                        received_at,
-                    ),
+                    "UPDATE items SET spool_removed_at = NULL WHERE sha256 = ?", (item.sha256,)
                 )
+                write_journal(
+                    conn,
+                    "item.shared",
+                    f"Received {item.original_name} {who} too; it will also be copied to "
+                    f"their {added} destination(s).",
+                    sha256=item.sha256,
+                )
+            refresh_item(conn, item.sha256)
+            if created:
                 write_journal(
                     conn,
                     "item.received",
@@ -283,7 +350,7 @@ class State:
                     f"it will be saved as {item.planned_path}.",
                     sha256=item.sha256,
                 )
-            else:
+            elif not added:
                 write_journal(
                     conn,
                     "item.duplicate",
@@ -297,16 +364,27 @@ class State:
 
         return self.db.call(record)
 
-    def check(self, hashes: list[str]) -> dict[str, ItemState]:
-        """The state of each hash we hold; hashes we do not hold are left out."""
+    def check(self, hashes: list[str], *, person: int | None = None) -> dict[str, ItemState]:
+        """The state of each hash we hold; hashes we do not hold are left out, and with
+        `person` so are those none of their devices sent."""
 
         def read(conn: sqlite3.Connection) -> dict[str, ItemState]:
             # One statement for the whole list (json_each), not one per batch of 500.
             # A damaged item is left out: to the phone it is missing, so it sends it again.
             rows = conn.execute(
                 "SELECT items.sha256, items.state FROM json_each(?) AS asked "
-                "JOIN items ON items.sha256 = asked.value WHERE items.state != ?",
-                (json.dumps(list(dict.fromkeys(hashes))), ItemState.DAMAGED),
+                "JOIN items ON items.sha256 = asked.value WHERE items.state != ?"
+                + (
+                    ""
+                    if person is None
+                    else " AND EXISTS (SELECT 1 FROM item_senders WHERE "
+                    "item_senders.sha256 = items.sha256 AND item_senders.person_id = ?)"
+                ),
+                (
+                    json.dumps(list(dict.fromkeys(hashes))),
+                    ItemState.DAMAGED,
+                    *([person] if person is not None else []),
+                ),
             )
             return {row[0]: row[1] for row in rows}
 
@@ -743,9 +821,9 @@ class State:
         """
         return self.db.call(lambda conn: write_journal(conn, event, message, sha256=sha256))
 
-    def open_outage(self) -> str | None:
+    def open_outage(self, *, destination: int = DEFAULT_DESTINATION) -> str | None:
         """When the destination stopped answering, if no entry says it is back since."""
-        return self.db.call(read_open_outage)
+        return self.db.call(lambda conn: read_open_outage(conn, destination))
 
     def last_event_id(self, event: str) -> int:
         def read(conn: sqlite3.Connection) -> int:
@@ -763,11 +841,11 @@ class State:
     async def alist_devices(self) -> list[DeviceInfo]:
         return await off_loop(self.list_devices)
 
-    async def aget_item(self, sha256: str) -> Receipt | None:
-        return await off_loop(self.get_item, sha256)
+    async def aget_item(self, sha256: str, *, person: int | None = None) -> Receipt | None:
+        return await off_loop(self.get_item, sha256, person=person)
 
-    async def acheck(self, hashes: list[str]) -> dict[str, ItemState]:
-        return await off_loop(self.check, hashes)
+    async def acheck(self, hashes: list[str], *, person: int | None = None) -> dict[str, ItemState]:
+        return await off_loop(self.check, hashes, person=person)
 
     async def arelease_interrupted(self) -> int:
         return await off_loop(self.release_interrupted)
@@ -863,8 +941,8 @@ class State:
     async def ajournal(self, event: str, message: str, *, sha256: str | None = None) -> int:
         return await off_loop(self.journal, event, message, sha256=sha256)
 
-    async def aopen_outage(self) -> str | None:
-        return await off_loop(self.open_outage)
+    async def aopen_outage(self, *, destination: int = DEFAULT_DESTINATION) -> str | None:
+        return await off_loop(lambda: self.open_outage(destination=destination))
 
     async def alast_event_id(self, event: str) -> int:
         return await off_loop(self.last_event_id, event)
@@ -897,10 +975,21 @@ def read_newest_record_at(conn: sqlite3.Connection) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
-def read_open_outage(conn: sqlite3.Connection) -> str | None:
-    """The `at` of the last `relay.destination_down`, unless a `destination_back` followed."""
+def outage_events(destination: int) -> tuple[str, str]:
+    """The journal events that open and close an outage of `destination`: the configured
+    one's keep their names (the headline reads them); an added one's carry its number."""
+    if destination == DEFAULT_DESTINATION:
+        return DESTINATION_DOWN, DESTINATION_BACK
+    return f"relay.destination_{destination}_down", f"relay.destination_{destination}_back"
+
+
+def read_open_outage(
+    conn: sqlite3.Connection, destination: int = DEFAULT_DESTINATION
+) -> str | None:
+    """The `at` of the last "down" entry of `destination`, unless a "back" followed."""
+    down, back = outage_events(destination)
     row = conn.execute(
         "SELECT event, at FROM journal WHERE event IN (?, ?) ORDER BY id DESC LIMIT 1",
-        (DESTINATION_DOWN, DESTINATION_BACK),
+        (down, back),
     ).fetchone()
-    return row["at"] if row is not None and row["event"] == DESTINATION_DOWN else None
+    return row["at"] if row is not None and row["event"] == down else None

@@ -208,6 +208,7 @@ async def read_item_page(sha256: str, request: Request, services: ServicesDep) -
             "journal": journal,
             "journal_id": journal_id,
             "target": services.target.describe(),
+            "targets": {n: t.describe() for n, t in services.targets.items()},
             "progress": services.monitoring.progress.snapshot(),
             "csrf_token": viewer.session.csrf_token if viewer.session else "",
             "zone": zone_of(services),

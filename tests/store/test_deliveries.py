@@ -1,5 +1,6 @@
-"""Deliveries (issue 18): the upgrade turns every item into one delivery to the configured
-destination, keeping it as it was; an item is verified only when all its deliveries are."""
+"""Deliveries and people (issue 18): the upgrade turns every item into one delivery to the
+configured destination, keeping it as it was, and the installation into one person; an
+item is verified only when all its deliveries are."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from pathlib import Path
 from app.receipts import ItemState
 from app.store.db import MIGRATIONS, Database, schema_version
 from app.store.deliveries import DEFAULT_DESTINATION, read_delivery_proofs
+from app.store.people import DEFAULT_PERSON, People
 from app.store.retention import remove_spool_copy
 from app.store.spool import Spool
 from app.store.state import State
 from tests.store.test_retention import stored_item
 
-BEFORE = 7  # the migrations of the release before deliveries
+BEFORE = 7  # the migrations of the release before deliveries and people
 
 # (sha256, state, remote_path, attempts, next_attempt_at, last_error, verified_at, etag)
 OLD_ITEMS = [
@@ -96,6 +98,16 @@ def test_the_upgrade_gives_every_item_one_delivery_as_it_was(tmp_path: Path) -> 
         ]
         state = State(db)
         assert [d.name for d in state.list_devices()] == ["anna-phone"]
+        # The installation becomes one person owning every device, item and the
+        # configured destination.
+        people = People(db)
+        assert [(p.name, p.devices, p.destinations) for p in people.list_people()] == [("me", 1, 1)]
+        assert [(d.id, d.kind) for d in people.list_destinations()] == [(1, "settings")]
+        for sha, *_ in OLD_ITEMS:
+            old = state.get_item(sha, person=DEFAULT_PERSON)
+            assert old is not None
+            assert [(x.person, x.device) for x in old.senders] == [("me", "anna-phone")]
+            assert [d.destination for d in old.deliveries] == [DEFAULT_DESTINATION]
         proofs = read_delivery_proofs(db, [row[0] for row in OLD_ITEMS])
         assert [sha for sha, proof in proofs.items() if proof.verified] == ["4" * 64]
         assert db.call(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
