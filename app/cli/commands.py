@@ -239,6 +239,10 @@ def destination() -> None:
 @click.argument("location")
 @click.option("--person", required=True, help="Whose photos go there (see `person list`).")
 @click.option("--user", help="WebDAV login name; the password is asked for, or read from stdin.")
+@click.option(
+    "--path-template",
+    help="Where each file lands there, e.g. {year}/{month}/{name} (default: the settings').",
+)
 @data_dir_option
 @friendly_errors
 def destination_add(
@@ -246,6 +250,7 @@ def destination_add(
     location: str,
     person: str,
     user: str | None,
+    path_template: str | None,
     data_dir: Path | None,
 ) -> None:
     """Send PERSON's photos also to a folder here (local PATH) or a WebDAV server (URL).
@@ -261,13 +266,28 @@ def destination_add(
             password = click.prompt("Password", hide_input=True, err=True)
     else:
         location = str(Path(location).expanduser().resolve())
-    info = People(state.db).add_destination(
-        person, kind, location, user, password=password, data_dir=settings.data_dir
+    added = People(state.db).add_destination(
+        person,
+        kind,
+        location,
+        user,
+        password=password,
+        data_dir=settings.data_dir,
+        path_template=path_template,
     )
+    info = added.info
     click.echo(
-        f"Destination {info.id} added: {person}'s photos also go to {info.describe()}. "
-        "A running service starts copying there after a restart."
+        f"Destination {info.id} added: {person}'s photos also go to {info.describe()}, "
+        f"the {added.caught_up} sent before too. A running service starts copying there "
+        "after a restart."
     )
+    if added.not_kept:
+        click.echo(
+            f"{added.not_kept} earlier photo(s) are no longer kept here (their retention "
+            "period was over), so they cannot be copied there; send them again from the "
+            "phone to add them.",
+            err=True,
+        )
 
 
 @destination.command("list")

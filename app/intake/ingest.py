@@ -296,6 +296,17 @@ class Ingest:
             kind=info.kind,
             device=device.name if device else "import",
         )
+
+        def path_for(template: str) -> str:  # a destination with its own path template
+            return remote_path(
+                template,
+                captured_local=local,
+                name=name,
+                sha256=sha256,
+                kind=info.kind,
+                device=device.name if device else "import",
+            )
+
         item = NewItem(
             sha256=sha256,
             size=size,
@@ -307,6 +318,7 @@ class Ingest:
             captured_note=note,
             planned_path=planned,
             device=device,
+            path_for=path_for,
         )
         return item, (problem if source == "fallback" else None)
 
@@ -357,4 +369,12 @@ def existing_item(existing: Receipt, size: int, meta: ClientMeta, device: Device
         captured_note=existing.captured_note,
         planned_path=existing.planned_path,
         device=device,
+        path_for=lambda template: remote_path(
+            template,
+            captured_local=datetime.fromisoformat(existing.captured_at).replace(tzinfo=None),
+            name=existing.planned_path.rpartition("/")[2],
+            sha256=existing.sha256,
+            kind=existing.kind,
+            device=device.name if device else "import",
+        ),
     )

@@ -373,7 +373,7 @@ class Relay:
             await self.state.amark_failed(sha, message, destination=self.destination)
             log.warning("relay.failed sha256=%s reason=%s", sha, message)
             return
-        problems = await self.state.acount_problems(sha) + 1
+        problems = await self.state.acount_problems(sha, destination=self.destination) + 1
         if problems >= self.settings.max_attempts:
             if isinstance(exc, VerificationFailed):
                 message += (

@@ -271,7 +271,8 @@ def _m008_deliveries() -> str:
     """Each destination a file must reach is a delivery with its own state (issue 18); the
     item's own relay columns become the aggregate of its deliveries (store/state.py keeps
     them so in the same transaction). Every existing item becomes one delivery to the
-    configured destination (number 1), with its relay columns as they were."""
+    configured destination (number 1), with its relay columns as they were, and its count
+    of problems towards giving up (from the journal, as it was counted) of its own."""
     return """
         CREATE TABLE deliveries (
             sha256 TEXT NOT NULL REFERENCES items(sha256),
@@ -286,14 +287,18 @@ def _m008_deliveries() -> str:
             verified_by TEXT,
             remote_etag TEXT,
             remote_file_id TEXT,
+            problems INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (sha256, destination_id)
         );
         CREATE INDEX deliveries_due ON deliveries(destination_id, state, next_attempt_at);
         INSERT INTO deliveries (sha256, destination_id, state, planned_path, remote_path,
                 attempts, next_attempt_at, last_error, verified_at, verified_by, remote_etag,
-                remote_file_id)
+                remote_file_id, problems)
             SELECT sha256, 1, state, planned_path, remote_path, attempts, next_attempt_at,
-                last_error, verified_at, verified_by, remote_etag, remote_file_id
+                last_error, verified_at, verified_by, remote_etag, remote_file_id,
+                (SELECT COUNT(*) FROM journal AS j WHERE j.sha256 = items.sha256
+                    AND j.event = 'relay.problem' AND j.id > (SELECT COALESCE(MAX(id), 0)
+                    FROM journal WHERE sha256 = items.sha256 AND event = 'relay.requeued'))
             FROM items
     """
 
@@ -301,8 +306,9 @@ def _m008_deliveries() -> str:
 def _m009_people() -> str:
     """People own devices and destinations (issue 18). The installation as it was becomes
     one person, "me", owning every device and the configured destination (number 1, whose
-    settings stay in settings.toml: kind `settings`). Each item records every person and
-    device that sent it (device 0: imported on this machine); the first sender of every
+    settings stay in settings.toml: kind `settings`); each destination may have its own
+    path template (NULL: the settings' one). Each item records every person and device
+    that sent it (device 0: imported on this machine); the first sender of every
     existing item is its device, under "me". (SQLite cannot add a column with both a
     default and a REFERENCES; `People` checks the person exists.)"""
     return """
@@ -319,6 +325,7 @@ def _m009_people() -> str:
             kind TEXT NOT NULL,
             location TEXT,
             user TEXT,
+            path_template TEXT,
             created_at TEXT NOT NULL
         );
         INSERT INTO destinations (id, person_id, kind, created_at)

@@ -11,16 +11,21 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from app.clock import iso, now
-from app.errors import Conflict, NotFound
+from app.errors import ConfigurationError, Conflict, NotFound
+from app.naming import remote_path
+from app.receipts import ItemState
 from app.store.db import Database
+from app.store.deliveries import refresh_item
 from app.store.journal import write_journal
 
 __all__ = [
     "DEFAULT_PERSON",
+    "AddedDestination",
     "DestinationInfo",
     "People",
     "PersonInfo",
@@ -49,6 +54,7 @@ class DestinationInfo:
     kind: DestinationKind
     location: str | None
     user: str | None
+    path_template: str | None = None
 
     def describe(self) -> str:
         if self.kind == "settings":
@@ -62,11 +68,13 @@ def password_file(data_dir: Path, destination: int) -> Path:
     return data_dir / "destinations" / f"{destination}.password"
 
 
-def person_destinations(conn: sqlite3.Connection, person_id: int) -> list[int]:
+def person_destinations(conn: sqlite3.Connection, person_id: int) -> list[tuple[int, str | None]]:
+    """A person's destinations with each one's own path template (None: the settings')."""
     rows = conn.execute(
-        "SELECT id FROM destinations WHERE person_id = ? ORDER BY id", (person_id,)
+        "SELECT id, path_template FROM destinations WHERE person_id = ? ORDER BY id",
+        (person_id,),
     ).fetchall()
-    return [int(r["id"]) for r in rows]
+    return [(int(r["id"]), r["path_template"]) for r in rows]
 
 
 def read_destinations(conn: sqlite3.Connection) -> list[DestinationInfo]:
@@ -75,7 +83,10 @@ def read_destinations(conn: sqlite3.Connection) -> list[DestinationInfo]:
         "JOIN people ON people.id = destinations.person_id ORDER BY destinations.id"
     ).fetchall()
     return [
-        DestinationInfo(r["id"], r["person"], r["kind"], r["location"], r["user"]) for r in rows
+        DestinationInfo(
+            r["id"], r["person"], r["kind"], r["location"], r["user"], r["path_template"]
+        )
+        for r in rows
     ]
 
 
@@ -146,15 +157,20 @@ class People:
         *,
         password: str | None = None,
         data_dir: Path | None = None,
-    ) -> DestinationInfo:
-        """A further destination for `person`; photos they send from now on go there too."""
+        path_template: str | None = None,
+    ) -> AddedDestination:
+        """A further destination for `person`, named by `path_template` (None: the
+        settings' template). Photos they send from now on go there, and so do those they
+        sent before whose copy is still kept here: a second copy of everything."""
+        if path_template is not None:
+            check_template(path_template)
 
-        def add(conn: sqlite3.Connection) -> DestinationInfo:
+        def add(conn: sqlite3.Connection) -> AddedDestination:
             person_id = _person_id(conn, person)
             cursor = conn.execute(
-                "INSERT INTO destinations (person_id, kind, location, user, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (person_id, kind, location, user, iso(now())),
+                "INSERT INTO destinations (person_id, kind, location, user, path_template, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (person_id, kind, location, user, path_template, iso(now())),
             )
             number = int(cursor.lastrowid or 0)
             if password is not None and data_dir is not None:
@@ -164,12 +180,77 @@ class People:
                 "destination.added",
                 f"{person}'s photos now also go to {location}.",
             )
-            return DestinationInfo(number, person, kind, location, user)
+            caught_up, not_kept = _catch_up(conn, person_id, number, path_template)
+            info = DestinationInfo(number, person, kind, location, user, path_template)
+            return AddedDestination(info, caught_up, not_kept)
 
         return self.db.call(add)
 
     def list_destinations(self) -> list[DestinationInfo]:
         return self.db.call(read_destinations)
+
+
+@dataclass(frozen=True)
+class AddedDestination:
+    """A new destination, and how many earlier photos now go there too (`caught_up`) or
+    cannot, their copy here already removed by retention (`not_kept`)."""
+
+    info: DestinationInfo
+    caught_up: int
+    not_kept: int
+
+
+def _catch_up(
+    conn: sqlite3.Connection, person_id: int, destination: int, template: str | None
+) -> tuple[int, int]:
+    """Give every item the person sent, whose copy is still kept here, a delivery to the
+    new destination; (how many, how many could not: their home copy is gone)."""
+    rows = conn.execute(
+        "SELECT items.sha256, items.planned_path, items.captured_local, items.kind, "
+        "items.spool_removed_at, (SELECT devices.name FROM item_senders AS s "
+        " LEFT JOIN devices ON devices.id = s.device_id WHERE s.sha256 = items.sha256 "
+        " AND s.person_id = ? ORDER BY s.first_at LIMIT 1) AS device "
+        "FROM items WHERE items.sha256 IN "
+        "(SELECT sha256 FROM item_senders WHERE person_id = ?)",
+        (person_id, person_id),
+    ).fetchall()
+    caught_up = not_kept = 0
+    for row in rows:
+        if row["spool_removed_at"] is not None:
+            not_kept += 1
+            continue
+        planned = row["planned_path"]
+        if template is not None:
+            planned = remote_path(
+                template,
+                captured_local=datetime.fromisoformat(row["captured_local"]),
+                name=planned.rpartition("/")[2],
+                sha256=row["sha256"],
+                kind=row["kind"],
+                device=row["device"] or "import",
+            )
+        conn.execute(
+            "INSERT INTO deliveries (sha256, destination_id, state, planned_path, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (row["sha256"], destination, ItemState.RECEIVED, planned, iso(now())),
+        )
+        refresh_item(conn, row["sha256"])
+        caught_up += 1
+    return caught_up, not_kept
+
+
+def check_template(template: str) -> None:
+    """Refuse a path template that cannot name files (as the settings' one is checked)."""
+    if not any(field in template for field in ("{name}", "{stem}", "{sha8}")):
+        raise ConfigurationError("A path template must contain {name}, {stem} or {sha8}.")
+    remote_path(
+        template,
+        captured_local=datetime(2024, 5, 1, 10, 0),
+        name="IMG_0001.JPG",
+        sha256="0" * 64,
+        kind="photo",
+        device="phone",
+    )
 
 
 def _write_secret(path: Path, secret: str) -> None:

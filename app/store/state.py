@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +96,9 @@ class NewItem:
     planned_path: str
     device: Device | None
     captured_note: str | None = None
+    # The planned path under another path template (a destination's own); None: every
+    # destination gets `planned_path`.
+    path_for: Callable[[str], str] | None = None
 
 
 def _receipt(row: sqlite3.Row) -> Receipt:
@@ -131,11 +135,14 @@ def _record_sender(conn: sqlite3.Connection, item: NewItem, at: str) -> int:
         (item.sha256, person, item.device.id if item.device else 0, at),
     )
     added = 0
-    for destination in person_destinations(conn, person):
+    for destination, template in person_destinations(conn, person):
+        planned = item.planned_path
+        if template is not None and item.path_for is not None:
+            planned = item.path_for(template)
         added += conn.execute(
             "INSERT INTO deliveries (sha256, destination_id, state, planned_path, "
             "next_attempt_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (item.sha256, destination, ItemState.RECEIVED, item.planned_path, at),
+            (item.sha256, destination, ItemState.RECEIVED, planned, at),
         ).rowcount
     return added
 
@@ -516,8 +523,8 @@ class State:
                 conn,
                 sha256,
                 destination,
-                "state = ?, last_error = ?, next_attempt_at = ?",
-                (ItemState.RETRY, error, iso(at)),
+                "state = ?, last_error = ?, next_attempt_at = ?, problems = problems + ?",
+                (ItemState.RETRY, error, iso(at), 1 if counted else 0),
             )
             wait = duration_words((at - now()).total_seconds())
             event = "relay.problem" if counted else "relay.retry_scheduled"
@@ -525,17 +532,16 @@ class State:
 
         self.db.call(mark)
 
-    def count_problems(self, sha256: str) -> int:
-        """Counted problems (`relay.problem`) since the item was last put back by hand."""
+    def count_problems(self, sha256: str, *, destination: int = DEFAULT_DESTINATION) -> int:
+        """Counted problems (`relay.problem`) of one delivery since it was last put back by
+        hand: a destination's trouble never counts towards giving up on another."""
 
         def read(conn: sqlite3.Connection) -> int:
             row = conn.execute(
-                "SELECT COUNT(*) FROM journal WHERE sha256 = ? AND event = 'relay.problem' "
-                "AND id > (SELECT COALESCE(MAX(id), 0) FROM journal "
-                "WHERE sha256 = ? AND event = 'relay.requeued')",
-                (sha256, sha256),
+                "SELECT problems FROM deliveries WHERE sha256 = ? AND destination_id = ?",
+                (sha256, destination),
             ).fetchone()
-            return int(row[0])
+            return int(row[0]) if row else 0
 
         return self.db.call(read)
 
@@ -699,7 +705,8 @@ class State:
                     (row["sha256"],),
                 )
             conn.execute(
-                f"UPDATE deliveries SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
+                "UPDATE deliveries SET state = ?, attempts = 0, problems = 0, "
+                f"next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],
             )
             # Retry by hand also means "try now, from a clean start" for the ones waiting
@@ -901,8 +908,8 @@ class State:
             lambda: self.mark_retry(sha256, error, at, counted=counted, destination=destination)
         )
 
-    async def acount_problems(self, sha256: str) -> int:
-        return await off_loop(self.count_problems, sha256)
+    async def acount_problems(self, sha256: str, *, destination: int = DEFAULT_DESTINATION) -> int:
+        return await off_loop(lambda: self.count_problems(sha256, destination=destination))
 
     async def amake_waiting_due(self, *, destination: int = DEFAULT_DESTINATION) -> int:
         return await off_loop(lambda: self.make_waiting_due(destination=destination))

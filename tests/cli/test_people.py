@@ -56,6 +56,11 @@ def test_people_get_devices_and_destinations_and_a_password_stays_private(
         "destination", "add", "--person", "anna", "local", str(disk), data_dir=tmp_path
     )
     assert local.exit_code == 0, local.output
+    bad = photo_relay_in_process(
+        "destination", "add", "--person", "anna", "local", str(disk),
+        "--path-template", "{year}/photo", data_dir=tmp_path,
+    )  # fmt: skip
+    assert bad.exit_code == 1 and "{name}" in bad.output
     assert "secret-pw" not in webdav.output
 
     listing = photo_relay_in_process("destination", "list", data_dir=tmp_path).stdout

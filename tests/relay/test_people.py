@@ -50,7 +50,10 @@ def household(settings: Settings, anna_dav: DavServer, ben_dav: DavServer) -> Ho
                 password=server.password,
                 data_dir=settings.data_dir,
             )
-            people.add_destination(name, "local", str(shared))
+            # The shared disk, each person's photos in their own folder (own template).
+            people.add_destination(
+                name, "local", str(shared), path_template=f"{name}/{{year}}/{{name}}"
+            )
             tokens[name] = []
             for phone in ("iphone", "ipad"):
                 token = new_token("prd")
@@ -127,8 +130,18 @@ def test_each_photo_reaches_the_destinations_of_everyone_who_sent_it(tmp_path: P
             ben_files = set(ben_dav.all_files().values())
             assert anna_files == {b"anna's photo", b"a photo both have"}
             assert ben_files == {b"a photo both have"}  # never Anna's own photo
-            disk = {p.read_bytes() for p in home.shared.rglob("*") if p.is_file()}
-            assert disk == {b"anna's photo", b"a photo both have"}  # once each
+            disk = {
+                str(p.relative_to(home.shared)): p.read_bytes()
+                for p in home.shared.rglob("*")
+                if p.is_file()
+            }
+            assert disk == {
+                "anna/2024/IMG_0001.JPG": b"anna's photo",
+                "anna/2024/IMG_0002.JPG": b"a photo both have",
+                "ben/2024/IMG_0002.JPG": b"a photo both have",
+            }
+            # The servers' destinations follow the settings' template.
+            assert set(anna_dav.all_files()) == {"2024/05/IMG_0001.JPG", "2024/05/IMG_0002.JPG"}
             with service.admin() as client:
                 assert client.get("/v1/status").json()["total_items"] == 2
                 page = client.get(f"/items/{both}").text  # the item page: every delivery

@@ -9,6 +9,7 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
+from app.clock import now
 from app.receipts import ItemState
 from app.store.db import MIGRATIONS, Database, schema_version
 from app.store.deliveries import DEFAULT_DESTINATION, read_delivery_proofs
@@ -63,6 +64,19 @@ def database_of_the_release_before(path: Path) -> None:
                 "77" if etag else None,
             ),
         )
+    # Problems counted towards giving up: two for the one waiting; one since the failed one
+    # was put back by hand.
+    for sha, event in (
+        ("3" * 64, "relay.problem"),
+        ("3" * 64, "relay.problem"),
+        ("5" * 64, "relay.problem"),
+        ("5" * 64, "relay.requeued"),
+        ("5" * 64, "relay.problem"),
+    ):
+        conn.execute(
+            "INSERT INTO journal (at, sha256, event, message) VALUES ('t', ?, ?, 'm')",
+            (sha, event),
+        )
     conn.execute(
         "INSERT INTO backup_photos (device_id, name, taken, size, sha256, recorded_at)"
         " VALUES (1, 'IMG.JPG', '2026-01-01T10:00:00', 3, ?, 't')",
@@ -113,6 +127,7 @@ def test_the_upgrade_gives_every_item_one_delivery_as_it_was(tmp_path: Path) -> 
         assert db.call(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
         with sqlite3.connect(path) as conn:
             assert schema_version(conn) == len(MIGRATIONS) > BEFORE
+        assert [state.count_problems(sha) for sha in ("3" * 64, "5" * 64, "1" * 64)] == [2, 1, 0]
         # The relay carries on where the old one stopped: the interrupted copy and the
         # due ones are claimed; the verified, failed and damaged ones are not.
         assert state.release_interrupted() == 1
@@ -151,8 +166,12 @@ def test_an_item_is_verified_and_its_home_copy_removed_only_once_every_delivery_
         asyncio.run(remove_spool_copy(state, spool, sha, 0))
         assert spool.path_for(sha).exists() and state.spool_removed_at(sha) is None
 
+        # Trouble at one destination counts towards giving up there only.
+        state.claim_due(5, set(), set(), destination=2)
+        state.mark_retry(sha, "It refused.", now(), counted=True, destination=2)
+        assert (state.count_problems(sha, destination=2), state.count_problems(sha)) == (1, 0)
         [(second, _)] = state.claim_due(5, set(), set(), destination=2)
-        assert (second.sha256, second.attempts) == (sha, 1)
+        assert (second.sha256, second.attempts) == (sha, 2)
         assert state.claim_due(5, set(), set(), destination=2) == []
         state.mark_verified(sha, "copy/IMG.JPG", "size+sha256-readback", "ok", destination=2)
         receipt = state.get_item(sha)
@@ -166,5 +185,38 @@ def test_an_item_is_verified_and_its_home_copy_removed_only_once_every_delivery_
         asyncio.run(remove_spool_copy(state, spool, sha, 0))
         assert not spool.path_for(sha).exists() and state.spool_removed_at(sha) is not None
         assert hashlib.sha256(b"two destinations").hexdigest() == sha
+    finally:
+        db.close()
+
+
+def test_a_destination_added_later_gets_the_photos_sent_before_that_are_still_kept(
+    tmp_path: Path,
+) -> None:
+    """A second copy of everything: the earlier photos of its person go to a new
+    destination too (named by its template); one whose home copy is gone is counted."""
+    db = Database(tmp_path / "db.sqlite")
+    try:
+        state = State(db)
+        spool = Spool(tmp_path / "spool", min_free_bytes=0)
+        spool.prepare()
+        kept = stored_item(state, spool, b"kept at home")
+        gone = stored_item(state, spool, b"retention removed it")
+        for sha in (kept, gone):
+            state.claim_due(5, set(), set())
+            state.mark_verified(sha, "IMG.JPG", "size+sha256-readback", "verified")
+        asyncio.run(remove_spool_copy(state, spool, gone, 0))
+        added = People(db).add_destination(
+            "me", "local", str(tmp_path / "disk"), path_template="copy/{name}"
+        )
+        assert (added.caught_up, added.not_kept) == (1, 1)
+        receipt = state.get_item(kept)
+        assert receipt is not None and receipt.state == ItemState.RECEIVED  # not yet copied
+        assert [(d.destination, d.planned_path) for d in receipt.deliveries] == [
+            (1, "IMG.JPG"),
+            (added.info.id, "copy/IMG.JPG"),
+        ]
+        untouched = state.get_item(gone)
+        assert untouched is not None and untouched.state == ItemState.VERIFIED
+        assert [d.destination for d in untouched.deliveries] == [1]
     finally:
         db.close()
