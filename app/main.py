@@ -35,7 +35,7 @@ from app.services import Services
 from app.store.chunk_progress import ChunkProgress
 from app.store.db import Database
 from app.store.deliveries import DEFAULT_DESTINATION
-from app.store.people import password_file, read_destinations
+from app.store.people import nextcloud_credentials_file, password_file, read_destinations
 from app.store.spool import Spool
 from app.store.state import State
 from app.supervisor import SupervisedTask
@@ -94,7 +94,14 @@ def added_targets(settings: Settings, db: Database) -> dict[int, Target]:
         if password:
             log_redaction.add_secret(password)
         targets[info.id] = open_added_target(
-            settings, info.kind, info.location, info.user, password, ChunkProgress(db)
+            settings,
+            info.kind,
+            info.location,
+            info.user,
+            password,
+            ChunkProgress(db),
+            folder=info.folder,
+            credentials_file=nextcloud_credentials_file(settings.data_dir, info.person),
         )
     return targets
 

@@ -443,6 +443,11 @@ def nextcloud() -> None:
     "/Photos/iPhone; without a terminal /Photos/iPhone).",
 )
 @click.option("--poll-interval", type=float, default=2.0, hidden=True)
+@click.option(
+    "--person",
+    help="Log in to this person's own NextCloud and add it as their destination (the "
+    "configured destination stays as it is).",
+)
 @data_dir_option
 @friendly_errors
 def nextcloud_login(
@@ -451,6 +456,7 @@ def nextcloud_login(
     pasted: bool,
     folder: str | None,
     poll_interval: float,
+    person: str | None,
     data_dir: Path | None,
 ) -> None:
     """Connect NextCloud at URL and send the photos there, in one go.
@@ -468,6 +474,7 @@ def nextcloud_login(
         pasted=pasted,
         folder=folder,
         poll_interval=poll_interval,
+        person=person,
     )
 
 

@@ -326,6 +326,7 @@ def _m009_people() -> str:
             location TEXT,
             user TEXT,
             path_template TEXT,
+            folder TEXT,
             created_at TEXT NOT NULL
         );
         INSERT INTO destinations (id, person_id, kind, created_at)

@@ -29,6 +29,7 @@ __all__ = [
     "DestinationInfo",
     "People",
     "PersonInfo",
+    "nextcloud_credentials_file",
     "password_file",
     "person_destinations",
     "read_destinations",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_PERSON = 1
-DestinationKind = Literal["settings", "local", "webdav"]
+DestinationKind = Literal["settings", "local", "webdav", "nextcloud"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class DestinationInfo:
     location: str | None
     user: str | None
     path_template: str | None = None
+    folder: str | None = None  # NextCloud: the photos folder in the person's files
 
     def describe(self) -> str:
         if self.kind == "settings":
@@ -66,6 +68,11 @@ class DestinationInfo:
 def password_file(data_dir: Path, destination: int) -> Path:
     """Where a WebDAV destination's password is kept (0600)."""
     return data_dir / "destinations" / f"{destination}.password"
+
+
+def nextcloud_credentials_file(data_dir: Path, person: str) -> Path:
+    """Where a person's NextCloud app password is kept (`nextcloud login --person`, 0600)."""
+    return data_dir / "destinations" / f"{person.lower()}-nextcloud.json"
 
 
 def person_destinations(conn: sqlite3.Connection, person_id: int) -> list[tuple[int, str | None]]:
@@ -84,7 +91,13 @@ def read_destinations(conn: sqlite3.Connection) -> list[DestinationInfo]:
     ).fetchall()
     return [
         DestinationInfo(
-            r["id"], r["person"], r["kind"], r["location"], r["user"], r["path_template"]
+            r["id"],
+            r["person"],
+            r["kind"],
+            r["location"],
+            r["user"],
+            r["path_template"],
+            r["folder"],
         )
         for r in rows
     ]
@@ -158,6 +171,7 @@ class People:
         password: str | None = None,
         data_dir: Path | None = None,
         path_template: str | None = None,
+        folder: str | None = None,
     ) -> AddedDestination:
         """A further destination for `person`, named by `path_template` (None: the
         settings' template). Photos they send from now on go there, and so do those they
@@ -169,8 +183,8 @@ class People:
             person_id = _person_id(conn, person)
             cursor = conn.execute(
                 "INSERT INTO destinations (person_id, kind, location, user, path_template, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (person_id, kind, location, user, path_template, iso(now())),
+                "folder, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (person_id, kind, location, user, path_template, folder, iso(now())),
             )
             number = int(cursor.lastrowid or 0)
             if password is not None and data_dir is not None:
@@ -181,7 +195,7 @@ class People:
                 f"{person}'s photos now also go to {location}.",
             )
             caught_up, not_kept = _catch_up(conn, person_id, number, path_template)
-            info = DestinationInfo(number, person, kind, location, user, path_template)
+            info = DestinationInfo(number, person, kind, location, user, path_template, folder)
             return AddedDestination(info, caught_up, not_kept)
 
         return self.db.call(add)

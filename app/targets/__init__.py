@@ -43,9 +43,26 @@ def open_added_target(
     user: str | None,
     password: str | None,
     chunks: ChunkProgress | None = None,
+    *,
+    folder: str | None = None,
+    credentials_file: Path | None = None,
 ) -> Target:
     """A destination added with `photo-relay destination add` (a folder here, or WebDAV at
-    `location`); it copies and checks as the configured one does."""
+    `location`) or `nextcloud login --person` (NextCloud at `location`, the app password
+    in `credentials_file`); it copies and checks as the configured one does."""
+    if kind == "nextcloud":
+        from app.targets.nextcloud.target import NextcloudTarget
+
+        assert credentials_file is not None, "a person's NextCloud keeps its own login"
+        where = dataclasses.replace(
+            settings.destination,
+            url=location,
+            user=None,
+            password=None,
+            folder=folder,
+            credentials_file=credentials_file,
+        )
+        return NextcloudTarget(where, chunks or ChunkProgress(None))
     if kind == "webdav":
         from app.targets.webdav import WebDavTarget
 

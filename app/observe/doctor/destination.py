@@ -27,7 +27,12 @@ from app.off_loop import off_loop
 from app.receipts import HealthCheck
 from app.relay.worker import RelayStatus
 from app.store.db import open_read_only
-from app.store.people import DestinationInfo, password_file, read_destinations
+from app.store.people import (
+    DestinationInfo,
+    nextcloud_credentials_file,
+    password_file,
+    read_destinations,
+)
 from app.targets import Target, open_added_target
 from app.targets.probe import probe_write
 
@@ -94,7 +99,15 @@ async def check_added_destinations(settings: Settings) -> list[HealthCheck]:
         assert info.location is not None
         secret = password_file(settings.data_dir, info.id)
         password = secret.read_text().strip() if secret.exists() else None
-        target = open_added_target(settings, info.kind, info.location, info.user, password)
+        target = open_added_target(
+            settings,
+            info.kind,
+            info.location,
+            info.user,
+            password,
+            folder=info.folder,
+            credentials_file=nextcloud_credentials_file(settings.data_dir, info.person),
+        )
         try:
             found, _ = await check_destination(target)
         finally:
