@@ -99,7 +99,7 @@ def added_targets(settings: Settings, db: Database) -> dict[int, Target]:
             info.location,
             info.user,
             password,
-            ChunkProgress(db),
+            ChunkProgress(db, info.id),
             folder=info.folder,
             credentials_file=nextcloud_credentials_file(settings.data_dir, info.person),
         )

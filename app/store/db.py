@@ -272,7 +272,8 @@ def _m008_deliveries() -> str:
     item's own relay columns become the aggregate of its deliveries (store/state.py keeps
     them so in the same transaction). Every existing item becomes one delivery to the
     configured destination (number 1), with its relay columns as they were, and its count
-    of problems towards giving up (from the journal, as it was counted) of its own."""
+    of problems towards giving up (from the journal, as it was counted) of its own. A
+    chunked upload in progress is kept per (hash, destination), the old ones under 1."""
     return """
         CREATE TABLE deliveries (
             sha256 TEXT NOT NULL REFERENCES items(sha256),
@@ -291,6 +292,24 @@ def _m008_deliveries() -> str:
             PRIMARY KEY (sha256, destination_id)
         );
         CREATE INDEX deliveries_due ON deliveries(destination_id, state, next_attempt_at);
+        CREATE TABLE chunked_uploads_by_destination (
+            sha256 TEXT NOT NULL,
+            destination_id INTEGER NOT NULL,
+            upload_id TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            total_size INTEGER NOT NULL,
+            chunk_size INTEGER NOT NULL,
+            chunks_done INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (sha256, destination_id)
+        );
+        INSERT INTO chunked_uploads_by_destination (sha256, destination_id, upload_id,
+                destination, total_size, chunk_size, chunks_done, updated_at)
+            SELECT sha256, 1, upload_id, destination, total_size, chunk_size, chunks_done,
+                updated_at
+            FROM chunked_uploads;
+        DROP TABLE chunked_uploads;
+        ALTER TABLE chunked_uploads_by_destination RENAME TO chunked_uploads;
         INSERT INTO deliveries (sha256, destination_id, state, planned_path, remote_path,
                 attempts, next_attempt_at, last_error, verified_at, verified_by, remote_etag,
                 remote_file_id, problems)

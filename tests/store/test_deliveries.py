@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from app.clock import now
 from app.receipts import ItemState
+from app.store.chunk_progress import ChunkProgress
 from app.store.db import MIGRATIONS, Database, schema_version
 from app.store.deliveries import DEFAULT_DESTINATION, read_delivery_proofs
 from app.store.people import DEFAULT_PERSON, People
@@ -78,6 +80,11 @@ def database_of_the_release_before(path: Path) -> None:
             (sha, event),
         )
     conn.execute(
+        "INSERT INTO chunked_uploads (sha256, upload_id, destination, total_size, chunk_size,"
+        " chunks_done, updated_at) VALUES (?, 'web-1', 'https://cloud/x', 9, 3, 2, 't')",
+        ("2" * 64,),
+    )
+    conn.execute(
         "INSERT INTO backup_photos (device_id, name, taken, size, sha256, recorded_at)"
         " VALUES (1, 'IMG.JPG', '2026-01-01T10:00:00', 3, ?, 't')",
         ("4" * 64,),
@@ -127,6 +134,13 @@ def test_the_upgrade_gives_every_item_one_delivery_as_it_was(tmp_path: Path) -> 
         assert db.call(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
         with sqlite3.connect(path) as conn:
             assert schema_version(conn) == len(MIGRATIONS) > BEFORE
+        # The chunked upload in progress resumes at the configured destination only.
+        resumed = asyncio.run(ChunkProgress(db).load("2" * 64))
+        assert resumed is not None and (resumed.upload_id, resumed.chunks_done) == ("web-1", 2)
+        assert asyncio.run(ChunkProgress(db, 2).load("2" * 64)) is None
+        asyncio.run(ChunkProgress(db, 2).save(replace(resumed, upload_id="web-2")))
+        again = asyncio.run(ChunkProgress(db).load("2" * 64))
+        assert again is not None and again.upload_id == "web-1"
         assert [state.count_problems(sha) for sha in ("3" * 64, "5" * 64, "1" * 64)] == [2, 1, 0]
         # The relay carries on where the old one stopped: the interrupted copy and the
         # due ones are claimed; the verified, failed and damaged ones are not.
