@@ -236,6 +236,10 @@ def test_a_destination_that_is_down_delays_only_its_own_deliveries(tmp_path: Pat
             assert rows[anna_server]["relay"] == rows[1]["relay"] == "running"
             with service.admin() as admin:  # the headline is the configured destination's
                 assert admin.get("/v1/status").json()["relay"]["down_since"] is None
+                page = admin.get("/").text  # the status page: a line per destination
+            assert page.count("<li data-destination=") == 5
+            assert '<li data-destination="4"><strong>ben</strong>' in page
+            assert "(waiting)" in page and "1 verified" in page
             assert rows[anna_server]["counts"]["verified"] == 1
             assert rows[ben_server]["counts"]["verified"] == 0
 
