@@ -28,15 +28,18 @@ from app.errors import ApiError, ConfigurationError, TargetError
 from app.intake.ingest import Ingest
 from app.observe.monitoring import Monitoring
 from app.off_loop import off_loop
+from app.relay.relays import Relays
 from app.relay.worker import Relay, RelayState
 from app.request_limits import RequestLimits
 from app.services import Services
 from app.store.chunk_progress import ChunkProgress
 from app.store.db import Database
+from app.store.deliveries import DEFAULT_DESTINATION
+from app.store.people import nextcloud_credentials_file, password_file, read_destinations
 from app.store.spool import Spool
 from app.store.state import State
 from app.supervisor import SupervisedTask
-from app.targets import open_target
+from app.targets import Target, open_added_target, open_target
 from app.tokens import ensure_admin_token
 from app.web import live_feed, pages
 from app.web.headers import SecurityHeaders
@@ -80,6 +83,29 @@ def remove_orphans(spool: Spool, state: State) -> int:
     return removed
 
 
+def added_targets(settings: Settings, db: Database) -> dict[int, Target]:
+    """A target for each destination added with `photo-relay destination add`."""
+    targets: dict[int, Target] = {}
+    for info in db.call(read_destinations):
+        if info.kind == "settings" or info.location is None:
+            continue
+        secret = password_file(settings.data_dir, info.id)
+        password = secret.read_text().strip() if secret.exists() else None
+        if password:
+            log_redaction.add_secret(password)
+        targets[info.id] = open_added_target(
+            settings,
+            info.kind,
+            info.location,
+            info.user,
+            password,
+            ChunkProgress(db, info.id),
+            folder=info.folder,
+            credentials_file=nextcloud_credentials_file(settings.data_dir, info.person),
+        )
+    return targets
+
+
 async def open_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = await off_loop(Database, settings.database_path)  # migrations write and fsync
@@ -98,9 +124,24 @@ async def open_services(settings: Settings) -> Services:
     log_redaction.add_secret(admin_token)
     target = open_target(settings, ChunkProgress(db))
     monitoring = Monitoring.open(settings.page, db)
-    relay = Relay(settings.relay, state, spool, target, progress=monitoring.progress)
+    targets = {DEFAULT_DESTINATION: target, **await off_loop(added_targets, settings, db)}
+    relay = Relays(
+        {
+            number: Relay(
+                settings.relay,
+                state,
+                spool,
+                each,
+                progress=monitoring.progress,
+                destination=number,
+            )
+            for number, each in targets.items()
+        }
+    )
     ingest = Ingest(settings.intake, spool, state, relay.wake)
-    services = Services(settings, db, state, spool, target, relay, ingest, admin_token, monitoring)
+    services = Services(
+        settings, db, state, spool, target, relay, ingest, admin_token, monitoring, targets=targets
+    )
     try:
         await asyncio.wait_for(target.check(), TARGET_CHECK_AT_START_SECONDS)
     except TimeoutError:
@@ -142,7 +183,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await relay_task.stop()
             await services.monitoring.stop()
-            await services.target.close()
+            for each in services.targets.values():
+                await each.close()
             await off_loop(services.db.close)
 
     # /docs and /redoc with Swagger UI's and ReDoc's files served from the installed package

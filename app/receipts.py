@@ -62,6 +62,30 @@ CAPTURE_NOTES: dict[str, str] = {
 }
 
 
+class DeliveryReceipt(BaseModel):
+    """One destination the file must reach, and how far it got there."""
+
+    destination: int = Field(description="The destination's number (`destination list`).")
+    state: ItemState
+    planned_path: str
+    remote_path: str | None
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    verified_at: str | None
+    verified_by: str | None
+    remote_etag: str | None = None
+    remote_file_id: str | None = None
+
+
+class Sender(BaseModel):
+    """A person (and their device) who sent this content; `device` None: imported here."""
+
+    person: str
+    device: str | None
+    first_at: str
+
+
 class Receipt(BaseModel):
     """Everything known about one file, identified by the SHA-256 of its content."""
 
@@ -89,6 +113,14 @@ class Receipt(BaseModel):
     verified_by: str | None = Field(description="How the copy was checked, e.g. sha256-reread.")
     remote_etag: str | None = Field(None, description="The destination's ETag of the copy.")
     remote_file_id: str | None = Field(None, description="The destination's file id (NextCloud).")
+    senders: list[Sender] = Field(
+        default_factory=list, description="Everyone who sent this content, first first."
+    )
+    deliveries: list[DeliveryReceipt] = Field(
+        default_factory=list,
+        description="Each destination it must reach; `state` above is verified only when "
+        "every one of these is.",
+    )
 
 
 class JournalEntry(BaseModel):

@@ -7,7 +7,7 @@ way everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import Depends
@@ -16,8 +16,9 @@ from starlette.requests import HTTPConnection
 from app.config import Settings
 from app.intake.ingest import Ingest
 from app.observe.monitoring import Monitoring
-from app.relay.worker import Relay
+from app.relay.relays import Relays
 from app.store.db import Database
+from app.store.deliveries import DEFAULT_DESTINATION
 from app.store.spool import Spool
 from app.store.state import Device, State
 from app.targets import Target
@@ -41,11 +42,16 @@ class Services:
     state: State
     spool: Spool
     target: Target
-    relay: Relay
+    relay: Relays
     ingest: Ingest
     admin_token: str
     monitoring: Monitoring
     target_problem: str | None = None
+    # Every destination's target by number, the configured one (`target`) included.
+    targets: dict[int, Target] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.targets.setdefault(DEFAULT_DESTINATION, self.target)
 
     async def token_holder(self, token: str) -> TokenHolder:
         """Whose token this is; a revoked device's token belongs to nobody."""

@@ -396,7 +396,9 @@ async def offer_photo(
     """The phone hashed photo `position` of the page: upload it, or not (bytes already here)."""
     try:
         sha256 = checked_sha256(_model(OfferIn, body).sha256)
-        stored = await state.aget_item(sha256)
+        # Another person's copy does not count: this phone's person is told nothing of
+        # it, and the upload gives the file a delivery to their own destinations.
+        stored = await state.aget_item(sha256, person=device.person_id)
         if stored is not None and stored.state == ItemState.DAMAGED:
             stored = None  # the copy here is damaged: these bytes are wanted again
         upload = await off_loop(
@@ -636,7 +638,9 @@ async def answer_free_up_photo(
             reason: str | None = "unverified"
             why = "these are not the bytes this phone's backup recorded (changed since?)"
         else:
-            (answer,) = await safe_to_delete(services.db, services.target, [sha256])
+            (answer,) = await safe_to_delete(
+                services.db, services.targets, [sha256], person=device.person_id
+            )
             reason = None if answer.safe else "missing" if answer.missing else "unverified"
             why = answer.reason
         offered = await off_loop(runs.decide, device, run_id, position, reason, why)

@@ -22,7 +22,7 @@ from app.errors import Unauthorized
 from app.intake.body_timeout import idle_limited
 from app.intake.ingest import Ingest
 from app.observe.monitoring import Monitoring
-from app.relay.worker import Relay
+from app.relay.relays import Relays
 from app.services import ServicesDep
 from app.store.state import Device, State
 
@@ -38,6 +38,7 @@ __all__ = [
     "StateDep",
     "UploadBody",
     "UploadBodyDep",
+    "ViewerDep",
 ]
 
 
@@ -53,7 +54,7 @@ async def ingest_of(services: ServicesDep) -> Ingest:
     return services.ingest
 
 
-async def relay_of(services: ServicesDep) -> Relay:
+async def relay_of(services: ServicesDep) -> Relays:
     return services.relay
 
 
@@ -64,7 +65,7 @@ async def monitoring_of(services: ServicesDep) -> Monitoring:
 SettingsDep = Annotated[Settings, Depends(settings_of)]
 StateDep = Annotated[State, Depends(state_of)]
 IngestDep = Annotated[Ingest, Depends(ingest_of)]
-RelayDep = Annotated[Relay, Depends(relay_of)]
+RelayDep = Annotated[Relays, Depends(relay_of)]
 MonitoringDep = Annotated[Monitoring, Depends(monitoring_of)]
 
 
@@ -137,13 +138,17 @@ async def require_admin(request: Request, services: ServicesDep) -> None:
     raise Unauthorized(message, code="admin_token_required")
 
 
-async def require_reader(request: Request, services: ServicesDep) -> None:
-    """Receipts may be read by any device or by the admin."""
+async def require_reader(request: Request, services: ServicesDep) -> int | None:
+    """Receipts may be read by any device (its own person's only) or by the admin (all);
+    the person whose items the caller may see, None for the admin."""
     holder = await services.token_holder(bearer_token(request))
     if holder.kind == "unknown":
         raise unknown_token()
+    return holder.device.person_id if holder.device is not None else None
 
 
 DeviceDep = Annotated[Device, Depends(require_device)]
 AdminDep = Depends(require_admin)
 ReaderDep = Depends(require_reader)
+# Whose items the caller may see: a person's id, or None (the admin sees every item).
+ViewerDep = Annotated[int | None, Depends(require_reader)]

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from app.api.deps import ServicesDep, require_admin
 from app.off_loop import off_loop
+from app.store.deliveries import read_delivery_counts
 
 __all__ = ["router"]
 
@@ -23,5 +24,9 @@ async def read_metrics(request: Request, services: ServicesDep) -> Response:
 
     metrics, overview = services.monitoring.metrics, services.monitoring.overview
     # One hop for the whole scrape: the counts' query and the text prometheus_client builds.
-    body = await off_loop(lambda: render_text(metrics.snapshot(), overview.counts()))
+    body = await off_loop(
+        lambda: render_text(
+            metrics.snapshot(), overview.counts(), services.db.call(read_delivery_counts)
+        )
+    )
     return Response(body, media_type=CONTENT_TYPE)

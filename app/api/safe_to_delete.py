@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.deps import ReaderDep, ServicesDep
+from app.api.deps import ServicesDep, ViewerDep
 from app.hashing import checked_sha256
 from app.relay.recheck import safe_to_delete
 
@@ -45,15 +45,13 @@ class SafeToDeleteResult(BaseModel):
     safe: int = Field(description="How many of the answers are safe.")
 
 
-@router.post(
-    "/v1/items/safe-to-delete", dependencies=[ReaderDep], response_model=SafeToDeleteResult
-)
+@router.post("/v1/items/safe-to-delete", response_model=SafeToDeleteResult)
 async def check_safe_to_delete(
-    request: SafeToDeleteRequest, services: ServicesDep
+    request: SafeToDeleteRequest, services: ServicesDep, viewer: ViewerDep
 ) -> SafeToDeleteResult:
     """Per hash: safe to delete the sender's copy, or not and why. Nothing is changed."""
     hashes = [checked_sha256(h) for h in request.sha256]
-    answers = await safe_to_delete(services.db, services.target, hashes)
+    answers = await safe_to_delete(services.db, services.targets, hashes, person=viewer)
     return SafeToDeleteResult(
         answers=[
             SafeToDeleteAnswer(sha256=a.sha256, safe=a.safe, reason=a.reason) for a in answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Literal
 
 from fastapi import APIRouter
@@ -9,7 +10,10 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import AdminDep, ServicesDep, StateDep
 from app.observe.doctor import status_checks
-from app.receipts import DeviceInfo, StatusReport
+from app.receipts import DeviceInfo, ItemState, StatusReport
+from app.services import Services
+from app.store.deliveries import read_delivery_counts
+from app.store.people import DestinationInfo, read_destinations, read_people_devices
 
 __all__ = ["router"]
 
@@ -26,7 +30,28 @@ class ConfigurationEntry(BaseModel):
     ]
 
 
+class DestinationStatus(BaseModel):
+    """One destination: whose, where, its own relay's state, its deliveries per state."""
+
+    destination: int
+    person: str
+    target: str
+    relay: str
+    reason: str | None
+    down_since: str | None
+    counts: dict[ItemState, int]
+
+
+class PersonStatus(BaseModel):
+    name: str
+    devices: dict[str, str | None] = Field(description="Device -> when it was last seen.")
+
+
 class ServiceStatus(StatusReport):
+    destinations: list[DestinationStatus] = Field(
+        default_factory=list, description="Every destination of every person."
+    )
+    people: list[PersonStatus] = Field(default_factory=list)
     configuration: list[ConfigurationEntry] = Field(
         default_factory=list,
         description="The settings in effect and where each came from (secrets hidden).",
@@ -43,6 +68,7 @@ async def read_health() -> dict[str, str]:
 async def read_status(services: ServicesDep) -> ServiceStatus:
     """Counts per state, spool use, the oldest pending item, the last error, the relay."""
     summary = await services.state.asummary()
+    destinations, people = await _per_destination_and_person(services)
     relay = services.relay.status
     return ServiceStatus(
         **summary,
@@ -61,7 +87,43 @@ async def read_status(services: ServicesDep) -> ServiceStatus:
             ConfigurationEntry(variable=o.variable, value=o.value, source=o.source)
             for o in services.settings.origins()
         ],
+        destinations=destinations,
+        people=people,
     )
+
+
+async def _per_destination_and_person(
+    services: Services,
+) -> tuple[list[DestinationStatus], list[PersonStatus]]:
+    """Every destination with its own relay's state and counts; every person's devices."""
+
+    def read(
+        conn: sqlite3.Connection,
+    ) -> tuple[
+        list[DestinationInfo],
+        dict[int, dict[ItemState, int]],
+        dict[str, list[tuple[str, str | None]]],
+    ]:
+        return read_destinations(conn), read_delivery_counts(conn), read_people_devices(conn)
+
+    destinations, counts, people = await services.db.acall(read)
+    rows = []
+    for info in destinations:
+        relay = services.relay.by_destination.get(info.id)
+        target = services.targets.get(info.id)
+        status = relay.status if relay else None
+        rows.append(
+            DestinationStatus(
+                destination=info.id,
+                person=info.person,
+                target=target.describe() if target else info.describe(),
+                relay=status.state if status else "not running",
+                reason=status.reason if status else "added since the service started",
+                down_since=status.down_since.isoformat() if status and status.down_since else None,
+                counts=counts.get(info.id, dict.fromkeys(ItemState, 0)),
+            )
+        )
+    return rows, [PersonStatus(name=n, devices=dict(d)) for n, d in people.items()]
 
 
 @router.get("/v1/devices", dependencies=[AdminDep], response_model=list[DeviceInfo])

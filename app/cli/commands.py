@@ -1,4 +1,4 @@
-"""The `photo-relay` command: serve, device, admin-token, status, import, retry, config.
+"""The `photo-relay` command: serve, device, person, destination, status, import, retry, ....
 
 Commands other than `serve` work on the data folder directly (SQLite allows it while the
 service runs), so a device added or revoked here takes effect at once. They find the data
@@ -14,7 +14,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from app.config import Settings, data_dir_pointer, record_data_dir
 from app.errors import PhotoRelayError
 from app.folder_lock import FolderLock
 from app.store.db import Database
+from app.store.people import DEFAULT_PERSON, People
 from app.store.state import State
 from app.tokens import ensure_admin_token, hash_token, new_token
 
@@ -176,22 +177,127 @@ def device() -> None:
 
 @device.command("add")
 @click.argument("name")
+@click.option("--person", help="Whose device it is (see `person list`; default: the first).")
 @data_dir_option
 @friendly_errors
-def device_add(name: str, data_dir: Path | None) -> None:
+def device_add(name: str, person: str | None, data_dir: Path | None) -> None:
     """Create a device and print its token (shown only this once)."""
     if not name.strip() or not name.isprintable():
         raise click.BadParameter(
             "give the device a visible name, e.g. my-iphone", param_hint="NAME"
         )
     _, state = open_state(data_dir)
+    owner = People(state.db).person_id(person) if person else DEFAULT_PERSON
     token = new_token("prd")
-    state.add_device(name.strip(), hash_token(token))
+    state.add_device(name.strip(), hash_token(token), person_id=owner)
     click.echo(token)  # alone on stdout, so scripts can capture it
     click.echo(
         f"Device {name!r} added. Put this token in the Shortcut; it is not shown again.",
         err=True,
     )
+
+
+@main.group()
+def person() -> None:
+    """Add and list the people whose devices send photos (each to their own destinations)."""
+
+
+@person.command("add")
+@click.argument("name")
+@data_dir_option
+@friendly_errors
+def person_add(name: str, data_dir: Path | None) -> None:
+    """Add a person; then give them devices and destinations."""
+    if not name.strip() or not name.isprintable():
+        raise click.BadParameter("give the person a visible name, e.g. anna", param_hint="NAME")
+    _, state = open_state(data_dir)
+    People(state.db).add_person(name.strip())
+    click.echo(
+        f"Person {name.strip()!r} added. Next: photo-relay destination add --person "
+        f"{name.strip()} local /path/to/folder, and photo-relay device add PHONE --person "
+        f"{name.strip()}."
+    )
+
+
+@person.command("list")
+@data_dir_option
+@friendly_errors
+def person_list(data_dir: Path | None) -> None:
+    """List people with their number of devices and destinations."""
+    _, state = open_state(data_dir)
+    for info in People(state.db).list_people():
+        click.echo(f"{info.name}\t{info.devices} device(s)\t{info.destinations} destination(s)")
+
+
+@main.group()
+def destination() -> None:
+    """Add and list where each person's photos go (several per person)."""
+
+
+@destination.command("add")
+@click.argument("kind", type=click.Choice(["local", "webdav"]))
+@click.argument("location")
+@click.option("--person", required=True, help="Whose photos go there (see `person list`).")
+@click.option("--user", help="WebDAV login name; the password is asked for, or read from stdin.")
+@click.option(
+    "--path-template",
+    help="Where each file lands there, e.g. {year}/{month}/{name} (default: the settings').",
+)
+@data_dir_option
+@friendly_errors
+def destination_add(
+    kind: Literal["local", "webdav"],
+    location: str,
+    person: str,
+    user: str | None,
+    path_template: str | None,
+    data_dir: Path | None,
+) -> None:
+    """Send PERSON's photos also to a folder here (local PATH) or a WebDAV server (URL).
+
+    Photos they send from now on get a delivery there, checked like any other.
+    """
+    settings, state = open_state(data_dir)
+    password: str | None = None
+    if kind == "webdav":
+        if not location.startswith(("http://", "https://")):
+            raise click.BadParameter("a WebDAV address starts with https://", param_hint="URL")
+        if user:
+            password = click.prompt("Password", hide_input=True, err=True)
+    else:
+        location = str(Path(location).expanduser().resolve())
+    added = People(state.db).add_destination(
+        person,
+        kind,
+        location,
+        user,
+        password=password,
+        data_dir=settings.data_dir,
+        path_template=path_template,
+    )
+    info = added.info
+    click.echo(
+        f"Destination {info.id} added: {person}'s photos also go to {info.describe()}, "
+        f"the {added.caught_up} sent before too. A running service starts copying there "
+        "after a restart."
+    )
+    if added.not_kept:
+        click.echo(
+            f"{added.not_kept} earlier photo(s) are no longer kept here (their retention "
+            "period was over), so they cannot be copied there; send them again from the "
+            "phone to add them.",
+            err=True,
+        )
+
+
+@destination.command("list")
+@data_dir_option
+@friendly_errors
+def destination_list(data_dir: Path | None) -> None:
+    """List every destination, whose it is, and where."""
+    _, state = open_state(data_dir)
+    for info in People(state.db).list_destinations():
+        click.echo(f"{info.id}\t{info.person}\t{info.kind}\t{info.describe()}")
 
 
 @device.command("list")
@@ -273,6 +379,26 @@ def status(data_dir: Path | None) -> None:
         summary=state.summary(),
     ):
         click.echo(line)
+    for line in destination_lines(state.db, target.describe()):
+        click.echo(line)
+
+
+def destination_lines(db: Database, configured: str) -> list[str]:
+    """With more than one destination: each one's person and deliveries per state."""
+    from app.observe.wording import STATE_SHORT
+    from app.store.deliveries import read_delivery_counts
+
+    destinations = People(db).list_destinations()
+    if len(destinations) < 2:
+        return []
+    counts = db.call(read_delivery_counts)
+    lines = ["", "Destinations:"]
+    for info in destinations:
+        where = configured if info.kind == "settings" else info.describe()
+        states = counts.get(info.id, {})
+        told = ", ".join(f"{n} {STATE_SHORT[s]}" for s, n in states.items() if n) or "nothing yet"
+        lines.append(f"  {info.id} {info.person}: {where}: {told}")
+    return lines
 
 
 @main.command("import")
@@ -317,6 +443,11 @@ def nextcloud() -> None:
     "/Photos/iPhone; without a terminal /Photos/iPhone).",
 )
 @click.option("--poll-interval", type=float, default=2.0, hidden=True)
+@click.option(
+    "--person",
+    help="Log in to this person's own NextCloud and add it as their destination (the "
+    "configured destination stays as it is).",
+)
 @data_dir_option
 @friendly_errors
 def nextcloud_login(
@@ -325,6 +456,7 @@ def nextcloud_login(
     pasted: bool,
     folder: str | None,
     poll_interval: float,
+    person: str | None,
     data_dir: Path | None,
 ) -> None:
     """Connect NextCloud at URL and send the photos there, in one go.
@@ -342,6 +474,7 @@ def nextcloud_login(
         pasted=pasted,
         folder=folder,
         poll_interval=poll_interval,
+        person=person,
     )
 
 

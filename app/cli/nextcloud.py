@@ -80,8 +80,14 @@ def login_command(
     pasted: bool,
     folder: str | None,
     poll_interval: float,
+    person: str | None = None,
 ) -> None:
     configure_logging(settings)
+    if person is not None:
+        if url is None:
+            raise click.UsageError("Give the address of their NextCloud: nextcloud login URL.")
+        person_login(settings, person, normalise_server_url(url), folder, poll_interval)
+        return
     server = normalise_server_url(url or configured_server(settings))
     try:
         previous = read_stored(settings)
@@ -117,6 +123,45 @@ def login_command(
     click.echo("")
     switched = switch_destination(settings, credentials.server, photos_folder)
     say_where_photos_land(switched, credentials)
+
+
+def person_login(
+    settings: Settings, person: str, server: str, folder: str | None, poll_interval: float
+) -> None:
+    """Log a person in to their own NextCloud (Login Flow v2: they grant their own app
+    password, kept in a file of theirs, 0600) and add it as one of their destinations;
+    the configured destination is left as it is."""
+    from app.store.db import Database
+    from app.store.people import People, nextcloud_credentials_file
+
+    db = Database(settings.database_path)
+    try:
+        people = People(db)
+        people.person_id(person)  # an unknown person fails before anyone logs in
+        credentials_file = nextcloud_credentials_file(settings.data_dir, person)
+        credentials_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            credentials = asyncio.run(
+                login_with_flow(
+                    server, credentials_file, show=show_login_link, interval=poll_interval
+                )
+            )
+        except KeyboardInterrupt:
+            raise click.ClickException(
+                "Stopped before access was granted; nothing was stored."
+            ) from None
+        photos_folder = "/" + (folder or DEFAULT_PHOTOS_FOLDER).strip().strip("/")
+        added = people.add_destination(
+            person, "nextcloud", credentials.server, credentials.login_name, folder=photos_folder
+        )
+    finally:
+        db.close()
+    click.echo(
+        f"Logged in to {credentials.server} as {credentials.login_name!r} for {person}: "
+        f"their photos go to {photos_folder} there (destination {added.info.id}), the "
+        f"{added.caught_up} sent before too. A running service starts copying there after "
+        "a restart."
+    )
 
 
 def check_before_switching(settings: Settings, server: str, folder: str) -> None:

@@ -25,7 +25,7 @@ from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
 from app.naming import remote_path, safe_name
 from app.off_loop import off_loop
-from app.receipts import CAPTURE_NOTES, ItemState, Receipt
+from app.receipts import CAPTURE_NOTES, PENDING_STATES, ItemState, Receipt
 from app.store.retention import drop_repeat_copy
 from app.store.spool import Spool, SpoolWriter
 from app.store.state import Device, NewItem, State
@@ -209,9 +209,9 @@ class Ingest:
     async def store(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
         """Link a sealed file to its content address and record it; (receipt, is_new)."""
         receipt, created = await off_loop(self._link_and_record, sealed, device)
-        if created:
-            self.on_new()
-        else:
+        if created or receipt.state in PENDING_STATES:
+            self.on_new()  # new, or a new person's deliveries of known content
+        if not created:
             await drop_repeat_copy(self.state, self.spool, sealed.sha256)
         return receipt, created
 
@@ -297,6 +297,17 @@ class Ingest:
             kind=info.kind,
             device=device.name if device else "import",
         )
+
+        def path_for(template: str) -> str:  # a destination with its own path template
+            return remote_path(
+                template,
+                captured_local=local,
+                name=name,
+                sha256=sha256,
+                kind=info.kind,
+                device=device.name if device else "import",
+            )
+
         item = NewItem(
             sha256=sha256,
             size=size,
@@ -308,6 +319,7 @@ class Ingest:
             captured_note=note,
             planned_path=planned,
             device=device,
+            path_for=path_for,
         )
         return item, (problem if source == "fallback" else None)
 
@@ -358,4 +370,12 @@ def existing_item(existing: Receipt, size: int, meta: ClientMeta, device: Device
         captured_note=existing.captured_note,
         planned_path=existing.planned_path,
         device=device,
+        path_for=lambda template: remote_path(
+            template,
+            captured_local=datetime.fromisoformat(existing.captured_at).replace(tzinfo=None),
+            name=existing.planned_path.rpartition("/")[2],
+            sha256=existing.sha256,
+            kind=existing.kind,
+            device=device.name if device else "import",
+        ),
     )

@@ -33,9 +33,15 @@ LATENCY_HELP = "Time from receiving a file to its verified copy at the destinati
 class _Scrape(Collector):
     """Every family of one scrape: the snapshot's counters and histogram, then the gauges."""
 
-    def __init__(self, snapshot: Snapshot, counts: dict[ItemState, int]) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        counts: dict[ItemState, int],
+        deliveries: dict[int, dict[ItemState, int]],
+    ) -> None:
         self.snapshot = snapshot
         self.counts = counts
+        self.deliveries = deliveries
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
@@ -59,6 +65,15 @@ class _Scrape(Collector):
         for state, count in self.counts.items():
             items.add_metric([state], count)
         yield items
+        per_destination = GaugeMetricFamily(
+            "photo_relay_deliveries",
+            "Deliveries (a file to one destination), by destination number and state.",
+            labels=["destination", "state"],
+        )
+        for destination, states in sorted(self.deliveries.items()):
+            for state, count in states.items():
+                per_destination.add_metric([str(destination), state], count)
+        yield per_destination
         yield GaugeMetricFamily(
             "photo_relay_queue_depth",
             "Files safe at home and not yet verified at the destination (not failed).",
@@ -66,5 +81,9 @@ class _Scrape(Collector):
         )
 
 
-def render_text(snapshot: Snapshot, counts: dict[ItemState, int]) -> bytes:
-    return generate_latest(_Scrape(snapshot, counts))
+def render_text(
+    snapshot: Snapshot,
+    counts: dict[ItemState, int],
+    deliveries: dict[int, dict[ItemState, int]] | None = None,
+) -> bytes:
+    return generate_latest(_Scrape(snapshot, counts, deliveries or {}))

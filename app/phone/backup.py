@@ -352,7 +352,7 @@ class BackupRuns:
             # bytes (the phone's hash, which the receipt proved) are verified everywhere.
             sha256 = known["sha256"]
             wanted = album is not None and not in_album(candidate, album)
-            if wanted and delivery_proofs(conn, [sha256])[sha256].verified:
+            if wanted and delivery_proofs(conn, [sha256], device.person_id)[sha256].verified:
                 # Once a run: walks overlap, and a second Save to Photo Album of a photo
                 # already in the album would make a copy of it.
                 first = conn.execute(

@@ -9,7 +9,7 @@ someone deleted or changed in NextCloud by hand after the backup fails the secon
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from app.errors import ConfigurationError, TargetError, VerificationFailed
@@ -33,11 +33,16 @@ class SafeAnswer:
     missing: bool = False
 
 
-async def recheck(target: Target, proof: DeliveryProof) -> SafeAnswer:
-    """Check each verified delivery at the destination again, now."""
+async def recheck(targets: Mapping[int, Target], proof: DeliveryProof) -> SafeAnswer:
+    """Check each verified delivery at its destination again, now."""
     if not proof.verified:
         return SafeAnswer(proof.sha256, False, proof.reason)
     for delivery in proof.deliveries:
+        target = targets.get(delivery.destination)
+        if target is None:
+            return SafeAnswer(
+                proof.sha256, False, "one of its destinations is not in use by the service now"
+            )
         try:
             await target.verify(delivery.path, size=delivery.size, sha256=proof.sha256)
         except VerificationFailed as error:
@@ -54,10 +59,17 @@ async def recheck(target: Target, proof: DeliveryProof) -> SafeAnswer:
     return SafeAnswer(proof.sha256, True, VERIFIED_NOW)
 
 
-async def safe_to_delete(db: Database, target: Target, hashes: Sequence[str]) -> list[SafeAnswer]:
-    """One answer per hash (in order, duplicates answered once each time they appear)."""
-    proofs = await off_loop(read_delivery_proofs, db, hashes)
+async def safe_to_delete(
+    db: Database,
+    targets: Mapping[int, Target],
+    hashes: Sequence[str],
+    *,
+    person: int | None = None,
+) -> list[SafeAnswer]:
+    """One answer per hash (in order, duplicates answered once each time they appear);
+    with `person`, another person's file answers as never received."""
+    proofs = await off_loop(read_delivery_proofs, db, hashes, person)
     answers: dict[str, SafeAnswer] = {}
     for sha256 in proofs:
-        answers[sha256] = await recheck(target, proofs[sha256])
+        answers[sha256] = await recheck(targets, proofs[sha256])
     return [answers[sha256] for sha256 in hashes]

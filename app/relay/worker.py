@@ -46,9 +46,10 @@ from app.progress import ProgressBoard
 from app.receipts import Receipt
 from app.relay.folder_listings import FolderListings
 from app.relay.home_copy import home_copy_checked
+from app.store.deliveries import DEFAULT_DESTINATION
 from app.store.retention import SWEEP_INTERVAL, remove_spool_copy, sweep_spool
 from app.store.spool import Spool
-from app.store.state import DESTINATION_BACK, DESTINATION_DOWN, State
+from app.store.state import State, outage_events
 from app.targets.base import NamingTarget, Target, Verification
 
 __all__ = ["Outage", "Relay", "RelayState", "RelayStatus", "retry_delay"]
@@ -127,8 +128,11 @@ class Relay:
         target: Target,
         *,
         progress: ProgressBoard | None = None,
+        destination: int = DEFAULT_DESTINATION,
     ) -> None:
         self.settings = settings
+        # The deliveries this relay claims and marks: those to this one destination.
+        self.destination = destination
         self.progress = progress or ProgressBoard()
         self.state = state
         self.spool = spool
@@ -177,7 +181,7 @@ class Relay:
         # main.py may start us paused (credentials refused)
         if self.status.state != RelayState.PAUSED:
             self.status = RelayStatus(state=RelayState.RUNNING)
-        down_since = await self.state.aopen_outage()
+        down_since = await self.state.aopen_outage(destination=self.destination)
         if down_since is not None:  # down when we stopped: ask before sending anything
             since = datetime.fromisoformat(down_since)
             self._outage = Outage(since=since, reason="It did not answer.", confirmed=True)
@@ -220,12 +224,14 @@ class Relay:
         down = self._outage is not None and self._outage.confirmed
         free = self.settings.parallel - len(self._in_flight)
         if free > 0 and not down:
-            claimed = await self.state.aclaim_due(free, set(self._in_flight), set(self._busy_paths))
+            claimed = await self.state.aclaim_due(
+                free, set(self._in_flight), set(self._busy_paths), destination=self.destination
+            )
             for receipt, captured_local in claimed:
                 self._start(receipt, captured_local)
         if not self._in_flight:
             self._listings.clear()  # idle: the pass is over, list folders afresh next time
-        due = None if down else await self.state.anext_due_at()
+        due = None if down else await self.state.anext_due_at(destination=self.destination)
         if due is not None and due <= now() and self._in_flight:
             due = None  # what is due waits for a slot or a busy path: a copy ending wakes us
         wake_at = now() + timedelta(seconds=POLL_SECONDS)
@@ -268,8 +274,8 @@ class Relay:
         every = duration_words(self.settings.probe_seconds)
         log.warning("relay.destination_down reason=%s", reason)
         await self.state.ajournal(
-            DESTINATION_DOWN,
-            f"The destination does not answer: {reason} The files are safe on this machine "
+            outage_events(self.destination)[0],
+            f"{self._which()} does not answer: {reason} The files are safe on this machine "
             f"and wait; photo-relay asks again every {every} and carries on as soon as it "
             "answers.",
         )
@@ -277,13 +283,19 @@ class Relay:
     async def _back(self, outage: Outage) -> None:
         if self.status.state == RelayState.WAITING:
             self.status = RelayStatus(state=RelayState.RUNNING)
-        due = await self.state.amake_waiting_due()
+        due = await self.state.amake_waiting_due(destination=self.destination)
         took = duration_words((now() - outage.since).total_seconds())
         log.info("relay.destination_back after=%s probes=%d due=%d", took, outage.probes, due)
         await self.state.ajournal(
-            DESTINATION_BACK,
-            f"The destination answers again, after {took}; the {due} waiting file(s) go now.",
+            outage_events(self.destination)[1],
+            f"{self._which()} answers again, after {took}; the {due} waiting file(s) go now.",
         )
+
+    def _which(self) -> str:
+        """How the journal names this relay's destination (the configured one as before)."""
+        if self.destination == DEFAULT_DESTINATION:
+            return "The destination"
+        return f"Destination {self.destination} ({self.target.describe()})"
 
     def _suspect_outage(self, reason: str) -> None:
         """A copy could not reach the destination: probe it now (one probe, not one per file)."""
@@ -294,7 +306,9 @@ class Relay:
     async def _record_unrecorded(self) -> None:
         """Put back in the queue the items whose outcome could not be written."""
         for sha, reason in list(self._unrecorded.items()):
-            await self.state.arelease_unrecorded(sha, reason)  # sqlite3.Error: still stuck
+            await self.state.arelease_unrecorded(
+                sha, reason, destination=self.destination
+            )  # sqlite3.Error: still stuck
             del self._unrecorded[sha]
             log.info("relay.unrecorded_released sha256=%s", sha)
 
@@ -327,10 +341,10 @@ class Relay:
                 async with home_copy_checked(self.spool, sha, receipt.size):
                     await self._deliver(receipt, datetime.fromisoformat(captured_local))
             except HomeCopyDamaged as exc:  # no retry can help: it waits for the file again
-                await self.state.amark_damaged(sha, exc.message)
+                await self.state.amark_damaged(sha, exc.message, destination=self.destination)
                 log.warning("relay.home_copy_damaged sha256=%s reason=%s", sha, exc.message)
             except (TargetAuthFailed, TargetFull, TargetMaintenance) as exc:
-                await self.state.arelease(sha, exc.message)
+                await self.state.arelease(sha, exc.message, destination=self.destination)
                 await self.pause(exc)
             except (asyncio.CancelledError, sqlite3.Error):
                 raise
@@ -356,10 +370,10 @@ class Relay:
             self._suspect_outage(message)
             return
         if isinstance(exc, TargetRejected):
-            await self.state.amark_failed(sha, message)
+            await self.state.amark_failed(sha, message, destination=self.destination)
             log.warning("relay.failed sha256=%s reason=%s", sha, message)
             return
-        problems = await self.state.acount_problems(sha) + 1
+        problems = await self.state.acount_problems(sha, destination=self.destination) + 1
         if problems >= self.settings.max_attempts:
             if isinstance(exc, VerificationFailed):
                 message += (
@@ -369,7 +383,7 @@ class Relay:
                 )
             else:
                 message += f" This happened {problems} times in a row."
-            await self.state.amark_failed(sha, message)
+            await self.state.amark_failed(sha, message, destination=self.destination)
             log.warning("relay.failed sha256=%s reason=%s", sha, message)
             return
         await self._schedule_retry(receipt, message, counted=True)
@@ -426,7 +440,9 @@ class Relay:
         if retry_after is not None:  # the server said when: not earlier, within our cap
             delay = min(max(delay, retry_after), self.settings.retry_max_seconds)
         at = now() + timedelta(seconds=delay)
-        await self.state.amark_retry(receipt.sha256, message, at, counted=counted)
+        await self.state.amark_retry(
+            receipt.sha256, message, at, counted=counted, destination=self.destination
+        )
         log.info("relay.retry_scheduled sha256=%s delay=%.1fs", receipt.sha256, delay)
 
     async def _deliver(self, receipt: Receipt, captured_local: datetime) -> None:
@@ -518,6 +534,7 @@ class Relay:
             message,
             etag=proof.etag,
             file_id=proof.file_id,
+            destination=self.destination,
         )
         log.info("relay.verified sha256=%s path=%s", receipt.sha256, proof.path)
         if self.settings.spool_retention_days == 0:

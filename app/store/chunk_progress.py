@@ -34,10 +34,13 @@ class ChunkedUpload:
 
 
 class ChunkProgress:
-    """Load, save and forget the state of chunked uploads, one per content hash."""
+    """Load, save and forget the state of chunked uploads to one destination (its number,
+    as in `deliveries`; 1: the configured one), one per content hash: the same photo
+    chunked to two people's NextClouds keeps two records."""
 
-    def __init__(self, db: Database | None) -> None:
+    def __init__(self, db: Database | None, destination: int = 1) -> None:
         self.db = db
+        self.destination = destination
         self._memory: dict[str, ChunkedUpload] = {}
 
     async def load(self, sha256: str) -> ChunkedUpload | None:
@@ -47,8 +50,8 @@ class ChunkProgress:
         def read(conn: sqlite3.Connection) -> ChunkedUpload | None:
             row = conn.execute(
                 "SELECT sha256, upload_id, destination, total_size, chunk_size, chunks_done "
-                "FROM chunked_uploads WHERE sha256 = ?",
-                (sha256,),
+                "FROM chunked_uploads WHERE sha256 = ? AND destination_id = ?",
+                (sha256, self.destination),
             ).fetchone()
             return ChunkedUpload(*tuple(row)) if row else None
 
@@ -61,14 +64,17 @@ class ChunkProgress:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO chunked_uploads (sha256, upload_id, destination, total_size, "
-                "chunk_size, chunks_done, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (sha256) DO UPDATE SET upload_id = excluded.upload_id, "
+                "INSERT INTO chunked_uploads (sha256, destination_id, upload_id, destination, "
+                "total_size, chunk_size, chunks_done, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (sha256, destination_id) DO UPDATE SET "
+                "upload_id = excluded.upload_id, "
                 "destination = excluded.destination, total_size = excluded.total_size, "
                 "chunk_size = excluded.chunk_size, chunks_done = excluded.chunks_done, "
                 "updated_at = excluded.updated_at",
                 (
                     upload.sha256,
+                    self.destination,
                     upload.upload_id,
                     upload.destination,
                     upload.total_size,
@@ -90,5 +96,8 @@ class ChunkProgress:
             self._memory.pop(sha256, None)
             return
         await self.db.acall(
-            lambda conn: conn.execute("DELETE FROM chunked_uploads WHERE sha256 = ?", (sha256,))
+            lambda conn: conn.execute(
+                "DELETE FROM chunked_uploads WHERE sha256 = ? AND destination_id = ?",
+                (sha256, self.destination),
+            )
         )

@@ -267,6 +267,103 @@ def _m007_device_names_reusable() -> str:
     """
 
 
+def _m008_deliveries() -> str:
+    """Each destination a file must reach is a delivery with its own state (issue 18); the
+    item's own relay columns become the aggregate of its deliveries (store/state.py keeps
+    them so in the same transaction). Every existing item becomes one delivery to the
+    configured destination (number 1), with its relay columns as they were, and its count
+    of problems towards giving up (from the journal, as it was counted) of its own. A
+    chunked upload in progress is kept per (hash, destination), the old ones under 1."""
+    return """
+        CREATE TABLE deliveries (
+            sha256 TEXT NOT NULL REFERENCES items(sha256),
+            destination_id INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            planned_path TEXT NOT NULL,
+            remote_path TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            verified_at TEXT,
+            verified_by TEXT,
+            remote_etag TEXT,
+            remote_file_id TEXT,
+            problems INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (sha256, destination_id)
+        );
+        CREATE INDEX deliveries_due ON deliveries(destination_id, state, next_attempt_at);
+        CREATE TABLE chunked_uploads_by_destination (
+            sha256 TEXT NOT NULL,
+            destination_id INTEGER NOT NULL,
+            upload_id TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            total_size INTEGER NOT NULL,
+            chunk_size INTEGER NOT NULL,
+            chunks_done INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (sha256, destination_id)
+        );
+        INSERT INTO chunked_uploads_by_destination (sha256, destination_id, upload_id,
+                destination, total_size, chunk_size, chunks_done, updated_at)
+            SELECT sha256, 1, upload_id, destination, total_size, chunk_size, chunks_done,
+                updated_at
+            FROM chunked_uploads;
+        DROP TABLE chunked_uploads;
+        ALTER TABLE chunked_uploads_by_destination RENAME TO chunked_uploads;
+        INSERT INTO deliveries (sha256, destination_id, state, planned_path, remote_path,
+                attempts, next_attempt_at, last_error, verified_at, verified_by, remote_etag,
+                remote_file_id, problems)
+            SELECT sha256, 1, state, planned_path, remote_path, attempts, next_attempt_at,
+                last_error, verified_at, verified_by, remote_etag, remote_file_id,
+                (SELECT COUNT(*) FROM journal AS j WHERE j.sha256 = items.sha256
+                    AND j.event = 'relay.problem' AND j.id > (SELECT COALESCE(MAX(id), 0)
+                    FROM journal WHERE sha256 = items.sha256 AND event = 'relay.requeued'))
+            FROM items
+    """
+
+
+def _m009_people() -> str:
+    """People own devices and destinations (issue 18). The installation as it was becomes
+    one person, "me", owning every device and the configured destination (number 1, whose
+    settings stay in settings.toml: kind `settings`); each destination may have its own
+    path template (NULL: the settings' one). Each item records every person and device
+    that sent it (device 0: imported on this machine); the first sender of every
+    existing item is its device, under "me". (SQLite cannot add a column with both a
+    default and a REFERENCES; `People` checks the person exists.)"""
+    return """
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO people (id, name, created_at)
+            VALUES (1, 'me', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'));
+        CREATE TABLE destinations (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            kind TEXT NOT NULL,
+            location TEXT,
+            user TEXT,
+            path_template TEXT,
+            folder TEXT,
+            created_at TEXT NOT NULL
+        );
+        INSERT INTO destinations (id, person_id, kind, created_at)
+            VALUES (1, 1, 'settings', strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now'));
+        ALTER TABLE devices ADD COLUMN person_id INTEGER NOT NULL DEFAULT 1;
+        CREATE TABLE item_senders (
+            sha256 TEXT NOT NULL REFERENCES items(sha256),
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            device_id INTEGER NOT NULL DEFAULT 0,
+            first_at TEXT NOT NULL,
+            PRIMARY KEY (sha256, person_id, device_id)
+        );
+        CREATE INDEX item_senders_by_person ON item_senders(person_id, sha256);
+        INSERT INTO item_senders (sha256, person_id, device_id, first_at)
+            SELECT sha256, 1, COALESCE(device_id, 0), received_at FROM items
+    """
+
+
 # Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
@@ -276,6 +373,8 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m005_capture_notes,
     _m006_safe_at_home,
     _m007_device_names_reusable,
+    _m008_deliveries,
+    _m009_people,
 ]
 
 

@@ -1,4 +1,4 @@
-"""Spool retention: the home copy of a file is removed only after its remote copy is verified.
+"""Spool retention: a home copy is removed only after every delivery of it is verified.
 
 It is kept for `spool_retention_days` after verification (0: removed at once), so a copy
 lost or damaged at the destination can still be restored from home for a while. The
@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from app.clock import now
 from app.off_loop import off_loop
+from app.receipts import ItemState
 from app.store.spool import Spool
 from app.store.state import State
 
@@ -54,7 +55,12 @@ async def drop_repeat_copy(state: State, spool: Spool, sha256: str) -> None:
 
 
 def _remove_and_record(state: State, spool: Spool, sha256: str, message: str) -> bool:
-    """The file first, then the record: a crash in between just repeats this."""
+    """The file first, then the record: a crash in between just repeats this.
+
+    Only once every delivery of it is verified: one destination done is not enough."""
+    receipt = state.get_item(sha256)
+    if receipt is None or receipt.state != ItemState.VERIFIED:
+        return False
     spool.remove(sha256)
     return state.mark_spool_removed(sha256, message)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +20,19 @@ from app.clock import duration_words, iso, now
 from app.errors import Conflict, NotFound
 from app.naming import name_key
 from app.off_loop import off_loop
-from app.receipts import CAPTURE_NOTES, DeviceInfo, ItemState, JournalEntry, Receipt
+from app.receipts import (
+    CAPTURE_NOTES,
+    DeliveryReceipt,
+    DeviceInfo,
+    ItemState,
+    JournalEntry,
+    Receipt,
+    Sender,
+)
 from app.store.db import Database
+from app.store.deliveries import DEFAULT_DESTINATION, refresh_item
 from app.store.journal import write_journal
+from app.store.people import DEFAULT_PERSON, person_destinations
 
 __all__ = [
     "DESTINATION_BACK",
@@ -29,6 +40,7 @@ __all__ = [
     "Device",
     "NewItem",
     "State",
+    "outage_events",
     "read_devices",
     "read_newest_record_at",
     "read_open_outage",
@@ -46,6 +58,19 @@ STATES: tuple[ItemState, ...] = tuple(ItemState)
 # What the relay may claim: new items, and retries whose time has come.
 CLAIMABLE = (ItemState.RECEIVED, ItemState.RETRY)
 
+_DELIVERY_COLUMNS = (
+    "state",
+    "planned_path",
+    "remote_path",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "verified_at",
+    "verified_by",
+    "remote_etag",
+    "remote_file_id",
+)
+
 _RECEIPT_SQL = """
     SELECT items.*, devices.name AS device_name
     FROM items LEFT JOIN devices ON devices.id = items.device_id
@@ -56,6 +81,7 @@ _RECEIPT_SQL = """
 class Device:
     id: int
     name: str
+    person_id: int = DEFAULT_PERSON
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,9 @@ class NewItem:
     planned_path: str
     device: Device | None
     captured_note: str | None = None
+    # The planned path under another path template (a destination's own); None: every
+    # destination gets `planned_path`.
+    path_for: Callable[[str], str] | None = None
 
 
 def _receipt(row: sqlite3.Row) -> Receipt:
@@ -96,9 +125,90 @@ def _receipt(row: sqlite3.Row) -> Receipt:
     )
 
 
+def _record_sender(conn: sqlite3.Connection, item: NewItem, at: str) -> int:
+    """Note who sent the item and give it a delivery to each of their destinations it has
+    not got yet; how many deliveries are new. A repeat from the same person adds none."""
+    person = item.device.person_id if item.device else DEFAULT_PERSON
+    conn.execute(
+        "INSERT INTO item_senders (sha256, person_id, device_id, first_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (item.sha256, person, item.device.id if item.device else 0, at),
+    )
+    added = 0
+    for destination, template in person_destinations(conn, person):
+        planned = item.planned_path
+        if template is not None and item.path_for is not None:
+            planned = item.path_for(template)
+        added += conn.execute(
+            "INSERT INTO deliveries (sha256, destination_id, state, planned_path, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (item.sha256, destination, ItemState.RECEIVED, planned, at),
+        ).rowcount
+    return added
+
+
+def _sent_by(conn: sqlite3.Connection, sha256: str, person: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM item_senders WHERE sha256 = ? AND person_id = ?", (sha256, person)
+    ).fetchone()
+    return row is not None
+
+
 def _one_receipt(conn: sqlite3.Connection, sha256: str) -> Receipt | None:
     row = conn.execute(_RECEIPT_SQL + " WHERE items.sha256 = ?", (sha256,)).fetchone()
-    return _receipt(row) if row else None
+    if row is None:
+        return None
+    senders = [
+        Sender(person=r["person"], device=r["device"], first_at=r["first_at"])
+        for r in conn.execute(
+            "SELECT people.name AS person, devices.name AS device, item_senders.first_at "
+            "FROM item_senders JOIN people ON people.id = item_senders.person_id "
+            "LEFT JOIN devices ON devices.id = item_senders.device_id "
+            "WHERE item_senders.sha256 = ? ORDER BY item_senders.first_at, people.id",
+            (sha256,),
+        )
+    ]
+    deliveries = [
+        DeliveryReceipt(destination=r["destination_id"], **{c: r[c] for c in _DELIVERY_COLUMNS})
+        for r in conn.execute(
+            "SELECT * FROM deliveries WHERE sha256 = ? ORDER BY destination_id", (sha256,)
+        )
+    ]
+    return _receipt(row).model_copy(update={"senders": senders, "deliveries": deliveries})
+
+
+def _delivery_receipt(conn: sqlite3.Connection, sha256: str, destination: int) -> Receipt:
+    """The item's receipt with the relay columns of its delivery to `destination`: what
+    the relay works from (its planned path, its attempts)."""
+    receipt = _one_receipt(conn, sha256)
+    row = conn.execute(
+        "SELECT * FROM deliveries WHERE sha256 = ? AND destination_id = ?",
+        (sha256, destination),
+    ).fetchone()
+    assert receipt is not None and row is not None
+    return receipt.model_copy(update={c: row[c] for c in _DELIVERY_COLUMNS})
+
+
+def _update_delivery(
+    conn: sqlite3.Connection,
+    sha256: str,
+    destination: int,
+    sets: str,
+    args: tuple[Any, ...],
+    *,
+    only_state: ItemState | None = None,
+) -> int:
+    """Change one delivery (optionally only while in `only_state`) and re-aggregate its
+    item; how many rows changed."""
+    where = "sha256 = ? AND destination_id = ?"
+    keys: tuple[Any, ...] = (sha256, destination)
+    if only_state is not None:
+        where += " AND state = ?"
+        keys += (only_state,)
+    cursor = conn.execute(f"UPDATE deliveries SET {sets} WHERE {where}", (*args, *keys))
+    if cursor.rowcount:
+        refresh_item(conn, sha256)
+    return cursor.rowcount
 
 
 class State:
@@ -109,7 +219,7 @@ class State:
 
     # -- devices -------------------------------------------------------------------------
 
-    def add_device(self, name: str, token_hash: str) -> Device:
+    def add_device(self, name: str, token_hash: str, *, person_id: int = DEFAULT_PERSON) -> Device:
         def add(conn: sqlite3.Connection) -> Device:
             active = "SELECT 1 FROM devices WHERE name = ? AND revoked_at IS NULL"
             if conn.execute(active, (name,)).fetchone():
@@ -118,11 +228,11 @@ class State:
                     f"it a new token with `photo-relay device rotate {name}`."
                 )
             cursor = conn.execute(
-                "INSERT INTO devices (name, token_hash, created_at) VALUES (?, ?, ?)",
-                (name, token_hash, iso(now())),
+                "INSERT INTO devices (name, token_hash, created_at, person_id) VALUES (?, ?, ?, ?)",
+                (name, token_hash, iso(now()), person_id),
             )
             write_journal(conn, "device.added", f"Device {name!r} was added.")
-            return Device(int(cursor.lastrowid or 0), name)
+            return Device(int(cursor.lastrowid or 0), name, person_id)
 
         return self.db.call(add)
 
@@ -167,7 +277,7 @@ class State:
 
         def find(conn: sqlite3.Connection) -> Device | None:
             row = conn.execute(
-                "SELECT id, name, token_hash FROM devices "
+                "SELECT id, name, token_hash, person_id FROM devices "
                 "WHERE token_hash = ? AND revoked_at IS NULL",
                 (token_hash,),
             ).fetchone()
@@ -179,14 +289,21 @@ class State:
                 "WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
                 (iso(seen), row["id"], iso(seen - LAST_SEEN_PRECISION)),
             )
-            return Device(row["id"], row["name"])
+            return Device(row["id"], row["name"], row["person_id"])
 
         return self.db.call(find)
 
     # -- items ---------------------------------------------------------------------------
 
-    def get_item(self, sha256: str) -> Receipt | None:
-        return self.db.call(lambda conn: _one_receipt(conn, sha256))
+    def get_item(self, sha256: str, *, person: int | None = None) -> Receipt | None:
+        """The receipt; with `person`, only if one of their devices sent it."""
+
+        def read(conn: sqlite3.Connection) -> Receipt | None:
+            if person is not None and not _sent_by(conn, sha256, person):
+                return None
+            return _one_receipt(conn, sha256)
+
+        return self.db.call(read)
 
     def record_received(self, item: NewItem) -> tuple[Receipt, bool]:
         """Record a stored file; returns its receipt and whether it is new."""
@@ -217,6 +334,21 @@ class State:
             )
             created = cursor.rowcount == 1
             who = f"from {item.device.name}" if item.device else "locally"
+            added = _record_sender(conn, item, received_at)
+            if added and not created:
+                # The bytes were just stored again (ingest linked them), so a home copy
+                # that retention removed is back, for the new deliveries to copy.
+                conn.execute(
+                    "UPDATE items SET spool_removed_at = NULL WHERE sha256 = ?", (item.sha256,)
+                )
+                write_journal(
+                    conn,
+                    "item.shared",
+                    f"Received {item.original_name} {who} too; it will also be copied to "
+                    f"their {added} destination(s).",
+                    sha256=item.sha256,
+                )
+            refresh_item(conn, item.sha256)
             if created:
                 write_journal(
                     conn,
@@ -225,7 +357,7 @@ class State:
                     f"it will be saved as {item.planned_path}.",
                     sha256=item.sha256,
                 )
-            else:
+            elif not added:
                 write_journal(
                     conn,
                     "item.duplicate",
@@ -239,16 +371,27 @@ class State:
 
         return self.db.call(record)
 
-    def check(self, hashes: list[str]) -> dict[str, ItemState]:
-        """The state of each hash we hold; hashes we do not hold are left out."""
+    def check(self, hashes: list[str], *, person: int | None = None) -> dict[str, ItemState]:
+        """The state of each hash we hold; hashes we do not hold are left out, and with
+        `person` so are those none of their devices sent."""
 
         def read(conn: sqlite3.Connection) -> dict[str, ItemState]:
             # One statement for the whole list (json_each), not one per batch of 500.
             # A damaged item is left out: to the phone it is missing, so it sends it again.
             rows = conn.execute(
                 "SELECT items.sha256, items.state FROM json_each(?) AS asked "
-                "JOIN items ON items.sha256 = asked.value WHERE items.state != ?",
-                (json.dumps(list(dict.fromkeys(hashes))), ItemState.DAMAGED),
+                "JOIN items ON items.sha256 = asked.value WHERE items.state != ?"
+                + (
+                    ""
+                    if person is None
+                    else " AND EXISTS (SELECT 1 FROM item_senders WHERE "
+                    "item_senders.sha256 = items.sha256 AND item_senders.person_id = ?)"
+                ),
+                (
+                    json.dumps(list(dict.fromkeys(hashes))),
+                    ItemState.DAMAGED,
+                    *([person] if person is not None else []),
+                ),
             )
             return {row[0]: row[1] for row in rows}
 
@@ -261,7 +404,7 @@ class State:
 
         def release(conn: sqlite3.Connection) -> int:
             rows = conn.execute(
-                "SELECT sha256 FROM items WHERE state = ?", (ItemState.RELAYING,)
+                "SELECT DISTINCT sha256 FROM deliveries WHERE state = ?", (ItemState.RELAYING,)
             ).fetchall()
             for row in rows:
                 write_journal(
@@ -271,27 +414,38 @@ class State:
                     sha256=row["sha256"],
                 )
             conn.execute(
-                "UPDATE items SET state = ?, next_attempt_at = ? WHERE state = ?",
+                "UPDATE deliveries SET state = ?, next_attempt_at = ? WHERE state = ?",
                 (ItemState.RECEIVED, iso(now()), ItemState.RELAYING),
             )
+            for row in rows:
+                refresh_item(conn, row["sha256"])
             return len(rows)
 
         return self.db.call(release)
 
     def claim_due(
-        self, limit: int, skip: set[str], busy_paths: set[str]
+        self,
+        limit: int,
+        skip: set[str],
+        busy_paths: set[str],
+        *,
+        destination: int = DEFAULT_DESTINATION,
     ) -> list[tuple[Receipt, str]]:
-        """Move up to `limit` due items to `relaying`; returns (receipt, captured_local).
+        """Move up to `limit` due deliveries to `destination` to `relaying`; returns for
+        each (the item's receipt as this delivery sees it, captured_local).
 
         Items in `skip` (hashes) or bound for a path in `busy_paths` (see `name_key`) wait,
-        so two copies never go to the same destination at once.
+        so two copies never go to the same destination path at once.
         """
 
         def claim(conn: sqlite3.Connection) -> list[tuple[Receipt, str]]:
             rows = conn.execute(
-                _RECEIPT_SQL + " WHERE items.state IN (?, ?) AND items.next_attempt_at <= ?"
-                " ORDER BY items.next_attempt_at, items.received_at LIMIT ?",
-                (*CLAIMABLE, iso(now()), limit + len(skip) + len(busy_paths)),
+                "SELECT deliveries.sha256, deliveries.planned_path, items.captured_local "
+                "FROM deliveries JOIN items ON items.sha256 = deliveries.sha256 "
+                "WHERE deliveries.destination_id = ? AND deliveries.state IN (?, ?) "
+                "AND deliveries.next_attempt_at <= ? "
+                "ORDER BY deliveries.next_attempt_at, items.received_at LIMIT ?",
+                (destination, *CLAIMABLE, iso(now()), limit + len(skip) + len(busy_paths)),
             ).fetchall()
             paths = set(busy_paths)
             claimed: list[sqlite3.Row] = []
@@ -303,27 +457,24 @@ class State:
                 claimed.append(row)
             for row in claimed:
                 conn.execute(
-                    "UPDATE items SET state = ?, attempts = attempts + 1 WHERE sha256 = ?",
-                    (ItemState.RELAYING, row["sha256"]),
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1 "
+                    "WHERE sha256 = ? AND destination_id = ?",
+                    (ItemState.RELAYING, row["sha256"], destination),
                 )
+                refresh_item(conn, row["sha256"])
             return [
-                (
-                    _receipt(
-                        conn.execute(
-                            _RECEIPT_SQL + " WHERE items.sha256 = ?", (r["sha256"],)
-                        ).fetchone()
-                    ),
-                    r["captured_local"],
-                )
+                (_delivery_receipt(conn, r["sha256"], destination), r["captured_local"])
                 for r in claimed
             ]
 
         return self.db.call(claim)
 
-    def next_due_at(self) -> datetime | None:
+    def next_due_at(self, *, destination: int = DEFAULT_DESTINATION) -> datetime | None:
         def read(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM items WHERE state IN (?, ?)", CLAIMABLE
+                "SELECT MIN(next_attempt_at) FROM deliveries "
+                "WHERE destination_id = ? AND state IN (?, ?)",
+                (destination, *CLAIMABLE),
             ).fetchone()
             return row[0] if row else None
 
@@ -339,27 +490,41 @@ class State:
         *,
         etag: str | None = None,
         file_id: str | None = None,
+        destination: int = DEFAULT_DESTINATION,
     ) -> None:
         def mark(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, remote_path = ?, verified_by = ?, "
-                "verified_at = ?, last_error = NULL, next_attempt_at = NULL, "
-                "remote_etag = ?, remote_file_id = ? WHERE sha256 = ?",
-                (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id, sha256),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, remote_path = ?, verified_by = ?, verified_at = ?, "
+                "last_error = NULL, next_attempt_at = NULL, remote_etag = ?, remote_file_id = ?",
+                (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id),
             )
             write_journal(conn, "relay.verified", message, sha256=sha256)
 
         self.db.call(mark)
 
-    def mark_retry(self, sha256: str, error: str, at: datetime, *, counted: bool = False) -> None:
+    def mark_retry(
+        self,
+        sha256: str,
+        error: str,
+        at: datetime,
+        *,
+        counted: bool = False,
+        destination: int = DEFAULT_DESTINATION,
+    ) -> None:
         """Back in the queue at `at`. `counted`: a problem that counts towards giving up
         (journalled as `relay.problem`); else the destination was only unreachable or busy
         (`relay.retry_scheduled`), which never does."""
 
         def mark(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? WHERE sha256 = ?",
-                (ItemState.RETRY, error, iso(at), sha256),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = ?, problems = problems + ?",
+                (ItemState.RETRY, error, iso(at), 1 if counted else 0),
             )
             wait = duration_words((at - now()).total_seconds())
             event = "relay.problem" if counted else "relay.retry_scheduled"
@@ -367,26 +532,29 @@ class State:
 
         self.db.call(mark)
 
-    def count_problems(self, sha256: str) -> int:
-        """Counted problems (`relay.problem`) since the item was last put back by hand."""
+    def count_problems(self, sha256: str, *, destination: int = DEFAULT_DESTINATION) -> int:
+        """Counted problems (`relay.problem`) of one delivery since it was last put back by
+        hand: a destination's trouble never counts towards giving up on another."""
 
         def read(conn: sqlite3.Connection) -> int:
             row = conn.execute(
-                "SELECT COUNT(*) FROM journal WHERE sha256 = ? AND event = 'relay.problem' "
-                "AND id > (SELECT COALESCE(MAX(id), 0) FROM journal "
-                "WHERE sha256 = ? AND event = 'relay.requeued')",
-                (sha256, sha256),
+                "SELECT problems FROM deliveries WHERE sha256 = ? AND destination_id = ?",
+                (sha256, destination),
             ).fetchone()
-            return int(row[0])
+            return int(row[0]) if row else 0
 
         return self.db.call(read)
 
-    def mark_failed(self, sha256: str, error: str) -> None:
+    def mark_failed(
+        self, sha256: str, error: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
         def mark(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = NULL "
-                "WHERE sha256 = ?",
-                (ItemState.FAILED, error, sha256),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = NULL",
+                (ItemState.FAILED, error),
             )
             write_journal(
                 conn,
@@ -398,16 +566,29 @@ class State:
 
         self.db.call(mark)
 
-    def mark_damaged(self, sha256: str, problem: str) -> None:
-        """The relay found the home copy missing or damaged: stop until it is sent again."""
+    def mark_damaged(
+        self, sha256: str, problem: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        """The relay found the home copy missing or damaged: stop until it is sent again.
+
+        Every delivery of it not yet verified waits too: the same copy would go there."""
 
         def mark(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = NULL "
-                "WHERE sha256 = ? AND state = ?",
-                (ItemState.DAMAGED, problem, sha256, ItemState.RELAYING),
+            changed = _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = NULL",
+                (ItemState.DAMAGED, problem),
+                only_state=ItemState.RELAYING,
             )
-            if cursor.rowcount:
+            if changed:
+                conn.execute(
+                    "UPDATE deliveries SET state = ?, last_error = ?, next_attempt_at = NULL "
+                    "WHERE sha256 = ? AND state IN (?, ?)",
+                    (ItemState.DAMAGED, problem, sha256, *CLAIMABLE),
+                )
+                refresh_item(conn, sha256)
                 row = conn.execute(
                     "SELECT original_name, captured_local FROM items WHERE sha256 = ?", (sha256,)
                 ).fetchone()
@@ -433,10 +614,11 @@ class State:
 
         def mark(conn: sqlite3.Connection) -> Receipt | None:
             conn.execute(
-                "UPDATE items SET state = ?, attempts = 0, last_error = NULL, "
+                "UPDATE deliveries SET state = ?, attempts = 0, last_error = NULL, "
                 "next_attempt_at = ? WHERE sha256 = ? AND state = ?",
                 (ItemState.RECEIVED, iso(now()), sha256, ItemState.DAMAGED),
             )
+            refresh_item(conn, sha256)
             write_journal(
                 conn,
                 "item.repaired",
@@ -448,43 +630,54 @@ class State:
 
         return self.db.call(mark)
 
-    def make_waiting_due(self) -> int:
-        """Every item waiting for a retry is due now (the destination answers again)."""
+    def make_waiting_due(self, *, destination: int = DEFAULT_DESTINATION) -> int:
+        """Every delivery to `destination` waiting for a retry is due now (it answers again)."""
 
         def due(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "UPDATE items SET next_attempt_at = ? WHERE state = ? AND next_attempt_at > ?",
-                (iso(now()), ItemState.RETRY, iso(now())),
-            )
-            return cursor.rowcount
+            rows = conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE destination_id = ? "
+                "AND state = ? AND next_attempt_at > ? RETURNING sha256",
+                (iso(now()), destination, ItemState.RETRY, iso(now())),
+            ).fetchall()
+            for row in rows:
+                refresh_item(conn, row["sha256"])
+            return len(rows)
 
         return self.db.call(due)
 
-    def release_unrecorded(self, sha256: str, reason: str) -> bool:
+    def release_unrecorded(
+        self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> bool:
         """A copy whose outcome could not be recorded (database disk full, locked) goes
         back to the queue; the next attempt finds its content already there. False if the
         item is no longer `relaying`."""
 
         def put_back(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE items SET state = ?, last_error = ?, next_attempt_at = ? "
-                "WHERE sha256 = ? AND state = ?",
-                (ItemState.RETRY, reason, iso(now()), sha256, ItemState.RELAYING),
+            changed = _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, last_error = ?, next_attempt_at = ?",
+                (ItemState.RETRY, reason, iso(now())),
+                only_state=ItemState.RELAYING,
             )
-            if cursor.rowcount:
+            if changed:
                 write_journal(conn, "relay.retry_scheduled", reason, sha256=sha256)
-            return bool(cursor.rowcount)
+            return bool(changed)
 
         return self.db.call(put_back)
 
-    def release(self, sha256: str, reason: str) -> None:
+    def release(self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION) -> None:
         """Put a claimed item back without counting the attempt (the relay paused)."""
 
         def put_back(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE items SET state = ?, attempts = MAX(attempts - 1, 0), "
-                "last_error = ? WHERE sha256 = ? AND state = ?",
-                (ItemState.RECEIVED, reason, sha256, ItemState.RELAYING),
+            _update_delivery(
+                conn,
+                sha256,
+                destination,
+                "state = ?, attempts = MAX(attempts - 1, 0), last_error = ?",
+                (ItemState.RECEIVED, reason),
+                only_state=ItemState.RELAYING,
             )
 
         self.db.call(put_back)
@@ -498,7 +691,9 @@ class State:
             if sha256 is not None:
                 where += " AND sha256 = ?"
                 args.append(sha256)
-            rows = conn.execute(f"SELECT sha256 FROM items WHERE {where}", args).fetchall()
+            rows = conn.execute(
+                f"SELECT DISTINCT sha256 FROM deliveries WHERE {where}", args
+            ).fetchall()
             for row in rows:
                 write_journal(
                     conn, "relay.requeued", "Put back in the queue by hand.", sha256=row["sha256"]
@@ -510,7 +705,8 @@ class State:
                     (row["sha256"],),
                 )
             conn.execute(
-                f"UPDATE items SET state = ?, attempts = 0, next_attempt_at = ? WHERE {where}",
+                "UPDATE deliveries SET state = ?, attempts = 0, problems = 0, "
+                f"next_attempt_at = ? WHERE {where}",
                 [ItemState.RECEIVED, iso(now()), *args],
             )
             # Retry by hand also means "try now, from a clean start" for the ones waiting
@@ -520,13 +716,15 @@ class State:
             waiting_args = [ItemState.RETRY, *([sha256] if sha256 is not None else [])]
             conn.execute(
                 "UPDATE chunked_uploads SET chunks_done = -1 WHERE sha256 IN "
-                f"(SELECT sha256 FROM items WHERE {waiting})",
+                f"(SELECT sha256 FROM deliveries WHERE {waiting})",
                 waiting_args,
             )
-            conn.execute(
-                f"UPDATE items SET next_attempt_at = ? WHERE {waiting}",
+            waited = conn.execute(
+                f"UPDATE deliveries SET next_attempt_at = ? WHERE {waiting} RETURNING sha256",
                 [iso(now()), *waiting_args],
-            )
+            ).fetchall()
+            for sha in {row["sha256"] for row in [*rows, *waited]}:
+                refresh_item(conn, sha)
             return len(rows)
 
         return self.db.call(requeue)
@@ -630,9 +828,9 @@ class State:
         """
         return self.db.call(lambda conn: write_journal(conn, event, message, sha256=sha256))
 
-    def open_outage(self) -> str | None:
+    def open_outage(self, *, destination: int = DEFAULT_DESTINATION) -> str | None:
         """When the destination stopped answering, if no entry says it is back since."""
-        return self.db.call(read_open_outage)
+        return self.db.call(lambda conn: read_open_outage(conn, destination))
 
     def last_event_id(self, event: str) -> int:
         def read(conn: sqlite3.Connection) -> int:
@@ -650,22 +848,29 @@ class State:
     async def alist_devices(self) -> list[DeviceInfo]:
         return await off_loop(self.list_devices)
 
-    async def aget_item(self, sha256: str) -> Receipt | None:
-        return await off_loop(self.get_item, sha256)
+    async def aget_item(self, sha256: str, *, person: int | None = None) -> Receipt | None:
+        return await off_loop(self.get_item, sha256, person=person)
 
-    async def acheck(self, hashes: list[str]) -> dict[str, ItemState]:
-        return await off_loop(self.check, hashes)
+    async def acheck(self, hashes: list[str], *, person: int | None = None) -> dict[str, ItemState]:
+        return await off_loop(self.check, hashes, person=person)
 
     async def arelease_interrupted(self) -> int:
         return await off_loop(self.release_interrupted)
 
     async def aclaim_due(
-        self, limit: int, skip: set[str], busy_paths: set[str]
+        self,
+        limit: int,
+        skip: set[str],
+        busy_paths: set[str],
+        *,
+        destination: int = DEFAULT_DESTINATION,
     ) -> list[tuple[Receipt, str]]:
-        return await off_loop(self.claim_due, limit, skip, busy_paths)
+        return await off_loop(
+            lambda: self.claim_due(limit, skip, busy_paths, destination=destination)
+        )
 
-    async def anext_due_at(self) -> datetime | None:
-        return await off_loop(self.next_due_at)
+    async def anext_due_at(self, *, destination: int = DEFAULT_DESTINATION) -> datetime | None:
+        return await off_loop(lambda: self.next_due_at(destination=destination))
 
     async def amark_verified(
         self,
@@ -676,39 +881,60 @@ class State:
         *,
         etag: str | None = None,
         file_id: str | None = None,
+        destination: int = DEFAULT_DESTINATION,
     ) -> None:
         await off_loop(
-            self.mark_verified,
-            sha256,
-            remote_path,
-            verified_by,
-            message,
-            etag=etag,
-            file_id=file_id,
+            lambda: self.mark_verified(
+                sha256,
+                remote_path,
+                verified_by,
+                message,
+                etag=etag,
+                file_id=file_id,
+                destination=destination,
+            )
         )
 
     async def amark_retry(
-        self, sha256: str, error: str, at: datetime, *, counted: bool = False
+        self,
+        sha256: str,
+        error: str,
+        at: datetime,
+        *,
+        counted: bool = False,
+        destination: int = DEFAULT_DESTINATION,
     ) -> None:
-        await off_loop(self.mark_retry, sha256, error, at, counted=counted)
+        await off_loop(
+            lambda: self.mark_retry(sha256, error, at, counted=counted, destination=destination)
+        )
 
-    async def acount_problems(self, sha256: str) -> int:
-        return await off_loop(self.count_problems, sha256)
+    async def acount_problems(self, sha256: str, *, destination: int = DEFAULT_DESTINATION) -> int:
+        return await off_loop(lambda: self.count_problems(sha256, destination=destination))
 
-    async def amake_waiting_due(self) -> int:
-        return await off_loop(self.make_waiting_due)
+    async def amake_waiting_due(self, *, destination: int = DEFAULT_DESTINATION) -> int:
+        return await off_loop(lambda: self.make_waiting_due(destination=destination))
 
-    async def arelease_unrecorded(self, sha256: str, reason: str) -> bool:
-        return await off_loop(self.release_unrecorded, sha256, reason)
+    async def arelease_unrecorded(
+        self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> bool:
+        return await off_loop(
+            lambda: self.release_unrecorded(sha256, reason, destination=destination)
+        )
 
-    async def amark_failed(self, sha256: str, error: str) -> None:
-        await off_loop(self.mark_failed, sha256, error)
+    async def amark_failed(
+        self, sha256: str, error: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        await off_loop(lambda: self.mark_failed(sha256, error, destination=destination))
 
-    async def amark_damaged(self, sha256: str, problem: str) -> None:
-        await off_loop(self.mark_damaged, sha256, problem)
+    async def amark_damaged(
+        self, sha256: str, problem: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        await off_loop(lambda: self.mark_damaged(sha256, problem, destination=destination))
 
-    async def arelease(self, sha256: str, reason: str) -> None:
-        await off_loop(self.release, sha256, reason)
+    async def arelease(
+        self, sha256: str, reason: str, *, destination: int = DEFAULT_DESTINATION
+    ) -> None:
+        await off_loop(lambda: self.release(sha256, reason, destination=destination))
 
     async def arequeue_failed(self, sha256: str | None = None) -> int:
         return await off_loop(self.requeue_failed, sha256)
@@ -722,8 +948,8 @@ class State:
     async def ajournal(self, event: str, message: str, *, sha256: str | None = None) -> int:
         return await off_loop(self.journal, event, message, sha256=sha256)
 
-    async def aopen_outage(self) -> str | None:
-        return await off_loop(self.open_outage)
+    async def aopen_outage(self, *, destination: int = DEFAULT_DESTINATION) -> str | None:
+        return await off_loop(lambda: self.open_outage(destination=destination))
 
     async def alast_event_id(self, event: str) -> int:
         return await off_loop(self.last_event_id, event)
@@ -756,10 +982,21 @@ def read_newest_record_at(conn: sqlite3.Connection) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
-def read_open_outage(conn: sqlite3.Connection) -> str | None:
-    """The `at` of the last `relay.destination_down`, unless a `destination_back` followed."""
+def outage_events(destination: int) -> tuple[str, str]:
+    """The journal events that open and close an outage of `destination`: the configured
+    one's keep their names (the headline reads them); an added one's carry its number."""
+    if destination == DEFAULT_DESTINATION:
+        return DESTINATION_DOWN, DESTINATION_BACK
+    return f"relay.destination_{destination}_down", f"relay.destination_{destination}_back"
+
+
+def read_open_outage(
+    conn: sqlite3.Connection, destination: int = DEFAULT_DESTINATION
+) -> str | None:
+    """The `at` of the last "down" entry of `destination`, unless a "back" followed."""
+    down, back = outage_events(destination)
     row = conn.execute(
         "SELECT event, at FROM journal WHERE event IN (?, ?) ORDER BY id DESC LIMIT 1",
-        (DESTINATION_DOWN, DESTINATION_BACK),
+        (down, back),
     ).fetchone()
-    return row["at"] if row is not None and row["event"] == DESTINATION_DOWN else None
+    return row["at"] if row is not None and row["event"] == down else None

@@ -6,6 +6,7 @@ thumbnails, and the retry buttons. Server-rendered, so everything works without 
 from __future__ import annotations
 
 import functools
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +18,10 @@ from app.observe import wording
 from app.off_loop import off_loop
 from app.phone.backup import BackupRuns
 from app.phone.rules import NOTE_WORDS
+from app.receipts import ItemState
 from app.services import Services, ServicesDep
+from app.store.deliveries import read_delivery_counts
+from app.store.people import DestinationInfo, read_destinations
 from app.web.access import Refused, Viewer, identify, refusal, same_origin, token_kind
 from app.web.headline import headline, relay_problem
 from app.web.page_state import page_state
@@ -172,6 +176,7 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
         request,
         "status.html",
         {
+            "destinations": await destination_rows(services),
             "snap": snapshot,
             "verdict": headline(services, snapshot),
             "relay_problem": relay_problem(services),
@@ -184,6 +189,36 @@ async def read_status_page(request: Request, services: ServicesDep) -> Response:
             "zone": zone,
         },
     )
+
+
+async def destination_rows(services: Services) -> list[dict[str, str]]:
+    """With more than one destination: each one's person, place, relay and deliveries."""
+
+    def read(
+        conn: sqlite3.Connection,
+    ) -> tuple[list[DestinationInfo], dict[int, dict[ItemState, int]]]:
+        return read_destinations(conn), read_delivery_counts(conn)
+
+    destinations, counts = await services.db.acall(read)
+    if len(destinations) < 2:
+        return []
+    rows = []
+    for info in destinations:
+        relay = services.relay.by_destination.get(info.id)
+        target = services.targets.get(info.id)
+        told = ", ".join(
+            f"{n} {wording.STATE_SHORT[s]}" for s, n in counts.get(info.id, {}).items() if n
+        )
+        rows.append(
+            {
+                "number": str(info.id),
+                "person": info.person,
+                "where": target.describe() if target else info.describe(),
+                "relay": relay.status.state if relay else "starts after a restart",
+                "counts": told or "nothing yet",
+            }
+        )
+    return rows
 
 
 @router.get("/items/{sha256}")
@@ -206,6 +241,7 @@ async def read_item_page(sha256: str, request: Request, services: ServicesDep) -
             "journal": journal,
             "journal_id": journal_id,
             "target": services.target.describe(),
+            "targets": {n: t.describe() for n, t in services.targets.items()},
             "progress": services.monitoring.progress.snapshot(),
             "csrf_token": viewer.session.csrf_token if viewer.session else "",
             "zone": zone_of(services),

@@ -21,7 +21,12 @@ from app.config import Settings
 from app.errors import ConfigurationError
 from app.observe.doctor.clock import check_clock
 from app.observe.doctor.database import DatabaseFacts, check_database, newest_file_time
-from app.observe.doctor.destination import ServerClock, check_destination, destination_from_relay
+from app.observe.doctor.destination import (
+    ServerClock,
+    check_added_destinations,
+    check_destination,
+    destination_from_relay,
+)
 from app.observe.doctor.devices import check_devices
 from app.observe.doctor.findings import fail
 from app.observe.doctor.machine import (
@@ -76,6 +81,7 @@ async def diagnose(
         finally:
             await target.close()
         results.append(destination)
+    results.extend(await check_added_destinations(settings))
     newest = max(
         (t for t in (facts.newest_record_at if facts else None, newest_file_time(settings)) if t),
         default=None,

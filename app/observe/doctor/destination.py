@@ -7,10 +7,12 @@ reads what the running relay already knows (for the status report, which sends n
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from app.clock import spoken
+from app.config import Settings
 from app.errors import (
     ConfigurationError,
     NameTaken,
@@ -22,12 +24,25 @@ from app.errors import (
 )
 from app.observe.doctor.findings import fail, ok, service_user, warn
 from app.observe.wording import verification_words
+from app.off_loop import off_loop
 from app.receipts import HealthCheck
 from app.relay.worker import RelayStatus
-from app.targets import Target
+from app.store.db import open_read_only
+from app.store.people import (
+    DestinationInfo,
+    nextcloud_credentials_file,
+    password_file,
+    read_destinations,
+)
+from app.targets import Target, open_added_target
 from app.targets.probe import probe_write
 
-__all__ = ["ServerClock", "check_destination", "destination_from_relay"]
+__all__ = [
+    "ServerClock",
+    "check_added_destinations",
+    "check_destination",
+    "destination_from_relay",
+]
 
 
 @runtime_checkable
@@ -61,6 +76,46 @@ _DESTINATION_FIXES: list[tuple[type[Exception], str]] = [
         "Change the setting the message names, then restart photo-relay.",
     ),
 ]
+
+
+def _added_destinations(settings: Settings) -> list[DestinationInfo]:
+    """The destinations added with `photo-relay destination add` (read only; none if the
+    database is not there or older than people)."""
+    if not settings.database_path.exists():
+        return []
+    try:
+        conn = open_read_only(settings.database_path)
+        try:
+            return [d for d in read_destinations(conn) if d.kind != "settings" and d.location]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+async def check_added_destinations(settings: Settings) -> list[HealthCheck]:
+    """The same check for every destination of every person beyond the configured one."""
+    results = []
+    for info in await off_loop(_added_destinations, settings):
+        assert info.location is not None
+        secret = password_file(settings.data_dir, info.id)
+        password = secret.read_text().strip() if secret.exists() else None
+        target = open_added_target(
+            settings,
+            info.kind,
+            info.location,
+            info.user,
+            password,
+            folder=info.folder,
+            credentials_file=nextcloud_credentials_file(settings.data_dir, info.person),
+        )
+        try:
+            found, _ = await check_destination(target)
+        finally:
+            await target.close()
+        name = f"destination {info.id} ({info.person})"
+        results.append(found.model_copy(update={"name": name}))
+    return results
 
 
 def _local_folder_fix(target: Target) -> str:
