@@ -271,7 +271,8 @@ class Relay:
             self.status = RelayStatus(
                 state=RelayState.WAITING, reason=reason, down_since=outage.since
             )
-        every = duration_words(self.settings.probe_seconds)
+        # "every a few seconds" is not English: below ten seconds, "every few seconds".
+        every = duration_words(self.settings.probe_seconds).removeprefix("a ")
         log.warning("relay.destination_down reason=%s", reason)
         await self.state.ajournal(
             outage_events(self.destination)[0],
