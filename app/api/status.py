@@ -13,6 +13,7 @@ from app.observe.doctor import status_checks
 from app.receipts import DeviceInfo, ItemState, StatusReport
 from app.services import Services
 from app.store.deliveries import read_delivery_counts
+from app.store.overview import PersonLine, read_people
 from app.store.people import DestinationInfo, read_destinations, read_people_devices
 
 __all__ = ["router"]
@@ -42,9 +43,24 @@ class DestinationStatus(BaseModel):
     counts: dict[ItemState, int]
 
 
+class DestinationHealth(BaseModel):
+    """One of a person's destinations as their relay sees it (details in `destinations`)."""
+
+    destination: int
+    relay: str
+    down_since: str | None
+
+
 class PersonStatus(BaseModel):
     name: str
     devices: dict[str, str | None] = Field(description="Device -> when it was last seen.")
+    counts: dict[ItemState, int] = Field(
+        default_factory=dict, description="This person's deliveries, per state."
+    )
+    destinations: list[DestinationHealth] = Field(default_factory=list)
+    last_backup: dict[str, str | None] = Field(
+        default_factory=dict, description="Device -> when it last sent a file."
+    )
 
 
 class ServiceStatus(StatusReport):
@@ -103,10 +119,16 @@ async def _per_destination_and_person(
         list[DestinationInfo],
         dict[int, dict[ItemState, int]],
         dict[str, list[tuple[str, str | None]]],
+        list[PersonLine],
     ]:
-        return read_destinations(conn), read_delivery_counts(conn), read_people_devices(conn)
+        return (
+            read_destinations(conn),
+            read_delivery_counts(conn),
+            read_people_devices(conn),
+            read_people(conn),
+        )
 
-    destinations, counts, people = await services.db.acall(read)
+    destinations, counts, people, lines = await services.db.acall(read)
     rows = []
     for info in destinations:
         relay = services.relay.by_destination.get(info.id)
@@ -123,7 +145,22 @@ async def _per_destination_and_person(
                 counts=counts.get(info.id, dict.fromkeys(ItemState, 0)),
             )
         )
-    return rows, [PersonStatus(name=n, devices=dict(d)) for n, d in people.items()]
+    health = {
+        row.destination: DestinationHealth(
+            destination=row.destination, relay=row.relay, down_since=row.down_since
+        )
+        for row in rows
+    }
+    return rows, [
+        PersonStatus(
+            name=line.name,
+            devices=dict(people.get(line.name, [])),
+            counts=line.counts,
+            destinations=[health[d] for d in line.destinations if d in health],
+            last_backup=line.last_backup,
+        )
+        for line in lines
+    ]
 
 
 @router.get("/v1/devices", dependencies=[AdminDep], response_model=list[DeviceInfo])

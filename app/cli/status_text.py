@@ -46,6 +46,8 @@ def status_lines(
         lines.append(f"  {device.name}{note}: last backup {when}, {device.items} file(s)")
         if device.quiet:
             lines.append(f"    ! nothing from this device for more than {snap.quiet_days} days")
+    if len(snap.people) > 1:
+        lines += _people_lines(snap, zone)
     if snap.queue:
         lines += ["", f"On the way to the destination ({snap.pending}):"]
         for item in snap.queue:
@@ -73,6 +75,24 @@ def status_lines(
             lines.append(f"  {received}  {item.original_name}  {STATE_SHORT[item.state]}")
     if summary is not None:
         lines += _home_lines(summary, zone)
+    return lines
+
+
+def _people_lines(snap: Snapshot, zone: tzinfo | None) -> list[str]:
+    """One block per person: their copies per state and their phones' last backups (only
+    shown when the household has more than one person; one person's are the lines above)."""
+    lines = ["", "People:"]
+    for person in snap.people:
+        counts = " · ".join(
+            f"{person.counts[state]} {STATE_SHORT[state]}"
+            for state in COUNT_ORDER
+            if person.counts[state]
+        )
+        where = f"{len(person.destinations)} destination(s)"
+        lines.append(f"  {person.name}: {counts or 'no files yet'} ({where})")
+        for device, last in person.last_backup.items():
+            when = f"{ago(last)} ({local_time(last, zone)})" if last else ago(last)
+            lines.append(f"    {device}: last backup {when}")
     return lines
 
 

@@ -18,7 +18,15 @@ from app.receipts import PENDING_STATES, ItemState, Receipt
 from app.store.db import Database
 from app.store.state import _RECEIPT_SQL, STATES, _receipt, read_open_outage
 
-__all__ = ["DeviceLine", "FeedEntry", "Overview", "Snapshot", "Verdict"]
+__all__ = [
+    "DeviceLine",
+    "FeedEntry",
+    "Overview",
+    "PersonLine",
+    "Snapshot",
+    "Verdict",
+    "read_people",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,20 @@ class DeviceLine:
     last_backup_at: str | None
     items: int
     quiet: bool  # active, and nothing from it for longer than the warning allows
+
+
+@dataclass(frozen=True)
+class PersonLine:
+    """One person: their deliveries per state, their destinations, each device's last backup."""
+
+    name: str
+    counts: dict[ItemState, int]
+    destinations: list[int]
+    last_backup: dict[str, str | None]  # active device -> when it last sent a file
+
+    @property
+    def pending(self) -> int:
+        return sum(self.counts[s] for s in PENDING_STATES)
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,7 @@ class Snapshot:
     down_since: str | None = None  # the destination has not answered since (journal)
     journal_id: int = 0  # the newest journal row this snapshot includes (live feed resumes)
     taken_at: str = field(default_factory=lambda: iso(now()))
+    people: list[PersonLine] = field(default_factory=list)
 
     @property
     def pending(self) -> int:
@@ -198,6 +221,33 @@ def _devices(conn: sqlite3.Connection, quiet_after: datetime) -> list[DeviceLine
     return lines
 
 
+def read_people(conn: sqlite3.Connection) -> list[PersonLine]:
+    """Every person with the counts of their destinations' deliveries per state, their
+    destinations, and each of their active devices' last backup (as a sender, so a file
+    another person sent first still counts for this person's phone)."""
+    people: dict[int, PersonLine] = {
+        r["id"]: PersonLine(r["name"], dict.fromkeys(STATES, 0), [], {})
+        for r in conn.execute("SELECT id, name FROM people ORDER BY id")
+    }
+    for row in conn.execute(
+        "SELECT destinations.person_id, destinations.id, deliveries.state, COUNT(deliveries.sha256)"
+        " FROM destinations LEFT JOIN deliveries ON deliveries.destination_id = destinations.id"
+        " GROUP BY destinations.id, deliveries.state ORDER BY destinations.id"
+    ):
+        person = people[row[0]]
+        if row[1] not in person.destinations:
+            person.destinations.append(row[1])
+        if row[2] is not None:
+            person.counts[ItemState(row[2])] += row[3]
+    for row in conn.execute(
+        "SELECT devices.person_id, devices.name, MAX(item_senders.first_at) FROM devices"
+        " LEFT JOIN item_senders ON item_senders.device_id = devices.id"
+        " WHERE devices.revoked_at IS NULL GROUP BY devices.id ORDER BY devices.name"
+    ):
+        people[row[0]].last_backup[row[1]] = row[2]
+    return list(people.values())
+
+
 class Overview:
     """Read-only views of the records, on top of one `Database`."""
 
@@ -233,6 +283,7 @@ class Overview:
                 ),
                 down_since=read_open_outage(conn),
                 journal_id=_last_journal_id(conn),
+                people=read_people(conn),
             )
 
         return self.db.call(read)

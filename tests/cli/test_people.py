@@ -111,3 +111,22 @@ def test_doctor_checks_every_destination_of_every_person(tmp_path: Path) -> None
     assert checks["destination 2 (anna)"].status == "ok"
     assert checks["destination 3 (anna)"].status == "fail"
     assert "destination" in checks  # the configured one, as before
+
+
+def test_status_shows_people_only_when_there_is_more_than_one(tmp_path: Path) -> None:
+    """One person's status is what it was; a second person adds a block per person."""
+    add_device(tmp_path, "old-phone")
+    alone = photo_relay_in_process("status", data_dir=tmp_path)
+    assert alone.exit_code == 0, alone.output
+    assert "People:" not in alone.output
+    assert photo_relay_in_process("person", "add", "anna", data_dir=tmp_path).exit_code == 0
+    added = photo_relay_in_process(
+        "device", "add", "anna-iphone", "--person", "anna", data_dir=tmp_path
+    )
+    assert added.exit_code == 0, added.output
+    two = photo_relay_in_process("status", data_dir=tmp_path)
+    assert two.exit_code == 0, two.output
+    block = two.output.split("People:\n", 1)[1]
+    assert "  me: no files yet (1 destination(s))" in block
+    assert "  anna: no files yet (0 destination(s))" in block
+    assert "    anna-iphone: last backup never" in block

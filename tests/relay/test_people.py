@@ -17,6 +17,7 @@ from app.store.db import Database
 from app.store.people import People
 from app.store.state import State
 from app.tokens import hash_token, new_token
+from tests.cli.test_cli import photo_relay_in_process
 from tests.conftest import Service, make_settings, running
 from tests.support.servers import wait_for
 from tests.support.webdav_server import DavServer
@@ -252,3 +253,51 @@ def test_a_destination_that_is_down_delays_only_its_own_deliveries(tmp_path: Pat
             done = wait_verified(service, bens)
             assert [d["state"] for d in done["deliveries"]] == ["verified", "verified"]
             assert set(ben_dav.all_files().values()) == {b"ben's photo"}
+
+
+def test_status_counts_each_persons_deliveries_destinations_and_backups(tmp_path: Path) -> None:
+    """`/v1/status` and `photo-relay status` say, per person, how many of their copies are
+    in each state, how their destinations are, and when each of their phones last sent."""
+    with servers(tmp_path) as (anna_dav, ben_dav):
+        settings = make_settings(tmp_path)
+        home = household(settings, anna_dav, ben_dav)
+        with running(settings) as service:
+            with service.client(home.anna[0]) as client:
+                only_anna = send(client, b"anna's own photo", "IMG_0001.JPG", TAKEN)
+                both = send(client, b"a photo both have", "IMG_0002.JPG", TAKEN)
+            with service.client(home.ben[1]) as client:
+                assert (
+                    client.put(
+                        f"/v1/blobs/{both}",
+                        params={"name": "IMG_0002.JPG"},
+                        content=b"a photo both have",
+                        headers={"X-Captured-At": TAKEN},
+                    ).status_code
+                    == 200
+                )
+            wait_verified(service, only_anna)
+            wait_verified(service, both)
+            with service.admin() as client:
+                status = client.get("/v1/status").json()
+            cli = photo_relay_in_process("status", data_dir=settings.data_dir)
+
+    people = {p["name"]: p for p in status["people"]}
+    assert set(people) == {"me", "anna", "ben"}
+    anna, ben = people["anna"], people["ben"]
+    # Anna: two photos to each of her two destinations; Ben: the shared one to his two.
+    assert anna["counts"]["verified"] == 4 and sum(anna["counts"].values()) == 4
+    assert ben["counts"]["verified"] == 2 and sum(ben["counts"].values()) == 2
+    assert sum(people["me"]["counts"].values()) == 0
+    mine = {d["destination"] for d in status["destinations"] if d["person"] == "anna"}
+    assert {d["destination"] for d in anna["destinations"]} == mine and len(mine) == 2
+    assert all(d["relay"] != "not running" for d in anna["destinations"])
+    assert anna["last_backup"]["anna-iphone"] is not None
+    assert anna["last_backup"]["anna-ipad"] is None  # it sent nothing
+    assert ben["last_backup"]["ben-ipad"] is not None  # a file Anna sent first still counts
+    assert ben["last_backup"]["ben-iphone"] is None
+
+    assert cli.exit_code == 0, cli.output
+    block = cli.output.split("People:\n", 1)[1]
+    assert "  anna: 4 verified (2 destination(s))" in block
+    assert "  ben: 2 verified (2 destination(s))" in block
+    assert "    ben-iphone: last backup never" in block
