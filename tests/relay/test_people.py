@@ -279,6 +279,7 @@ def test_status_counts_each_persons_deliveries_destinations_and_backups(tmp_path
             wait_verified(service, both)
             with service.admin() as client:
                 status = client.get("/v1/status").json()
+                page = client.get("/").text
             cli = photo_relay_in_process("status", data_dir=settings.data_dir)
 
     people = {p["name"]: p for p in status["people"]}
@@ -301,3 +302,9 @@ def test_status_counts_each_persons_deliveries_destinations_and_backups(tmp_path
     assert "  anna: 4 verified (2 destination(s))" in block
     assert "  ben: 2 verified (2 destination(s))" in block
     assert "    ben-iphone: last backup never" in block
+
+    section = page.split("<h2>People</h2>", 1)[1].split("</section>", 1)[0]
+    anna_line = section.split('data-person="anna"', 1)[1].split("</li>", 1)[0]
+    assert "4 verified" in anna_line and "(2 destination(s))" in anna_line
+    assert 'data-last-backup="anna-ipad">anna-ipad: last backup never' in anna_line
+    assert 'data-person="me"' in section and 'data-person="ben"' in section
