@@ -19,7 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from app.observe.metrics import COUNTERS, LATENCY_BUCKETS, Snapshot
+from app.observe.metrics import COUNTERS, LATENCY_BUCKETS, PER_DESTINATION, Snapshot
 from app.receipts import PENDING_STATES, ItemState
 
 __all__ = ["CONTENT_TYPE", "render_text"]
@@ -46,9 +46,12 @@ class _Scrape(Collector):
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
         for name, help_text in COUNTERS.items():
-            yield CounterMetricFamily(
-                name, help_text, value=snap.counters[name], created=snap.started
-            )
+            if name in PER_DESTINATION:
+                yield self._per_destination(name, help_text)
+            else:
+                yield CounterMetricFamily(
+                    name, help_text, value=snap.counters[name], created=snap.started
+                )
         bounds = [floatToGoString(b) for b in LATENCY_BUCKETS] + ["+Inf"]
         cumulative = [float(n) for n in itertools.accumulate(snap.latency_buckets)]
         latency = HistogramMetricFamily(
@@ -79,6 +82,17 @@ class _Scrape(Collector):
             "Files safe at home and not yet verified at the destination (not failed).",
             value=sum(self.counts[s] for s in PENDING_STATES),
         )
+
+    def _per_destination(self, name: str, help_text: str) -> Metric:
+        """One sample per destination: every one known (0 until something happens there)
+        and any that counted since and is gone now."""
+        counted = self.snapshot.per_destination.get(name, {})
+        family = CounterMetricFamily(name, help_text, labels=["destination"])
+        for destination in sorted(set(self.deliveries) | set(counted)):
+            family.add_metric(
+                [str(destination)], counted.get(destination, 0.0), created=self.snapshot.started
+            )
+        return family
 
 
 def render_text(

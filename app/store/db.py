@@ -365,6 +365,12 @@ def _m009_people() -> str:
 
 
 # Each returns the SQL of one step; they run in order, each in its own transaction.
+def _m010_journal_destination() -> str:
+    """A journal entry about one delivery names its destination (metrics count per
+    destination); entries written before, and those about a whole item, have none."""
+    return "ALTER TABLE journal ADD COLUMN destination_id INTEGER"
+
+
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
     _m002_backup_runs,
@@ -375,6 +381,7 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m007_device_names_reusable,
     _m008_deliveries,
     _m009_people,
+    _m010_journal_destination,
 ]
 
 

@@ -16,11 +16,17 @@ __all__ = ["write_journal"]
 
 
 def write_journal(
-    conn: sqlite3.Connection, event: str, message: str, *, sha256: str | None = None
+    conn: sqlite3.Connection,
+    event: str,
+    message: str,
+    *,
+    sha256: str | None = None,
+    destination: int | None = None,
 ) -> int:
-    """Append one entry in the open transaction on `conn`; returns its id."""
+    """Append one entry in the open transaction on `conn`; returns its id. `destination`:
+    the entry is about the item's delivery to that destination."""
     cursor = conn.execute(
-        "INSERT INTO journal (at, sha256, event, message) VALUES (?, ?, ?, ?)",
-        (iso(now()), sha256, event, message),
+        "INSERT INTO journal (at, sha256, event, message, destination_id) VALUES (?, ?, ?, ?, ?)",
+        (iso(now()), sha256, event, message, destination),
     )
     return int(cursor.lastrowid or 0)

@@ -65,6 +65,7 @@ class FeedEntry:
     event: str
     message: str
     item: dict[str, Any] | None
+    destination: int | None = None  # the delivery it is about, if it is about one
 
     def as_event(self) -> dict[str, Any]:
         return {
@@ -75,6 +76,7 @@ class FeedEntry:
             "event": self.event,
             "message": self.message,
             "item": self.item,
+            "destination": self.destination,
         }
 
 
@@ -297,7 +299,8 @@ class Overview:
         def read(conn: sqlite3.Connection) -> list[FeedEntry]:
             rows = conn.execute(
                 "SELECT journal.id AS journal_id, journal.at, journal.sha256 AS journal_sha256,"
-                " journal.event, journal.message, items.*, devices.name AS device_name"
+                " journal.event, journal.message, journal.destination_id AS journal_destination,"
+                " items.*, devices.name AS device_name"
                 " FROM journal LEFT JOIN items ON items.sha256 = journal.sha256"
                 " LEFT JOIN devices ON devices.id = items.device_id"
                 " WHERE journal.id > ? ORDER BY journal.id LIMIT ?",
@@ -311,6 +314,7 @@ class Overview:
                     event=row["event"],
                     message=row["message"],
                     item=_item_brief(row) if row["sha256"] else None,
+                    destination=row["journal_destination"],
                 )
                 for row in rows
             ]

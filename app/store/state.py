@@ -501,7 +501,7 @@ class State:
                 "last_error = NULL, next_attempt_at = NULL, remote_etag = ?, remote_file_id = ?",
                 (ItemState.VERIFIED, remote_path, verified_by, iso(now()), etag, file_id),
             )
-            write_journal(conn, "relay.verified", message, sha256=sha256)
+            write_journal(conn, "relay.verified", message, sha256=sha256, destination=destination)
 
         self.db.call(mark)
 
@@ -528,7 +528,13 @@ class State:
             )
             wait = duration_words((at - now()).total_seconds())
             event = "relay.problem" if counted else "relay.retry_scheduled"
-            write_journal(conn, event, f"{error} Trying again in {wait}.", sha256=sha256)
+            write_journal(
+                conn,
+                event,
+                f"{error} Trying again in {wait}.",
+                sha256=sha256,
+                destination=destination,
+            )
 
         self.db.call(mark)
 
@@ -562,6 +568,7 @@ class State:
                 f"{error} The file is still safe on this machine. Once the cause is fixed, "
                 "retry it on the status page or with `photo-relay retry`.",
                 sha256=sha256,
+                destination=destination,
             )
 
         self.db.call(mark)
@@ -662,7 +669,13 @@ class State:
                 only_state=ItemState.RELAYING,
             )
             if changed:
-                write_journal(conn, "relay.retry_scheduled", reason, sha256=sha256)
+                write_journal(
+                    conn,
+                    "relay.retry_scheduled",
+                    reason,
+                    sha256=sha256,
+                    destination=destination,
+                )
             return bool(changed)
 
         return self.db.call(put_back)

@@ -216,7 +216,7 @@ def test_metrics_need_the_admin_token_and_count_what_happened(service: Service) 
         text = wait_for_text(scraped)
     assert "photo_relay_received_total 1.0" in text
     assert "photo_relay_duplicates_total 1.0" in text
-    assert "photo_relay_verified_total 1.0" in text
+    assert 'photo_relay_verified_total{destination="1"} 1.0' in text
     assert f"photo_relay_received_bytes_total {float(len(data))}" in text
     assert 'photo_relay_items{state="verified"} 1.0' in text
     assert "photo_relay_queue_depth 0.0" in text

@@ -280,6 +280,13 @@ def test_status_counts_each_persons_deliveries_destinations_and_backups(tmp_path
             with service.admin() as client:
                 status = client.get("/v1/status").json()
                 page = client.get("/").text
+                destination_of = {d["destination"]: d for d in status["destinations"]}
+
+                def scraped() -> str | None:
+                    text: str = client.get("/metrics").text
+                    return text if sum(_verified_per_destination(text).values()) == 6 else None
+
+                metrics = wait_for(scraped, timeout=10, what="a count per destination")
             cli = photo_relay_in_process("status", data_dir=settings.data_dir)
 
     people = {p["name"]: p for p in status["people"]}
@@ -303,8 +310,25 @@ def test_status_counts_each_persons_deliveries_destinations_and_backups(tmp_path
     assert "  ben: 2 verified (2 destination(s))" in block
     assert "    ben-iphone: last backup never" in block
 
+    # Each copy counted once, at the destination it went to; the settings' one got none.
+    verified = _verified_per_destination(metrics)
+    assert set(verified) == set(destination_of)
+    for number, verified_here in verified.items():
+        assert verified_here == destination_of[number]["counts"]["verified"]
+    assert sum(verified.values()) == 6
+    assert 'photo_relay_failed_total{destination="1"} 0.0' in metrics
+    assert "photo_relay_received_total 2.0" in metrics  # not about a destination: no label
+
     section = page.split("<h2>People</h2>", 1)[1].split("</section>", 1)[0]
     anna_line = section.split('data-person="anna"', 1)[1].split("</li>", 1)[0]
     assert "4 verified" in anna_line and "(2 destination(s))" in anna_line
     assert 'data-last-backup="anna-ipad">anna-ipad: last backup never' in anna_line
     assert 'data-person="me"' in section and 'data-person="ben"' in section
+
+
+def _verified_per_destination(metrics: str) -> dict[int, float]:
+    return {
+        int(line.split('"')[1]): float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("photo_relay_verified_total{")
+    }
