@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,10 @@ import pytest
 from httpx_ws import WebSocketSession, WebSocketUpgradeError, connect_ws
 
 from app.observe.events import EventHub
+from app.observe.metrics import Metrics
+from app.store.db import Database
+from app.store.journal import write_journal
+from app.store.overview import Overview
 from tests.conftest import Service, make_settings, running, sha256_hex
 from tests.support import samples
 from tests.support.servers import wait_for
@@ -233,3 +238,25 @@ def test_metrics_can_be_public_by_setting(tmp_path: Path) -> None:
 def wait_for_text(probe: Callable[[], str | None]) -> str:
     result: str = wait_for(probe, what="the metrics to show the copy")
     return result
+
+
+def test_journal_entries_without_a_destination_count_for_the_first_one(tmp_path: Path) -> None:
+    """Entries written before the journal named destinations (as a migrated database has
+    them) still count, for destination 1; a new entry counts for its own destination."""
+    db = Database(tmp_path / "photo-relay.db")
+    try:
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(  # as the code before the journal named destinations wrote it
+                "INSERT INTO journal (at, sha256, event, message) VALUES (?, NULL, ?, ?)",
+                ("2026-01-01T00:00:00+00:00", "relay.failed", "old"),
+            )
+            write_journal(conn, "relay.failed", "new", destination=3)
+
+        db.call(write)
+        metrics = Metrics()
+        for entry in Overview(db).journal_since(0):
+            metrics.observe(entry.as_event())
+    finally:
+        db.close()
+    assert metrics.snapshot().per_destination["photo_relay_failed"] == {1: 1.0, 3: 1.0}
