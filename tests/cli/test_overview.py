@@ -100,7 +100,7 @@ def test_status_prints_the_page_summary(tmp_path: Path) -> None:
             wait_for(lambda: admin.get("/v1/status").json()["counts"]["verified"] == 1)
         result = CliRunner().invoke(main, ["status", "--data-dir", str(settings.data_dir)], env=ENV)
     assert result.exit_code == 0, result.output
-    assert "Everything is safe: all 1 files are verified copies." in result.output
+    assert "Everything is safe: the file is a verified copy." in result.output
     assert "Files: 1 total · 1 verified · 0 waiting" in result.output
     assert "phone: last backup just now (today " in result.output
     assert "Kept on this machine: 1 file(s)" in result.output

@@ -44,6 +44,7 @@
     if (!box || box.dataset.static === "yes") return; // paused relay, quiet device: server knows best
     let level = "safe";
     let text = total === 0 ? "Nothing received yet. Send a photo from your phone."
+      : total === 1 ? "Everything is safe: the file is a verified copy."
       : `Everything is safe: all ${total} files are verified copies.`;
     if (damaged) {
       level = "attention";
