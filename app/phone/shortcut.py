@@ -131,6 +131,18 @@ def notify(b: Builder, title: str, *body: str | Attachment) -> None:
     )
 
 
+def finish_run(b: Builder, link: Connection, run_path: str, run: Attachment, title: str) -> None:
+    """Close the run on the service and show its one sentence: every shortcut ends so."""
+    report = link.request(
+        b,
+        "Run Report",
+        (run_path, run, "/finish"),
+        WFHTTPBodyType="JSON",
+        WFJSONValues=fields(text_field("ended", "yes")),
+    )
+    notify(b, title, report.ref(key("message")))
+
+
 def album_is(album: str) -> Plist:
     """A Find Photos row "Album is `album`" (operator 4, the album as an enumeration)."""
     return {
@@ -283,14 +295,7 @@ def build_backup(album: str = DEFAULT_ALBUM) -> Plist:
         pages = b.block("repeat.count", WFRepeatCount=PAGE_TURNS)
         with pages, if_block(b, variable("Next", key("more")), IS, text("yes")):
             walk_one_page(b, link, run, album)
-        report = link.request(
-            b,
-            "Run Report",
-            (RUN_PATH, run, "/finish"),
-            WFHTTPBodyType="JSON",
-            WFJSONValues=fields(text_field("ended", "yes")),
-        )
-        notify(b, "Photo backup", report.ref(key("message")))
+        finish_run(b, link, RUN_PATH, run, "Photo backup")
         # Last, so that a missing album can never stop a backup: everything is sent and
         # the run is closed before Save to Photo Album could fail.
         with if_block(b, variable("Next", key("album")), IS, text("yes")):
@@ -342,14 +347,7 @@ def build_share() -> Plist:
                     text_field("sha256", digest.ref()),
                 ),
             )
-        report = link.request(
-            b,
-            "Run Report",
-            (RUN_PATH, run, "/finish"),
-            WFHTTPBodyType="JSON",
-            WFJSONValues=fields(text_field("ended", "yes")),
-        )
-        notify(b, "Sent to photo-relay", report.ref(key("message")))
+        finish_run(b, link, RUN_PATH, run, "Sent to photo-relay")
         started.otherwise()
         notify(
             b,
@@ -471,14 +469,7 @@ def build_free_up(album: str = DEFAULT_ALBUM) -> Plist:
             # iOS asks before deleting; cancelling stops the shortcut, and then the
             # service never hears "finish" and counts nothing as removed.
             b.add("deletephotos", photos=attachment(variable("To Delete")))
-        report = link.request(
-            b,
-            "Run Report",
-            (FREE_UP_PATH, run, "/finish"),
-            WFHTTPBodyType="JSON",
-            WFJSONValues=fields(text_field("ended", "yes")),
-        )
-        notify(b, "Free up space", report.ref(key("message")))
+        finish_run(b, link, FREE_UP_PATH, run, "Free up space")
         started.otherwise()
         notify(
             b,
