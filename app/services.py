@@ -2,7 +2,8 @@
 
 Also the one answer to "whose token is this?" (`Services.token_holder`), which the API's
 and the status page's access checks both ask, so a wrong kind of token is named the same
-way everywhere.
+way everywhere. Device tokens are looked up in `TokenCache`, which reads the database
+only when a device changed (store/token_cache.py says why that is as strict as a read).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.store.db import Database
 from app.store.deliveries import DEFAULT_DESTINATION
 from app.store.spool import Spool
 from app.store.state import Device, State
+from app.store.token_cache import TokenCache
 from app.targets import Target
 from app.tokens import hash_token, tokens_match
 
@@ -49,15 +51,17 @@ class Services:
     target_problem: str | None = None
     # Every destination's target by number, the configured one (`target`) included.
     targets: dict[int, Target] = field(default_factory=dict)
+    tokens: TokenCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.targets.setdefault(DEFAULT_DESTINATION, self.target)
+        self.tokens = TokenCache(self.state)
 
     async def token_holder(self, token: str) -> TokenHolder:
         """Whose token this is; a revoked device's token belongs to nobody."""
         if tokens_match(token, self.admin_token):
             return TokenHolder("admin")
-        device = await self.state.adevice_for_token_hash(hash_token(token))
+        device = await self.tokens.adevice_for_token_hash(hash_token(token))
         return TokenHolder("device", device) if device is not None else TokenHolder("unknown")
 
 

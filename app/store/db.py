@@ -364,13 +364,31 @@ def _m009_people() -> str:
     """
 
 
-# Each returns the SQL of one step; they run in order, each in its own transaction.
 def _m010_journal_destination() -> str:
     """A journal entry about one delivery names its destination (metrics count per
     destination); entries written before, and those about a whole item, have none."""
     return "ALTER TABLE journal ADD COLUMN destination_id INTEGER"
 
 
+def _m011_devices_generation() -> str:
+    """A counter that every change of the devices table moves on, in the changing
+    transaction, whoever writes it (issue 20): the service remembers whose token is whose
+    while it stands still (store/token_cache.py). A migration that rebuilds `devices`
+    drops these triggers with the table and must create them again."""
+    bump = "BEGIN UPDATE devices_generation SET value = value + 1; END"
+    return f"""
+        CREATE TABLE devices_generation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            value INTEGER NOT NULL
+        );
+        INSERT INTO devices_generation (id, value) VALUES (1, 0);
+        CREATE TRIGGER devices_generation_insert AFTER INSERT ON devices {bump};
+        CREATE TRIGGER devices_generation_update AFTER UPDATE ON devices {bump};
+        CREATE TRIGGER devices_generation_delete AFTER DELETE ON devices {bump}
+    """
+
+
+# Each returns the SQL of one step; they run in order, each in its own transaction.
 MIGRATIONS: list[Callable[[], str]] = [
     _m001_initial,
     _m002_backup_runs,
@@ -382,6 +400,7 @@ MIGRATIONS: list[Callable[[], str]] = [
     _m008_deliveries,
     _m009_people,
     _m010_journal_destination,
+    _m011_devices_generation,
 ]
 
 
@@ -412,7 +431,8 @@ class Database:
 
     Every call blocks (the lock, the commit's fsync), so none may run on the event loop:
     code there awaits `acall` (or a `State`/`Overview` method's async twin). The service
-    makes that a rule with `guard_event_loop`.
+    makes that a rule with `guard_event_loop`. The one read the loop may make is
+    `devices_generation`, on a read-only connection of its own that never waits.
     """
 
     def __init__(self, path: Path) -> None:
@@ -420,6 +440,7 @@ class Database:
         self.path = path
         self._lock = threading.Lock()
         self._loop_thread: int | None = None  # see guard_event_loop
+        self._generation_reader: sqlite3.Connection | None = None  # see devices_generation
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         # Called after each commit that changed rows: the status page's live feed listens.
@@ -462,6 +483,34 @@ class Database:
                 listener()
         return result
 
+    def devices_generation(self) -> int | None:
+        """How often the devices table has changed (migration 11's triggers), as committed
+        now; None when it cannot be read without waiting. Safe on the event loop.
+
+        It is read on a read-only connection of its own, never the shared one, whose lock a
+        commit's fsync may hold. In WAL mode a reader takes no lock a writer holds and sees
+        every transaction committed before its read began, by this process or any other.
+        The busy timeout is 0: in the rare moments SQLite would make a reader wait (another
+        connection recovering the WAL index) this answers None at once, and the caller
+        reads the device row in a worker thread as before.
+        """
+        try:
+            if self._generation_reader is None:
+                self._generation_reader = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro",
+                    uri=True,
+                    isolation_level=None,
+                    timeout=0,
+                    check_same_thread=False,  # opened on the loop, closed by `close`
+                )
+            # fetchall steps the statement to its end, so no read snapshot stays open.
+            rows = self._generation_reader.execute(
+                "SELECT value FROM devices_generation"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return None
+        return int(rows[0][0]) if rows else None
+
     def guard_event_loop(self) -> None:
         """From now on, `call` and `close` raise RuntimeError on this (the loop's) thread.
 
@@ -485,4 +534,6 @@ class Database:
     def close(self) -> None:
         self._refuse_on_event_loop("Closing the database")  # the last close checkpoints the WAL
         with self._lock:
+            if self._generation_reader is not None:
+                self._generation_reader.close()
             self._conn.close()

@@ -37,9 +37,11 @@ from app.store.people import DEFAULT_PERSON, person_destinations
 __all__ = [
     "DESTINATION_BACK",
     "DESTINATION_DOWN",
+    "LAST_SEEN_PRECISION",
     "Device",
     "NewItem",
     "State",
+    "TokenCheck",
     "outage_events",
     "read_devices",
     "read_newest_record_at",
@@ -82,6 +84,16 @@ class Device:
     id: int
     name: str
     person_id: int = DEFAULT_PERSON
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """An active device found by its token: its row as of devices `generation`, and when
+    it was last seen (now, or a moment less than `LAST_SEEN_PRECISION` ago)."""
+
+    device: Device
+    seen_at: datetime
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -269,13 +281,19 @@ class State:
         self.db.call(rotate)
 
     def device_for_token_hash(self, token_hash: str) -> Device | None:
-        """The active device holding this token, marking it as seen now.
+        """The active device holding this token, marking it as seen now (`check_token_hash`)."""
+        check = self.check_token_hash(token_hash)
+        return check.device if check is not None else None
+
+    def check_token_hash(self, token_hash: str) -> TokenCheck | None:
+        """The active device holding this token, marking it as seen now, with the devices
+        generation its row was read in (one transaction: the row is as of that generation).
 
         "Now" is kept to the minute: a device seen less than a minute ago is not written
         again, so a burst of uploads does not pay a database write and flush for each.
         """
 
-        def find(conn: sqlite3.Connection) -> Device | None:
+        def find(conn: sqlite3.Connection) -> TokenCheck | None:
             row = conn.execute(
                 "SELECT id, name, token_hash, person_id FROM devices "
                 "WHERE token_hash = ? AND revoked_at IS NULL",
@@ -289,7 +307,17 @@ class State:
                 "WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
                 (iso(seen), row["id"], iso(seen - LAST_SEEN_PRECISION)),
             )
-            return Device(row["id"], row["name"], row["person_id"])
+            # Read after the write: the generation includes this transaction's own bump.
+            after = conn.execute(
+                "SELECT devices.last_seen_at, devices_generation.value AS generation "
+                "FROM devices, devices_generation WHERE devices.id = ?",
+                (row["id"],),
+            ).fetchone()
+            return TokenCheck(
+                Device(row["id"], row["name"], row["person_id"]),
+                seen_at=datetime.fromisoformat(after["last_seen_at"]),
+                generation=int(after["generation"]),
+            )
 
         return self.db.call(find)
 
@@ -857,6 +885,9 @@ class State:
 
     async def adevice_for_token_hash(self, token_hash: str) -> Device | None:
         return await off_loop(self.device_for_token_hash, token_hash)
+
+    async def acheck_token_hash(self, token_hash: str) -> TokenCheck | None:
+        return await off_loop(self.check_token_hash, token_hash)
 
     async def alist_devices(self) -> list[DeviceInfo]:
         return await off_loop(self.list_devices)
