@@ -1,5 +1,8 @@
 """The SQLite database: one connection, its pragmas, and the schema migrations.
 
+(Beside it a read-only connection that only reads the devices generation, on the event
+loop: `Database.devices_generation`.)
+
 Migrations are a list of small functions giving SQL; the number applied is kept in `user_version`,
 so a newer release upgrades an older database in place at start-up.
 """
