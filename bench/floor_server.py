@@ -4,8 +4,8 @@ What any HTTP receiver in Python that answers only once a file is on disk must a
 pay on this machine: a measuring stick for the ingest bench, not a server to deploy.
 Stdlib only, on 127.0.0.1, one thread per connection, keep-alive. For each request it
 reads the request line and headers and looks only at Content-Length, receives the body
-with `recv_into` into one reused 1 MiB buffer per connection, SHA-256s each piece and
-`os.write`s it to a new temp file in ROOT, fsyncs the file, renames it to its SHA-256
+with `recv_into` into one reused 1 MiB buffer per connection, SHA-256s each filled buffer
+and `os.write`s it to a new temp file in ROOT, fsyncs the file, renames it to its SHA-256
 (hex) in ROOT, fsyncs ROOT, and answers `201` with `{"sha256": .., "size": ..}`.
 
 It does not: check a token, look at the path, look up or record anything (no database),
@@ -137,7 +137,7 @@ class Receiver:
 
     def receive(self, start: int, length: int, store: Store) -> None:
         """Hand `length` body bytes to `store`: those already buffered after the head, then
-        the rest, received into the buffer a MiB at a time (never past the body)."""
+        the rest, the buffer filled a MiB at a time (never past the body)."""
         first = min(length, self.filled - start)
         if first:
             store(self.view[start : start + first])
@@ -147,12 +147,18 @@ class Receiver:
             self.buffer[:rest] = bytes(self.view[start + first : self.filled])
         self.filled = rest
         remaining = length - first
+        # A full MiB per hash and write: fewer system calls than one per recv. A/B, 300
+        # photos, 3 pairs (per recv / filled): 114/138, 102/124, 130/129 photos/s, server
+        # CPU 1.8-2.2 / 1.7-1.9 s; within this shared box's noise (1 GiB: no difference).
         while remaining:
-            received = self.sock.recv_into(self.view, min(remaining, BUFFER_BYTES))
-            if received == 0:
-                raise ConnectionError("the client closed the connection mid-body")
-            store(self.view[:received])
-            remaining -= received
+            want, got = min(remaining, BUFFER_BYTES), 0
+            while got < want:
+                received = self.sock.recv_into(self.view[got:want])
+                if received == 0:
+                    raise ConnectionError("the client closed the connection mid-body")
+                got += received
+            store(self.view[:want])
+            remaining -= want
 
 
 def serve(root: Path, port: int) -> None:
