@@ -1,4 +1,5 @@
-"""The processes under test: photo-relay (`photo-relay serve`) and WsgiDAV, as subprocesses.
+"""The processes under test, as subprocesses: photo-relay (`photo-relay serve`), WsgiDAV,
+and the network floor (bench/floor_server.py, the least a durable HTTP receiver does).
 
 Each starts on a free 127.0.0.1 port with its own folder in the bench's temp dir. The
 relay worker of photo-relay is held (its target folder cannot be created), so an ingest
@@ -26,6 +27,7 @@ from app.store.state import State
 from app.tokens import hash_token, new_token
 
 __all__ = [
+    "FloorService",
     "RelayService",
     "RssSampler",
     "WebDavService",
@@ -210,6 +212,29 @@ class WebDavService(Subprocess):
         shutil.rmtree(self.root, ignore_errors=True)
         if self.counts_file is not None:
             self.counts_file.unlink(missing_ok=True)
+
+
+class FloorService(Subprocess):
+    """bench/floor_server.py (stdlib sockets, fsync per file) receiving into a fresh folder."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.root = workdir / f"floor-{time.monotonic_ns()}"
+        self.port = free_port()
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.floor_server", str(self.root), str(self.port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # It answers anything but PUT with 405: ready, and nothing is stored.
+        self.wait_ready(self.port, "GET", "/")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class RssSampler:
