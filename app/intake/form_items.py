@@ -8,12 +8,13 @@ file of the form is sound: a wrong hash, an empty file or a bad date refuses the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.hashing import checked_sha256
 from app.intake.form import DESCRIBING_FIELDS, FormUpload, boundary_of
 from app.intake.ingest import ClientMeta, Ingest, Sealed, parse_captured_at
+from app.intake.upload_body import Buffer, UploadBody
 from app.off_loop import off_loop
 from app.receipts import Receipt
 from app.store.state import Device
@@ -36,23 +37,31 @@ class FormItem:
 
 async def ingest_form(
     ingest: Ingest,
-    content_type: str | None,
-    declared_size: int | None,
-    body: AsyncIterator[bytes],
+    body: UploadBody,
     device: Device | None,
     *,
     extra_fields: tuple[str, ...] = (),
 ) -> list[FormItem]:
     """Store every file part of the form `body` (any field name); one item per file."""
-    boundary = boundary_of(content_type)
-    await ingest.check_room(declared_size, framing=FORM_OVERHEAD)
+    boundary = boundary_of(body.content_type)
+    ingest.check_size(body.declared_size, framing=FORM_OVERHEAD)
     form = FormUpload(
         boundary,
         ingest.spool.open_writer,
         ingest.settings.max_upload_bytes,
         describing=(*DESCRIBING_FIELDS, *extra_fields),
     )
-    await form.read(body)
+    claim = body.claim()
+    if claim is None:
+        await ingest.check_room(body.declared_size, framing=FORM_OVERHEAD)
+        await form.read(body.chunks)
+    else:
+
+        def take(pieces: Iterator[Buffer]) -> None:
+            ingest.spool.ensure_room(body.declared_size or 0)
+            form.read_pieces(pieces)
+
+        await body.read(claim, take)
     try:
         columns = {name: form.values_for(name) for name in form.fields}
         sealed = [
