@@ -202,10 +202,10 @@ class Ingest:
         def take(pieces: Iterator[Buffer]) -> tuple[Sealed, Receipt, bool]:
             self.spool.ensure_room(body.declared_size or 0)
             sealed = self._seal_pieces(pieces, meta)
-            return sealed, *self._link_and_record(sealed, device)
+            return sealed, *self.link_and_record(sealed, device)
 
         sealed, receipt, created = await body.read(claim, take)
-        return await self._after_store(sealed, receipt, created)
+        return await self.after_store(sealed, receipt, created)
 
     async def receive(
         self, chunks: AsyncIterator[bytes], *, declared_size: int | None = None
@@ -232,16 +232,21 @@ class Ingest:
 
     async def seal(self, writer: SpoolWriter, meta: ClientMeta) -> Sealed:
         """Fsync and hash a received file, and refuse it if it is empty or not as claimed."""
-        return Sealed(writer, await off_loop(seal_file, writer, meta.claimed_sha256), meta)
+        return await off_loop(self.seal_now, writer, meta)
+
+    def seal_now(self, writer: SpoolWriter, meta: ClientMeta) -> Sealed:
+        """`seal`, blocking (in a worker thread)."""
+        return Sealed(writer, seal_file(writer, meta.claimed_sha256), meta)
 
     async def store(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
         """Link a sealed file to its content address and record it; (receipt, is_new)."""
-        receipt, created = await off_loop(self._link_and_record, sealed, device)
-        return await self._after_store(sealed, receipt, created)
+        receipt, created = await off_loop(self.link_and_record, sealed, device)
+        return await self.after_store(sealed, receipt, created)
 
-    async def _after_store(
+    async def after_store(
         self, sealed: Sealed, receipt: Receipt, created: bool
     ) -> tuple[Receipt, bool]:
+        """What follows `link_and_record` on the loop: wake the relay, drop a repeat copy."""
         if created or receipt.state in PENDING_STATES:
             self.on_new()  # new, or a new person's deliveries of known content
         if not created:
@@ -270,9 +275,10 @@ class Ingest:
         except BaseException:
             writer.discard()
             raise
-        return Sealed(writer, seal_file(writer, meta.claimed_sha256), meta)
+        return self.seal_now(writer, meta)
 
-    def _link_and_record(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
+    def link_and_record(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
+        """`store`'s blocking part: link the file to its content address and record it."""
         sha256, size, meta = sealed.sha256, sealed.writer.size, sealed.meta
         existing = self.state.get_item(sha256)
         # The bytes were just hashed, so they may replace a home copy that is damaged.
