@@ -10,20 +10,28 @@ keeps at most `max_connections` open: at the cap, the connection that has waited
 without sending a complete request is closed (408) to make room; if every connection is
 busy with a request, the new one gets 503. `serve` measures why httptools rather than h11
 (docs/RELIABILITY.md).
+
+It also offers each plain-HTTP request with a Content-Length its body straight from the
+socket (`app.socket_body`): while a reader thread has it, this protocol reads nothing on
+the loop, and once the thread took the whole body it starts a fresh parser for the next
+request, as the old one never saw those bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httptools
-from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, FlowControl
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from app.socket_body import EXTENSION, BodyThreads, Claim, SocketBody
 
 __all__ = [
     "ConnectionLimits",
@@ -68,10 +76,23 @@ def _refusal_bytes(status: int) -> bytes:
     return STATUS_LINE[status] + head + body
 
 
+class _HeldFlowControl(FlowControl):
+    """uvicorn's flow control, held paused while a reader thread has the socket: nothing
+    (an ASGI `receive()`, the end of a response) may then read on the loop as well."""
+
+    held = False
+
+    def resume_reading(self) -> None:
+        if not self.held:
+            super().resume_reading()
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol that refuses oversized or slow request heads and too many connections."""
 
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    # None: bodies only through ASGI. `protocol_with` gives each server its own threads.
+    body_threads: ClassVar[BodyThreads | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,11 +103,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._waiting_since: float | None = time.monotonic()
         self._deadline: asyncio.TimerHandle | None = None
         self._refusal: int | None = None
+        self._body_seen = 0
+        self._offered: SocketBody | None = None
 
     # -- connection ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = self._flow = _HeldFlowControl(transport)
         if len(self.connections) > self.limits.max_connections and not self._make_room():
             self.refuse(503)
             return
@@ -158,6 +182,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._head_bytes = 0
         self._awaiting_head = True  # also for a head pipelined behind a running request
+        self._body_seen = 0
+        self._offered = None
         if self._deadline is None:
             self._arm_deadline()  # a keep-alive connection's next request starts its own clock
 
@@ -180,6 +206,53 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._waiting_since = None
         super().on_headers_complete()
+        self._offer_socket_body()
+
+    # -- the body straight from the socket (app.socket_body) -------------------------------
+
+    def _offer_socket_body(self) -> None:
+        length = _content_length(self.headers)
+        if self.body_threads is None or self.scheme != "http" or length is None:
+            return
+        self._offered = SocketBody(self, self.body_threads, length)
+        extensions = cast(dict[str, Any], self.scope).setdefault("extensions", {})
+        extensions[EXTENSION] = self._offered
+
+    def start_socket_read(self, body: SocketBody) -> Claim | None:
+        """Stop reading on the loop and hand what is buffered of `body` to a thread."""
+        cycle = self.cycle
+        if (
+            body is not self._offered  # a later request's head was parsed: read by ASGI
+            or cycle.response_complete
+            or cycle.disconnected
+            or self.transport.is_closing()
+        ):
+            return None
+        self._offered = None
+        self._flow.pause_reading()
+        self._flow.held = True
+        if cycle.waiting_for_100_continue:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        buffered, cycle.body = cycle.body, bytearray()
+        fd = self.transport.get_extra_info("socket").fileno()
+        return Claim(fd, buffered, body.length - self._body_seen)
+
+    def end_socket_read(self, body: SocketBody, claim: Claim) -> None:
+        """Read on the loop again; or, if the thread stopped mid-body, close after the reply."""
+        if self.parser is None or self.transport.is_closing():
+            return  # the connection is gone
+        if not claim.complete:
+            # The parser has lost its place in the stream: the connection stays held and
+            # closes after the reply.
+            self.cycle.keep_alive = False
+            return
+        if claim.remaining:
+            # The old parser still waits for those bytes; the next request gets a new one.
+            self.parser = _new_parser(self)
+            self.on_message_complete()
+        self._flow.held = False
+        self._flow.resume_reading()
 
     def on_body(self, body: bytes) -> None:
         """uvicorn's on_body, without copying a read that its receive() takes whole.
@@ -193,6 +266,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
             return
+        self._body_seen += len(body)
         if not cycle.body:
             cycle.body = body  # type: ignore[assignment]
         elif isinstance(cycle.body, bytes):
@@ -238,6 +312,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.refuse(408)
 
 
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The declared length of a body sent without transfer-encoding; None otherwise."""
+    length = None
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            if length is not None or not value.isdigit():
+                return None  # two lengths, or a bad one: httptools' business, not ours
+            length = int(value)
+    return length
+
+
+def _new_parser(protocol: HttpToolsProtocol) -> httptools.HttpRequestParser:
+    """A parser as uvicorn makes one, for the request after a body read from the socket."""
+    parser = httptools.HttpRequestParser(protocol)
+    with contextlib.suppress(AttributeError):  # httptools < 0.6.3 has none
+        parser.set_dangerous_leniencies(lenient_data_after_close=True)
+    return parser
+
+
 def raise_open_file_limit(wanted: int = 65536) -> int:
     """Raise this process's soft limit on open files towards the hard limit; the new soft limit.
 
@@ -260,6 +355,13 @@ def connection_cap(open_files: int) -> int:
     return max(16, min(4096, open_files // 2))
 
 
-def protocol_with(limits: ConnectionLimits) -> type[LimitedHttpToolsProtocol]:
-    """A protocol class for `uvicorn.Config(http=...)` that applies `limits`."""
-    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
+def protocol_with(
+    limits: ConnectionLimits, body_threads: BodyThreads | None = None
+) -> type[LimitedHttpToolsProtocol]:
+    """A protocol class for `uvicorn.Config(http=...)` that applies `limits`, with its own
+    threads for bodies read from the socket."""
+    return type(
+        "LimitedHttpToolsProtocol",
+        (LimitedHttpToolsProtocol,),
+        {"limits": limits, "body_threads": body_threads or BodyThreads()},
+    )

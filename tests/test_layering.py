@@ -52,7 +52,7 @@ EXTRA_MODULES: dict[str, set[str]] = {
     "relay": {"app.targets.base"},
 }
 LEAVES_MAY_IMPORT = {"app", "app.errors"}
-LEAF_EXTRAS = {"app.config": {"app.naming"}}
+LEAF_EXTRAS = {"app.config": {"app.naming"}, "app.connection_limits": {"app.socket_body"}}
 HTTP_CLIENTS = {"httpx", "httpcore", "h11", "aiohttp", "requests", "urllib3"}
 HTTP_CLIENT_MODULES = {"urllib.request", "http.client"}
 

@@ -433,9 +433,7 @@ async def upload_page_photo(
     except ApiError as error:
         return shortcut_error(error)
     try:
-        items = await ingest_form(
-            ingest, body.content_type, body.declared_size, body.chunks, device
-        )
+        items = await ingest_form(ingest, body, device)
     except ApiError as error:
         reason = TOO_LARGE if error.status == 413 else str(error)
         await off_loop(runs.record_refusal, device, run_id, position, reason)
@@ -468,7 +466,7 @@ async def upload_run_files(
     Fields as for POST /v1/uploads (`name`, `captured_at`, `sha256`, checked if given).
     """
     await off_loop(runs.check_open, device, run_id)
-    items = await ingest_form(ingest, body.content_type, body.declared_size, body.chunks, device)
+    items = await ingest_form(ingest, body, device)
     for item in items:
         await off_loop(
             runs.record_upload,

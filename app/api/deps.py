@@ -11,8 +11,6 @@ tenth of the event loop's time on 4 MiB photos: docs/PERFORMANCE.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,9 +19,11 @@ from app.config import Settings
 from app.errors import Unauthorized
 from app.intake.body_timeout import idle_limited
 from app.intake.ingest import Ingest
+from app.intake.upload_body import UploadBody
 from app.observe.monitoring import Monitoring
 from app.relay.relays import Relays
 from app.services import ServicesDep
+from app.socket_body import EXTENSION as SOCKET_BODY
 from app.store.state import Device, State
 
 __all__ = [
@@ -69,21 +69,15 @@ RelayDep = Annotated[Relays, Depends(relay_of)]
 MonitoringDep = Annotated[Monitoring, Depends(monitoring_of)]
 
 
-@dataclass(frozen=True)
-class UploadBody:
-    """A request body on its way in: its pieces (each within the idle timeout) and framing."""
-
-    chunks: AsyncIterator[bytes]
-    declared_size: int | None
-    content_type: str | None
-
-
 async def upload_body(request: Request, settings: SettingsDep) -> UploadBody:
     length = request.headers.get("content-length")
+    idle = settings.upload_idle_timeout_seconds
     return UploadBody(
-        chunks=idle_limited(request.stream(), settings.upload_idle_timeout_seconds),
+        chunks=idle_limited(request.stream(), idle),
         declared_size=int(length) if length and length.isdigit() else None,
         content_type=request.headers.get("content-type"),
+        idle_timeout=idle,
+        socket=request.scope.get("extensions", {}).get(SOCKET_BODY),
     )
 
 

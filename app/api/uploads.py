@@ -77,8 +77,7 @@ async def put_blob(
     )
     # Read and hashed even when the hash is known: a body that is not what the URL says
     # is a 422, and the right bytes may repair a damaged home copy.
-    writer = await ingest.receive(body.chunks, declared_size=body.declared_size)
-    receipt, new = await ingest.commit(writer, meta, device)
+    receipt, new = await ingest.take_in(body, meta, device)
     return receipt_response(receipt, new)
 
 
@@ -95,5 +94,5 @@ async def create_uploads(body: UploadBodyDep, ingest: IngestDep, device: DeviceD
     Optional text fields `name`, `captured_at` (ISO 8601) and `sha256` describe the files,
     the n-th value belonging to the n-th file. 201 if any file was new, else 200.
     """
-    items = await ingest_form(ingest, body.content_type, body.declared_size, body.chunks, device)
+    items = await ingest_form(ingest, body, device)
     return form_response(items)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -23,6 +23,7 @@ from app.errors import ApiError, BadRequest, PayloadTooLarge
 from app.hashing import CHUNK_SIZE
 from app.intake.ingest import too_large
 from app.off_loop import off_loop
+from app.socket_body import Buffer
 from app.store.spool import SpoolWriter
 
 __all__ = ["FormFile", "FormUpload", "boundary_of"]
@@ -145,13 +146,23 @@ class FormUpload:
             await off_loop(self.discard)
             raise
 
+    def read_pieces(self, pieces: Iterator[Buffer]) -> None:
+        """Feed the body through the parser here, in a worker thread (a body from the socket)."""
+        try:
+            for piece in pieces:
+                self._feed(piece)
+            self._finish()
+        except BaseException:
+            self.discard()
+            raise
+
     def discard(self) -> None:
         for form_file in self.files:
             form_file.writer.discard()
         if self._part.file is not None:
             self._part.file.writer.discard()
 
-    def _feed(self, data: bytearray) -> None:
+    def _feed(self, data: Buffer) -> None:
         try:
             # The parser only finds, slices and indexes, which a bytearray supports.
             self._parser.write(cast(bytes, data))

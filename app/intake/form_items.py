@@ -8,12 +8,13 @@ file of the form is sound: a wrong hash, an empty file or a bad date refuses the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.hashing import checked_sha256
 from app.intake.form import DESCRIBING_FIELDS, FormUpload, boundary_of
 from app.intake.ingest import ClientMeta, Ingest, Sealed, parse_captured_at
+from app.intake.upload_body import Buffer, UploadBody
 from app.off_loop import off_loop
 from app.receipts import Receipt
 from app.store.state import Device
@@ -23,6 +24,9 @@ __all__ = ["FORM_OVERHEAD", "FormItem", "ingest_form"]
 # Room for multipart framing and text fields on top of the file size limit, so that a file
 # of exactly the limit still fits in a form.
 FORM_OVERHEAD = 1024 * 1024
+
+# A form's describing fields, one value (or None) per file.
+Columns = dict[str, list[str | None]]
 
 
 @dataclass(frozen=True)
@@ -36,36 +40,61 @@ class FormItem:
 
 async def ingest_form(
     ingest: Ingest,
-    content_type: str | None,
-    declared_size: int | None,
-    body: AsyncIterator[bytes],
+    body: UploadBody,
     device: Device | None,
     *,
     extra_fields: tuple[str, ...] = (),
 ) -> list[FormItem]:
     """Store every file part of the form `body` (any field name); one item per file."""
-    boundary = boundary_of(content_type)
-    await ingest.check_room(declared_size, framing=FORM_OVERHEAD)
+    boundary = boundary_of(body.content_type)
+    ingest.check_size(body.declared_size, framing=FORM_OVERHEAD)
     form = FormUpload(
         boundary,
         ingest.spool.open_writer,
         ingest.settings.max_upload_bytes,
         describing=(*DESCRIBING_FIELDS, *extra_fields),
     )
-    await form.read(body)
+    claim = body.claim()
+    if claim is None:
+        await ingest.check_room(body.declared_size, framing=FORM_OVERHEAD)
+        await form.read(body.chunks)
+        columns, sealed = await off_loop(seal_all, ingest, form)
+        return [await store_one(ingest, one, device, columns, i) for i, one in enumerate(sealed)]
+
+    def take(pieces: Iterator[Buffer]) -> tuple[Columns, list[Sealed], list[tuple[Receipt, bool]]]:
+        # The whole form in the reader thread: parse, seal and record every file.
+        ingest.spool.ensure_room(body.declared_size or 0)
+        form.read_pieces(pieces)
+        columns, sealed = seal_all(ingest, form)
+        return columns, sealed, [ingest.link_and_record(one, device) for one in sealed]
+
+    columns, sealed, stored = await body.read(claim, take)
+    items = []
+    for index, (one, (receipt, created)) in enumerate(zip(sealed, stored, strict=True)):
+        receipt, new = await ingest.after_store(one, receipt, created)
+        items.append(FormItem(receipt, new, fields_of(columns, index)))
+    return items
+
+
+def seal_all(ingest: Ingest, form: FormUpload) -> tuple[Columns, list[Sealed]]:
+    """Pair every file with its fields and seal it (blocking); nothing kept if one fails."""
     try:
         columns = {name: form.values_for(name) for name in form.fields}
         sealed = [
-            await ingest.seal(part.writer, file_meta(columns, index, part.filename))
+            ingest.seal_now(part.writer, file_meta(columns, index, part.filename))
             for index, part in enumerate(form.files)
         ]
     except BaseException:
-        await off_loop(form.discard)
+        form.discard()
         raise
-    return [await store_one(ingest, one, device, columns, i) for i, one in enumerate(sealed)]
+    return columns, sealed
 
 
-def file_meta(columns: dict[str, list[str | None]], index: int, filename: str) -> ClientMeta:
+def fields_of(columns: Columns, index: int) -> dict[str, str | None]:
+    return {name: values[index] for name, values in columns.items()}
+
+
+def file_meta(columns: Columns, index: int, filename: str) -> ClientMeta:
     """What the form's fields say of its `index`-th file (a bad date or hash is a 422)."""
     claimed = columns["sha256"][index]
     return ClientMeta(
@@ -79,8 +108,8 @@ async def store_one(
     ingest: Ingest,
     sealed: Sealed,
     device: Device | None,
-    columns: dict[str, list[str | None]],
+    columns: Columns,
     index: int,
 ) -> FormItem:
     receipt, new = await ingest.store(sealed, device)
-    return FormItem(receipt, new, {name: values[index] for name, values in columns.items()})
+    return FormItem(receipt, new, fields_of(columns, index))

@@ -1,18 +1,23 @@
 """Ingest: one path from bytes on the wire to a recorded, durable item.
 
-`receive` streams chunks into a spool writer (hashing and writing in a worker thread
-while the next chunk arrives), and `commit` checks the result, links it to its content
-address, reads its metadata, plans its destination and records it — in that order, so a
-2xx reply is only ever sent for a file that is on disk and in the database. Content we
-already hold is hashed all the same; when its home copy is damaged, it replaces it. Each of those
-steps leaves the event loop in one hop (`app.off_loop`), not one per file operation.
+`take_in` is an upload's whole way: the body is hashed and written to a spool temp file,
+fsynced, checked, linked to its content address, its metadata read, its destination
+planned and the item recorded — in that order, so a 2xx reply is only ever sent for a file
+that is on disk and in the database. Content we already hold is hashed all the same; when
+its home copy is damaged, it replaces it.
+
+A body straight from the socket (`UploadBody.claim`) takes all of that in its reader
+thread: one thread hop per upload. A body through ASGI takes the async twins: `receive`
+streams chunks into the writer (hashing and writing in a worker thread while the next chunk
+arrives), then `commit`; each step leaves the event loop in one hop (`app.off_loop`), not
+one per file operation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +28,7 @@ from app.clock import now, spoken
 from app.config import IntakeSettings
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.hashing import CHUNK_SIZE
+from app.intake.upload_body import Buffer, UploadBody
 from app.naming import remote_path, safe_name
 from app.off_loop import off_loop
 from app.receipts import CAPTURE_NOTES, PENDING_STATES, ItemState, Receipt
@@ -168,8 +174,8 @@ class Ingest:
         self.on_new = on_new
         self._zone = ZoneInfo(settings.timezone) if settings.timezone else None
 
-    async def check_room(self, declared_size: int | None, *, framing: int = 0) -> None:
-        """Refuse early what cannot fit: over the size limit, or more than the disk has.
+    def check_size(self, declared_size: int | None, *, framing: int = 0) -> None:
+        """Refuse at once a body declared over the size limit.
 
         `framing` is what a body may carry besides the file (a form's boundaries and text
         fields), so that a file of exactly the limit still fits in a form.
@@ -177,7 +183,29 @@ class Ingest:
         limit = self.settings.max_upload_bytes
         if declared_size is not None and declared_size > limit + framing:
             raise too_large(limit)
+
+    async def check_room(self, declared_size: int | None, *, framing: int = 0) -> None:
+        """Refuse early what cannot fit: over the size limit, or more than the disk has."""
+        self.check_size(declared_size, framing=framing)
         await self.spool.aensure_room(declared_size or 0)
+
+    async def take_in(
+        self, body: UploadBody, meta: ClientMeta, device: Device | None
+    ) -> tuple[Receipt, bool]:
+        """Receive, seal and store one file sent as a whole body; returns (receipt, is_new)."""
+        self.check_size(body.declared_size)
+        claim = body.claim()
+        if claim is None:
+            writer = await self.receive(body.chunks, declared_size=body.declared_size)
+            return await self.commit(writer, meta, device)
+
+        def take(pieces: Iterator[Buffer]) -> tuple[Sealed, Receipt, bool]:
+            self.spool.ensure_room(body.declared_size or 0)
+            sealed = self._seal_pieces(pieces, meta)
+            return sealed, *self.link_and_record(sealed, device)
+
+        sealed, receipt, created = await body.read(claim, take)
+        return await self.after_store(sealed, receipt, created)
 
     async def receive(
         self, chunks: AsyncIterator[bytes], *, declared_size: int | None = None
@@ -204,11 +232,21 @@ class Ingest:
 
     async def seal(self, writer: SpoolWriter, meta: ClientMeta) -> Sealed:
         """Fsync and hash a received file, and refuse it if it is empty or not as claimed."""
-        return Sealed(writer, await off_loop(seal_file, writer, meta.claimed_sha256), meta)
+        return await off_loop(self.seal_now, writer, meta)
+
+    def seal_now(self, writer: SpoolWriter, meta: ClientMeta) -> Sealed:
+        """`seal`, blocking (in a worker thread)."""
+        return Sealed(writer, seal_file(writer, meta.claimed_sha256), meta)
 
     async def store(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
         """Link a sealed file to its content address and record it; (receipt, is_new)."""
-        receipt, created = await off_loop(self._link_and_record, sealed, device)
+        receipt, created = await off_loop(self.link_and_record, sealed, device)
+        return await self.after_store(sealed, receipt, created)
+
+    async def after_store(
+        self, sealed: Sealed, receipt: Receipt, created: bool
+    ) -> tuple[Receipt, bool]:
+        """What follows `link_and_record` on the loop: wake the relay, drop a repeat copy."""
         if created or receipt.state in PENDING_STATES:
             self.on_new()  # new, or a new person's deliveries of known content
         if not created:
@@ -223,7 +261,24 @@ class Ingest:
 
     # -- the blocking steps, each run in one hop off the event loop ----------------------
 
-    def _link_and_record(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
+    def _seal_pieces(self, pieces: Iterator[Buffer], meta: ClientMeta) -> Sealed:
+        """Write `pieces` into a new spool temp file, then seal it (the reader thread's part)."""
+        writer = self.spool.open_writer()
+        limit = self.settings.max_upload_bytes
+        try:
+            for piece in pieces:
+                if writer.size + len(piece) > limit:
+                    raise too_large(limit)
+                writer.write(piece)
+                if writer.size == len(piece):
+                    crashpoints.reached("ingest.body_started")
+        except BaseException:
+            writer.discard()
+            raise
+        return self.seal_now(writer, meta)
+
+    def link_and_record(self, sealed: Sealed, device: Device | None) -> tuple[Receipt, bool]:
+        """`store`'s blocking part: link the file to its content address and record it."""
         sha256, size, meta = sealed.sha256, sealed.writer.size, sealed.meta
         existing = self.state.get_item(sha256)
         # The bytes were just hashed, so they may replace a home copy that is damaged.

@@ -122,7 +122,7 @@ def test_device_token_is_refused_on_admin_endpoints(guarded: Service) -> None:
         "g" * 64,  # not hex
         "a" * 63,  # too short
         "a" * 65,  # too long
-        "a" * 10_000,  # far too long
+        "a" * 7_000,  # far too long, the request line still within the 8 KiB that serve allows
         "../../etc/passwd",
         "%00" + "a" * 61,
     ],

@@ -18,7 +18,9 @@ import httpx
 import uvicorn
 
 from app.config import Settings
+from app.connection_limits import ConnectionLimits, protocol_with
 from app.main import WEBSOCKETS, create_app
+from app.socket_body import BodyThreads
 
 __all__ = [
     "ServiceProcess",
@@ -58,17 +60,30 @@ def wait_until_responds(url: str, *, timeout: float = 30.0) -> None:
 
 
 class ThreadedService:
-    """The app under uvicorn in a background thread (fast to start; not killable)."""
+    """The app under uvicorn in a background thread (fast to start; not killable).
 
-    def __init__(self, settings: Settings) -> None:
+    With `serve`'s HTTP protocol, so upload bodies come straight from the socket as in
+    production; `socket_bodies=False` gives stock uvicorn, whose bodies come through ASGI.
+    """
+
+    def __init__(
+        self, settings: Settings, *, socket_bodies: bool = True, body_threads: int = 16
+    ) -> None:
         self.settings = settings
         self.base_url = f"http://127.0.0.1:{settings.port}"
+        # None with stock uvicorn: every body then comes through ASGI.
+        self.body_threads = BodyThreads(body_threads) if socket_bodies else None
         config = uvicorn.Config(
             create_app(settings),
             host="127.0.0.1",
             port=settings.port,
             log_level="warning",
             ws=WEBSOCKETS,
+            http=(
+                protocol_with(ConnectionLimits(), self.body_threads)
+                if self.body_threads
+                else "httptools"
+            ),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
