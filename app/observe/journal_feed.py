@@ -5,6 +5,13 @@ there (before the commit, possibly out of order), any committed write `nudge()`s
 — thread-safely — and the feed's task on the event loop reads the rows added since it last
 looked. It also looks every `poll_seconds` on its own, so rows written by another process
 (`photo-relay import`, `photo-relay retry`) reach the page, the metrics and the relay too.
+
+After each look it lets `SETTLE_SECONDS` pass before the next, so a burst of uploads (a
+first backup: a hundred commits a second) is read in a few looks instead of one per
+commit. Each look also counts the items by state, an index scan that takes 2.7 ms at
+50,000 items on a fast machine and holds the database's one connection meanwhile; one per
+upload was 7 % of the event loop's time on 4 MiB photos (py-spy --gil) and would grow with
+the library. A lone change is still seen at once: the wait comes after a look, not before.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from app.store.overview import Overview
 __all__ = ["JournalFeed"]
 
 BATCH = 500
+SETTLE_SECONDS = 0.1
 
 
 class JournalFeed:
@@ -54,6 +62,7 @@ class JournalFeed:
             self._nudged.clear()
             while await self.publish_new() == BATCH:
                 pass
+            await asyncio.sleep(SETTLE_SECONDS)  # commits meanwhile are read in one look
 
     async def publish_new(self) -> int:
         entries = await self.overview.ajournal_since(self.last_id, BATCH)
