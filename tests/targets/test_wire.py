@@ -2,14 +2,19 @@
 
 WsgiDAV (cheroot) always answers with a Content-Length and keeps connections; these
 replies are the other shapes servers and proxies send: chunked bodies, `Connection:
-close`, an answer before the body was read, a reply cut short, no answer at all.
+close`, an answer before the body was read, a reply cut short, no answer at all, and
+TLS with a certificate that is trusted or not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -229,3 +234,66 @@ def test_no_server_is_a_connect_error() -> None:
 
     with pytest.raises(httpx.ConnectError):
         asyncio.run(scenario())
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate it signed for 127.0.0.1 (openssl): (ca, cert, key)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a test certificate")
+    ca_key, ca, key, request, cert = (
+        folder / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+    ext = folder / "ext.cnf"
+    ext.write_text("subjectAltName = IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for command in (
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=test CA"],
+        ["req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        [
+            "x509",
+            "-req",
+            "-in",
+            request,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ],
+    ):
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+async def tls_exchange(cert: Path, key: Path) -> tuple[list[bytes], Scripted]:
+    """Three PUTs over https to a server with `cert`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = Scripted(sized)
+    listening = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=context)
+    port = listening.sockets[0].getsockname()[1]
+    async with listening, client() as http:
+        bodies = [
+            (await http.put(f"https://127.0.0.1:{port}/f", content=b"t" * n)).content
+            for n in (1, 2, 3)
+        ]
+    return bodies, server
+
+
+def test_https_is_verified_and_kept_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TLS: a certificate from a trusted CA (SSL_CERT_FILE, as httpx reads it) is accepted and
+    its connection reused; the same server is refused while its CA is not trusted."""
+    ca, cert, key = make_certificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    bodies, server = asyncio.run(tls_exchange(cert, key))
+    assert bodies == [b"got 1", b"got 2", b"got 3"]
+    assert server.connections == 1
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        asyncio.run(tls_exchange(cert, key))
