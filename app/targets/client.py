@@ -13,6 +13,7 @@ import httpx
 from pydantic import SecretStr
 
 from app import __version__
+from app.targets.wire import StreamTransport
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "open_client", "user_agent"]
 
@@ -43,10 +44,16 @@ def open_client(
         if login is not None and password is not None
         else None
     )
+    # TLS as httpx would set it up (its CA bundle, always verified); env proxies still go
+    # through httpx's own transport.
+    transport = StreamTransport(
+        ssl_context=httpx.create_ssl_context(verify=True), max_connections=max_connections
+    )
     return httpx.AsyncClient(
         auth=auth,
         timeout=httpx.Timeout(timeout),
         limits=httpx.Limits(max_connections=max_connections),
+        transport=transport,
         follow_redirects=False,
         verify=True,
         headers={"User-Agent": user_agent()},

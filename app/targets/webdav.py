@@ -22,15 +22,16 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote, unquote, urlsplit
 
-import anyio
 import httpx
 from pydantic import SecretStr
 
@@ -45,6 +46,7 @@ from app.errors import (
     TargetUnavailable,
     VerificationFailed,
 )
+from app.off_loop import off_loop
 from app.progress import report_sent
 from app.store.chunk_progress import ChunkProgress
 from app.targets.base import Verification
@@ -67,6 +69,8 @@ REFUSED_CHARACTERS = frozenset(':?"<>|*\\#')
 # file that does not fit waits (smaller ones still go).
 ROOM_FOR_SMALL_FILES = 1024 * 1024
 DOES_NOT_FIT_RECHECK = 300.0  # seconds, as the relay's pause for a full destination
+# preadv's flag for "only what is in memory, never wait for the disk" (Linux 4.14+).
+NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 
 
 @dataclass(frozen=True)
@@ -141,19 +145,47 @@ def temp_path(path: str, sha256: str) -> str:
 async def file_stream(source: Path, offset: int, length: int) -> AsyncIterator[bytes]:
     """`length` bytes of `source` from `offset`, a block at a time (never the whole file).
 
-    Each block is reported to the status page's progress (`report_sent`) once the client
-    asks for the next one, i.e. after the block went out.
+    A block already in the page cache (a photo just received, or read a moment ago) is
+    read on the loop with RWF_NOWAIT, which returns at once or refuses (EAGAIN) and never
+    waits for the disk; only a block that would wait is read off the loop. That saves a
+    thread hop per MiB (`bench.profile relay-photos`). Each block is reported to the
+    status page's progress (`report_sent`) once the client asks for the next one, i.e.
+    after the block went out.
     """
-    async with await anyio.open_file(source, "rb") as handle:
-        await handle.seek(offset)
-        left = length
-        while left > 0:
-            block = await handle.read(min(READ_SIZE, left))
+    handle = await off_loop(open, source, "rb", buffering=0)
+    try:
+        position, end = offset, offset + length
+        while position < end:
+            size = min(READ_SIZE, end - position)
+            block = _cached_block(handle.fileno(), size, position)
+            if block is None:
+                block = await off_loop(os.pread, handle.fileno(), size, position)
             if not block:
                 raise OSError(f"{source} is shorter than expected")
-            left -= len(block)
+            position += len(block)
             yield block
             report_sent(len(block))
+    finally:
+        handle.close()  # a read-only file: closing it never waits for the disk
+
+
+def _cached_block(fd: int, size: int, position: int) -> bytes | None:
+    """Up to `size` bytes at `position` if the page cache holds them now; else None.
+
+    A fresh buffer per block: the transport may still hold the last one while it is sent.
+    It is a bytearray, handed on as it is (no copy into `bytes`): the transport writes any
+    bytes-like piece.
+    """
+    if NOWAIT is None:
+        return None
+    buffer = bytearray(size)
+    try:
+        read = os.preadv(fd, [buffer], position, NOWAIT)
+    except (BlockingIOError, OSError):  # EAGAIN: on disk only; EOPNOTSUPP: not here
+        return None
+    if read == 0:
+        return None  # the end of the file, or nothing cached: the thread read tells which
+    return cast(bytes, buffer if read == size else buffer[:read])
 
 
 class DavTarget:
