@@ -112,14 +112,19 @@ class _Reply:
                 while piece := await _timed(reader.read(READ_SIZE), self._read):
                     yield piece
             else:
-                left = self._length
-                while left > 0:
-                    piece = await _timed(reader.read(min(left, READ_SIZE)), self._read)
-                    if not piece:
-                        raise asyncio.IncompleteReadError(b"", left)
-                    left -= len(piece)
+                async for piece in self._exactly(reader, self._length):
                     yield piece
         self._done = True
+
+    async def _exactly(self, reader: asyncio.StreamReader, size: int) -> AsyncIterator[bytes]:
+        """`size` bytes of the body, in pieces as they arrive."""
+        left = size
+        while left > 0:
+            piece = await _timed(reader.read(min(left, READ_SIZE)), self._read)
+            if not piece:
+                raise asyncio.IncompleteReadError(b"", left)
+            left -= len(piece)
+            yield piece
 
     async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
         while True:
@@ -134,12 +139,7 @@ class _Reply:
                 while await _timed(reader.readuntil(b"\r\n"), self._read) != b"\r\n":
                     pass  # trailers, ignored
                 return
-            left = size
-            while left > 0:
-                piece = await _timed(reader.read(min(left, READ_SIZE)), self._read)
-                if not piece:
-                    raise asyncio.IncompleteReadError(b"", left)
-                left -= len(piece)
+            async for piece in self._exactly(reader, size):
                 yield piece
             await _timed(reader.readexactly(2), self._read)
 
