@@ -219,10 +219,16 @@ def measure_webdav(
 
 
 def measure_floor(
-    workdir: Path, figures: Figures, name: str, files: list[Path], clients: int, data: Dataset
+    workdir: Path,
+    figures: Figures,
+    name: str,
+    files: list[Path],
+    clients: int,
+    data: Dataset,
+    module: str,
 ) -> None:
-    """The network floor: the same PUTs to bench/floor_server.py, each reply naming the hash."""
-    floor = FloorService(workdir)
+    """A floor (`module`): the same PUTs, each reply naming the hash."""
+    floor = FloorService(workdir, module)
     try:
         floor.start()
         warm_page_cache(workdir)
@@ -249,8 +255,10 @@ def round_steps(
     def webdav(name: str, files: list[Path], clients: int) -> Callable[[], None]:
         return lambda: measure_webdav(workdir, figures, name, files, clients)
 
-    def floor(name: str, files: list[Path], clients: int) -> Callable[[], None]:
-        return lambda: measure_floor(workdir, figures, name, files, clients, data)
+    def floor(
+        name: str, files: list[Path], clients: int, module: str = "bench.floor_server"
+    ) -> Callable[[], None]:
+        return lambda: measure_floor(workdir, figures, name, files, clients, data, module)
 
     def ours(name: str, files: list[Path], how: str, clients: int) -> Callable[[], None]:
         def run(service: RelayService) -> Run:
@@ -262,6 +270,7 @@ def round_steps(
     steps: dict[str, Callable[[], None]] = {
         "big.loop": loop("big.loop", big),
         "big.floor": floor("big.floor", big, 1),
+        "big.framework": floor("big.framework", big, 1, "bench.framework_floor"),
         "big.webdav": webdav("big.webdav", big, 1),
         "big.put": ours("big.put", big, "put", 1),
         "big.multipart": ours("big.multipart", big, "multipart", 1),
@@ -271,6 +280,7 @@ def round_steps(
         "photos.loop": loop("photos.loop", photos),
         "photos.loop_parallel": loop("photos.loop_parallel", photos, CLIENTS),
         "photos.floor": floor("photos.floor", photos, CLIENTS),
+        "photos.framework": floor("photos.framework", photos, CLIENTS, "bench.framework_floor"),
         "photos.webdav": webdav("photos.webdav", photos, CLIENTS),
         "photos.put": ours("photos.put", photos, "put", CLIENTS),
         "photos.multipart": ours("photos.multipart", photos, "multipart", CLIENTS),
@@ -333,6 +343,8 @@ LABELS = {
     "big.loop": "Local loop: read + SHA-256 + write + fsync (the limit)",
     "big.floor": "Network floor: stdlib receiver, PUT + SHA-256 + write + fsync (bench/"
     "floor_server.py)",
+    "big.framework": "Framework floor: the same on FastAPI + uvicorn, `request.stream()` "
+    "(bench/framework_floor.py)",
     "big.webdav": "WsgiDAV, plain PUT (no fsync)",
     "big.webdav_on_disk": "WsgiDAV, PUT until on disk (PUT, then sync; reference)",
     "big.put": "photo-relay PUT /v1/blobs/{sha}",
@@ -342,6 +354,7 @@ LABELS = {
     "photos.loop_parallel": "Local loop, 4 writers at once (the limit when each file is on "
     "disk before its reply)",
     "photos.floor": "Network floor, 4 clients (the durable minimum over HTTP)",
+    "photos.framework": "Framework floor, 4 clients (FastAPI + uvicorn doing the same)",
     "photos.webdav": "WsgiDAV, plain PUT, 4 clients (no fsync)",
     "photos.webdav_on_disk": "WsgiDAV, 4 clients, until on disk (then sync; reference)",
     "photos.put": "photo-relay PUT, 4 clients",
@@ -467,6 +480,9 @@ def floor_note(figures: Figures, data: Dataset) -> str:
             ("the photos, floor / 4-writer loop:", "photos.floor", "photos.loop_parallel"),
             ("photo-relay's 1 GiB PUT / floor:", "big.put", "big.floor"),
             ("photo-relay's photos by PUT / floor:", "photos.put", "photos.floor"),
+            ("the framework floor's photos / floor:", "photos.framework", "photos.floor"),
+            ("photo-relay's photos by PUT / framework floor:", "photos.put", "photos.framework"),
+            ("the framework floor's 1 GiB / floor:", "big.framework", "big.floor"),
             ("by multipart / floor:", "photos.multipart", "photos.floor"),
         ]
         if (ratios := round_ratios(figures, name, anchor, data))
@@ -477,7 +493,10 @@ def floor_note(figures: Figures, data: Dataset) -> str:
         "connection, the body by `recv_into` into a reused 1 MiB buffer, SHA-256, write, "
         "fsync, rename, fsync of the folder, then a 201 (no framework, no database, no "
         "token, no EXIF). What it loses to the local loop is the network's cost; what "
-        "photo-relay loses to it is the service's own."
+        "photo-relay loses to it is the service's own. The framework floor "
+        "(bench/framework_floor.py) does the same as a FastAPI route served by uvicorn as "
+        "`serve` does, the body by `request.stream()`, each MiB hashed and written in the "
+        "thread pool: what it loses to the network floor is the fixed shape's price."
         + (f" Measured: {'; '.join(found)} (median of rounds; every round)." if found else "")
     )
 

@@ -215,21 +215,23 @@ class WebDavService(Subprocess):
 
 
 class FloorService(Subprocess):
-    """bench/floor_server.py (stdlib sockets, fsync per file) receiving into a fresh folder."""
+    """A floor receiving into a fresh folder: bench/floor_server.py (stdlib sockets, fsync
+    per file), or with `module` "bench.framework_floor" the same on FastAPI and uvicorn."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, module: str = "bench.floor_server") -> None:
         self.root = workdir / f"floor-{time.monotonic_ns()}"
         self.port = free_port()
+        self.module = module
 
     def start(self) -> None:
         self.root.mkdir(parents=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.floor_server", str(self.root), str(self.port)],
+            [sys.executable, "-m", self.module, str(self.root), str(self.port)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        # It answers anything but PUT with 405: ready, and nothing is stored.
+        # Either answers a GET with 405 or 404: ready, and nothing is stored.
         self.wait_ready(self.port, "GET", "/")
 
     def remove(self) -> None:
