@@ -42,6 +42,11 @@ _PATTERNS = [
     re.compile(r"\b(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*\d)[A-Za-z0-9]{40,}\b"),
 ]
 _KEEP_NAME = {1: r"\1 " + REDACTED, 2: r"\1\2" + REDACTED, 4: r"\1=" + REDACTED}
+# The shortest text a pattern matches ("basic x", "token=x"); known secrets are longer.
+_SHORTEST_MATCH = 7
+# Its format and arguments are redacted apart, and its format is fixed: the merged line
+# need not be looked at again (a request's access line, the most frequent record).
+_ACCESS_LOGGER = "uvicorn.access"
 
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -57,6 +62,8 @@ def add_secret(value: str | None) -> None:
 
 def redact(text: str) -> str:
     """`text` with every secret it carries replaced by [redacted]."""
+    if len(text) < _SHORTEST_MATCH:
+        return text  # a method, an HTTP version: nothing above can match
     for secret in _known:
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -96,18 +103,23 @@ def _clean(record: logging.LogRecord) -> None:
         record.msg = redact(record.msg)
     else:
         record.msg = redact(str(record.msg))
+    if record.name != _ACCESS_LOGGER:
+        _clean_merged(record)
+    if record.exc_info and record.exc_info[0] is not None:
+        record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
+def _clean_merged(record: logging.LogRecord) -> None:
+    """A secret only visible once message and arguments meet (a header split in two)."""
     try:
         merged = record.getMessage()
     except (TypeError, ValueError):
         return  # a broken format string: logging itself reports it when emitting
     cleaned = redact(merged)
-    if cleaned != merged and record.name != "uvicorn.access":
-        # A secret only visible once message and arguments meet (a header split in two).
+    if cleaned != merged:
         record.msg, record.args = cleaned, ()
-    if record.exc_info and record.exc_info[0] is not None:
-        record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
-    if record.stack_info:
-        record.stack_info = redact(record.stack_info)
 
 
 def install() -> None:

@@ -80,6 +80,27 @@ def test_registered_secrets_are_redacted_in_messages_and_tracebacks(
     assert stream.getvalue().startswith(f"target.problem with {REDACTED}\nTraceback")
 
 
+def test_a_broken_format_string_still_has_its_traceback_redacted() -> None:
+    """A record whose arguments do not fit its format is still cleaned to the end."""
+    log_redaction.install()
+    log_redaction.add_secret("hunter3-but-longer")
+    try:
+        raise ValueError("login refused for password hunter3-but-longer")
+    except ValueError as exc:
+        record = logging.getLogger("tests.redaction").makeRecord(
+            "tests.redaction",
+            logging.ERROR,
+            __file__,
+            1,
+            "%s and %s",
+            ("one",),
+            (type(exc), exc, exc.__traceback__),
+        )
+    assert record.exc_text is not None
+    assert "hunter3-but-longer" not in record.exc_text
+    assert REDACTED in record.exc_text
+
+
 def test_uvicorn_access_lines_keep_their_shape(
     captured: tuple[logging.Logger, io.StringIO],
 ) -> None:
@@ -87,7 +108,7 @@ def test_uvicorn_access_lines_keep_their_shape(
     logger, stream = captured
     handler = logger.handlers[0]
     handler.setFormatter(AccessFormatter("%(client_addr)s %(request_line)s %(status_code)s"))
-    access = logging.getLogger("uvicorn.access.test")
+    access = logging.getLogger("uvicorn.access")  # the logger whose merged line is not re-read
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     try:
