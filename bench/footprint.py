@@ -116,6 +116,13 @@ def seed_items(service: RelayService, count: int, rng: random.Random) -> list[st
             "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        # The check answers a device only for its person's items (issue 18): each item
+        # is the bench device's, as its upload would have recorded.
+        conn.execute(
+            "INSERT INTO item_senders (sha256, person_id, device_id, first_at) "
+            "SELECT items.sha256, devices.person_id, devices.id, items.received_at "
+            "FROM items JOIN devices ON devices.id = items.device_id"
+        )
 
     db.call(insert)
     db.close()
