@@ -6,6 +6,12 @@ an async face — `State.a…`, `Overview.a…`, `Spool.a…`, `Database.acall`,
 `off_loop` — or hands a whole step of blocking work to `off_loop` in one hop. The
 service's database refuses calls on the loop's thread (`Database.guard_event_loop`), so
 a slip fails at once in the tests instead of slowing every request in production.
+
+Two exceptions, each for a measured reason (docs/PERFORMANCE.md, issue 20): a relayed
+file's blocks are read on the loop when they are already in the page cache (`preadv`
+with RWF_NOWAIT, which never waits) and off it only when they would wait; and upload
+bodies read from the socket run on `app.socket_body`'s own threads, apart from these, so
+slow senders never take the threads the disk and the database need.
 """
 
 from __future__ import annotations
