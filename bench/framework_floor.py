@@ -10,7 +10,8 @@ floor (bench/floor_server.py, no framework): the gap between the two is what Fas
 uvicorn cost per request before any of photo-relay's own work.
 
 It does not: check a token, look up or record anything (no database), read EXIF, check
-free space, refuse to replace a file, or add middleware. Any method but PUT gets a 405.
+free space, refuse to replace a file, or add middleware. Anything but a PUT of a name
+gets FastAPI's own 404 or 405.
 """
 
 from __future__ import annotations

@@ -35,7 +35,15 @@ from bench.client import Connection, Response, multipart_body
 from bench.dataset import Dataset, MiB, make_dataset
 from bench.machine import ONE_CORE, describe, pinned
 from bench.report import median, samples, write_section
-from bench.rig import FloorService, RelayService, WebDavService, cpu_seconds, warm_page_cache
+from bench.rig import (
+    FRAMEWORK_FLOOR,
+    NETWORK_FLOOR,
+    FloorService,
+    RelayService,
+    WebDavService,
+    cpu_seconds,
+    warm_page_cache,
+)
 
 CLIENTS = 4
 
@@ -256,7 +264,7 @@ def round_steps(
         return lambda: measure_webdav(workdir, figures, name, files, clients)
 
     def floor(
-        name: str, files: list[Path], clients: int, module: str = "bench.floor_server"
+        name: str, files: list[Path], clients: int, module: str = NETWORK_FLOOR
     ) -> Callable[[], None]:
         return lambda: measure_floor(workdir, figures, name, files, clients, data, module)
 
@@ -270,7 +278,7 @@ def round_steps(
     steps: dict[str, Callable[[], None]] = {
         "big.loop": loop("big.loop", big),
         "big.floor": floor("big.floor", big, 1),
-        "big.framework": floor("big.framework", big, 1, "bench.framework_floor"),
+        "big.framework": floor("big.framework", big, 1, FRAMEWORK_FLOOR),
         "big.webdav": webdav("big.webdav", big, 1),
         "big.put": ours("big.put", big, "put", 1),
         "big.multipart": ours("big.multipart", big, "multipart", 1),
@@ -280,7 +288,7 @@ def round_steps(
         "photos.loop": loop("photos.loop", photos),
         "photos.loop_parallel": loop("photos.loop_parallel", photos, CLIENTS),
         "photos.floor": floor("photos.floor", photos, CLIENTS),
-        "photos.framework": floor("photos.framework", photos, CLIENTS, "bench.framework_floor"),
+        "photos.framework": floor("photos.framework", photos, CLIENTS, FRAMEWORK_FLOOR),
         "photos.webdav": webdav("photos.webdav", photos, CLIENTS),
         "photos.put": ours("photos.put", photos, "put", CLIENTS),
         "photos.multipart": ours("photos.multipart", photos, "multipart", CLIENTS),

@@ -214,11 +214,16 @@ class WebDavService(Subprocess):
             self.counts_file.unlink(missing_ok=True)
 
 
-class FloorService(Subprocess):
-    """A floor receiving into a fresh folder: bench/floor_server.py (stdlib sockets, fsync
-    per file), or with `module` "bench.framework_floor" the same on FastAPI and uvicorn."""
+# The two floors' modules: stdlib sockets, and the same on FastAPI and uvicorn.
+NETWORK_FLOOR = "bench.floor_server"
+FRAMEWORK_FLOOR = "bench.framework_floor"
 
-    def __init__(self, workdir: Path, module: str = "bench.floor_server") -> None:
+
+class FloorService(Subprocess):
+    """A floor (`NETWORK_FLOOR` or `FRAMEWORK_FLOOR`, fsync per file) receiving into a
+    fresh folder."""
+
+    def __init__(self, workdir: Path, module: str = NETWORK_FLOOR) -> None:
         self.root = workdir / f"floor-{time.monotonic_ns()}"
         self.port = free_port()
         self.module = module
