@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.client import Connection, GeneratedStream
+from bench.client import Body, Connection, GeneratedStream
 from bench.dataset import GeneratedFile, MiB
 from bench.machine import ONE_CORE, describe, pinned
 from bench.report import median, samples, write_section
@@ -63,7 +63,7 @@ def multipart_generated(service: RelayService, big: GeneratedFile, _sha: str) ->
     ).encode()
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
     headers = {**service.auth, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-    body = [head, GeneratedStream(big.chunks(), big.size), tail]
+    body: Body = [head, GeneratedStream(big.chunks(), big.size), tail]
     with Connection(service.port) as conn:
         return conn.request("POST", "/v1/uploads", headers, body).status
 

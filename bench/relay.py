@@ -369,7 +369,7 @@ def rate(name: str, run: Run, data: Dataset) -> float:
     return len(data.photos) / run.seconds
 
 
-def render(figures: Figures, data: Dataset, memory: list[Memory], machine: str, rounds: int):
+def render(figures: Figures, data: Dataset, memory: list[Memory], machine: str, rounds: int) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"Measured {when}, {rounds} round(s), on: {machine}.",
