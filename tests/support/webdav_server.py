@@ -121,9 +121,15 @@ class DavServer:
         return self.files_dir / relative
 
     def all_files(self) -> dict[str, bytes]:
-        """Every file on the server (relative path -> bytes), for exact comparisons."""
-        return {
-            str(p.relative_to(self.files_dir)): p.read_bytes()
-            for p in sorted(self.files_dir.rglob("*"))
-            if p.is_file()
-        }
+        """Every file on the server (relative path -> bytes), for exact comparisons.
+
+        Safe while the relay is working: a file renamed (a temp copy's MOVE) or deleted
+        between the listing and its read is left out, as if listed a moment later.
+        """
+        found: dict[str, bytes] = {}
+        for path in sorted(self.files_dir.rglob("*")):
+            try:
+                found[str(path.relative_to(self.files_dir))] = path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+        return found
