@@ -527,8 +527,7 @@ def import_files(path: Path, data_dir: Path | None) -> None:
 
     settings, state = open_state(data_dir)
     spool = Spool(settings.spool_dir, min_free_bytes=settings.min_free_bytes)
-    for folder in (spool.tmp_dir, spool.objects_dir):
-        folder.mkdir(parents=True, exist_ok=True)
+    spool.make_folders()
     importer = FolderImport(Ingest(settings.intake, spool, state, on_new=lambda: None))
     files = find_files(path)
     result = ImportResult()

@@ -3,8 +3,10 @@
 A file is streamed into `tmp/` under a random name while it is hashed, fsynced, and then
 hard-linked to `objects/<aa>/<sha256>` — a link never replaces an existing file, so two
 uploads of the same content race harmlessly — and the directory is fsynced. A partial file
-therefore never exists under its final name. A kept copy can be checked (`copy_problem`
-cheaply, `copy_damage` by re-reading it) and a damaged one replaced by the same content.
+therefore never exists under its final name. Every folder is made durably (fsynced in its
+parent), the 256 `objects/<aa>` folders once at start-up. A kept copy can be checked
+(`copy_problem` cheaply, `copy_damage` by re-reading it) and a damaged one replaced by the
+same content.
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ from app.errors import InsufficientStorage
 from app.hashing import sha256_file
 from app.off_loop import off_loop
 
-__all__ = ["Spool", "SpoolWriter", "fsync_dir"]
+__all__ = ["SHARDS", "Spool", "SpoolWriter", "fsync_dir", "make_dir_durably"]
 
 # Received data is handed to the disk every MiB (a photo is a few) while the rest arrives, so the
 # fsync that seals a file has little left to write: the disk works during the transfer,
 # not after it. Linux's sync_file_range starts that write-back without waiting for it and
 # keeps the pages cached for the relay; elsewhere the final fsync does all the work.
 WRITEBACK_BYTES = 1 * 1024 * 1024
+# `objects/<aa>`: the first two hex digits of a SHA-256.
+SHARDS = tuple(f"{n:02x}" for n in range(256))
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -53,6 +57,24 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_dir_durably(path: Path) -> bool:
+    """Create `path` (and missing parents), each new entry fsynced in its parent; True if new.
+
+    A new folder is only durable once its parent is fsynced: without that a power cut can
+    drop the folder, and every file fsynced in it, although each file's fsync returned.
+    """
+    if path.is_dir():
+        return False
+    if path.parent != path:
+        make_dir_durably(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return False  # made meanwhile by another upload or process, which fsyncs it
+    fsync_dir(path.parent)
+    return True
 
 
 def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], size: int) -> None:
@@ -139,13 +161,31 @@ class Spool:
         self.min_free_bytes = min_free_bytes
 
     def prepare(self) -> int:
-        """Create the folders and delete temp files left by a crash; return how many."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        """Make the folders and delete temp files left by a crash; return how many.
+
+        Only the service may call it: another process's temp files would be in-flight
+        uploads. Other processes (an import) call `make_folders`.
+        """
+        self.make_folders()
         leftovers = list(self.tmp_dir.iterdir())
         for leftover in leftovers:
             leftover.unlink(missing_ok=True)
         return len(leftovers)
+
+    def make_folders(self) -> None:
+        """Make `tmp/`, `objects/` and its 256 shard folders, durably, where missing.
+
+        Made here once, so that a first backup's first few hundred photos do not each pay a
+        mkdir and an fsync of `objects/` on their way (docs/PERFORMANCE.md).
+        """
+        make_dir_durably(self.tmp_dir)
+        make_dir_durably(self.objects_dir)
+        present = {entry.name for entry in os.scandir(self.objects_dir)}
+        missing = [shard for shard in SHARDS if shard not in present]
+        for shard in missing:
+            (self.objects_dir / shard).mkdir(exist_ok=True)
+        if missing:
+            fsync_dir(self.objects_dir)
 
     def path_for(self, sha256: str) -> Path:
         return self.objects_dir / sha256[:2] / sha256
@@ -169,7 +209,7 @@ class Spool:
         hashed, takes its place in one rename.
         """
         final = self.path_for(sha256)
-        final.parent.mkdir(exist_ok=True)
+        make_dir_durably(final.parent)  # made by `prepare`, unless removed since
         if replace:
             os.replace(writer.path, final)
         else:

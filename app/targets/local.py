@@ -17,7 +17,7 @@ from app.errors import ConfigurationError, NameTaken, TargetFull, VerificationFa
 from app.hashing import CHUNK_SIZE, sha256_file
 from app.off_loop import off_loop
 from app.progress import report_sent
-from app.store.spool import fsync_dir
+from app.store.spool import fsync_dir, make_dir_durably
 from app.targets.base import Verification
 
 __all__ = ["TEMP_PREFIX", "LocalTarget"]
@@ -45,7 +45,7 @@ class LocalTarget:
     async def check(self) -> None:
         def check() -> None:
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
+                make_dir_durably(self.root)
             except OSError as exc:
                 raise ConfigurationError(
                     f"Cannot create the library folder {self.root}: {exc.strerror}. "
@@ -63,8 +63,9 @@ class LocalTarget:
         return None
 
     async def ensure_folder(self, folder: str) -> None:
-        target = self._full(folder)
-        await off_loop(lambda: target.mkdir(parents=True, exist_ok=True))
+        # Durably: a verified copy lets the spool's copy go, so its folder must survive a
+        # power cut as the copy does.
+        await off_loop(make_dir_durably, self._full(folder))
 
     async def list_names(self, folder: str) -> list[str]:
         def names() -> list[str]:

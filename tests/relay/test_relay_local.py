@@ -6,17 +6,20 @@ content already in place counts as done.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from app.targets.local import TEMP_PREFIX
+from app.targets.local import TEMP_PREFIX, LocalTarget
 from tests.conftest import Service
 from tests.support import samples
-from tests.support.on_disk import library_files, library_temp_files
+from tests.support.on_disk import library_files, library_temp_files, record_fsyncs
 from tests.support.servers import wait_for
 from tests.support.uploads import put_blob, sha256_hex, wait_verified
 
@@ -218,3 +221,17 @@ def test_failed_items_are_put_back_by_the_admin_retry(
         receipt = wait_verified(client, sha)
     assert receipt["remote_path"] == "2024/07/IMG_0011.JPG"
     assert (service.library / "2024/07/IMG_0011.JPG").read_bytes() == data
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd")
+def test_a_new_library_folder_is_made_durable_before_a_copy_is_put_in_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verified copy lets the spool's copy go, so the folders it sits in must survive a
+    power cut too: each new one is fsynced in its parent."""
+    library = tmp_path / "library"
+    library.mkdir()
+    fsynced = record_fsyncs(monkeypatch)
+    asyncio.run(LocalTarget(library).ensure_folder("2024/07"))
+    assert (library / "2024/07").is_dir()
+    assert fsynced == [library, library / "2024"]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+
+from app.store.spool import SHARDS, Spool
 from tests.conftest import Service
 from tests.support import samples
-from tests.support.on_disk import spool_objects, spool_temp_files
+from tests.support.on_disk import record_fsyncs, spool_objects, spool_temp_files
 from tests.support.servers import ThreadedService
 from tests.support.uploads import put_blob, sha256_hex
 
@@ -44,3 +48,40 @@ def test_start_up_removes_crash_leftovers_but_never_a_recorded_file(
             assert client.get(f"/v1/items/{sha256_hex(data)}").status_code == 200
     finally:
         restarted.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd")
+def test_a_new_spool_has_every_shard_folder_durable_before_the_first_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All 256 objects/<aa> folders exist after start-up, and objects/ (their parent) and
+    the spool (objects/' parent) were fsynced after they were made."""
+    fsynced = record_fsyncs(monkeypatch)
+    spool = Spool(tmp_path / "spool", min_free_bytes=0)
+    spool.prepare()
+    assert sorted(p.name for p in spool.objects_dir.iterdir()) == sorted(SHARDS)
+    assert spool.objects_dir in fsynced
+    assert spool.root in fsynced
+    fsynced.clear()
+    spool.prepare()  # a restart makes nothing and fsyncs nothing
+    assert fsynced == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd")
+def test_a_shard_folder_removed_by_hand_is_made_again_durably_by_the_next_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(tmp_path / "spool", min_free_bytes=0)
+    spool.prepare()
+    data = samples.jpeg(seed=121)
+    shard = spool.objects_dir / sha256_hex(data)[:2]
+    shard.rmdir()
+    fsynced = record_fsyncs(monkeypatch)
+    writer = spool.open_writer()
+    writer.write(data)
+    stored = spool.commit(writer, writer.finish(), replace=False)
+    assert stored == shard / sha256_hex(data)
+    assert stored.read_bytes() == data
+    # The file, the new folder's entry in objects/, then the link in the new folder.
+    assert fsynced[-2:] == [spool.objects_dir, shard]
+    assert list(spool.tmp_dir.iterdir()) == []  # the temp name is gone

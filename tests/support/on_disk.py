@@ -1,13 +1,16 @@
 """What photo-relay left on disk, read directly: spool objects and temp files, library, rows.
 
-Tests use these to check that a refused or interrupted upload left nothing behind, and
-that the relay put exactly one copy where it belongs.
+Tests use these to check that a refused or interrupted upload left nothing behind, that
+the relay put exactly one copy where it belongs, and what was fsynced.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from app.config import Settings
 from app.targets.local import TEMP_PREFIX
@@ -49,3 +52,19 @@ def item_rows(settings: Settings) -> list[str]:
 def nothing_kept(settings: Settings) -> bool:
     """True when the spool holds no object and no temp file, and there is no item row."""
     return not (spool_temp_files(settings) or spool_objects(settings) or item_rows(settings))
+
+
+def record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every path this process fsyncs from now on, in order (the real fsync still runs).
+
+    Needs /proc to name a descriptor's file (Linux).
+    """
+    seen: list[Path] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        seen.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return seen
