@@ -24,6 +24,7 @@ from app import __version__, log_redaction
 from app.api import backup_runs, items, metrics, safe_to_delete, shortcut_files, status, uploads
 from app.api.endpoint_hints import what_to_use_instead
 from app.config import Settings
+from app.durable_dirs import make_dir_durably
 from app.errors import ApiError, ConfigurationError, TargetError
 from app.intake.ingest import Ingest
 from app.observe.monitoring import Monitoring
@@ -107,7 +108,7 @@ def added_targets(settings: Settings, db: Database) -> dict[int, Target]:
 
 
 async def open_services(settings: Settings) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await off_loop(make_dir_durably, settings.data_dir)  # the database and spool live in it
     db = await off_loop(Database, settings.database_path)  # migrations write and fsync
     db.guard_event_loop()  # from here on, a database call on the loop is a bug that raises
     state = State(db)

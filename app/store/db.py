@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from app.durable_dirs import make_dir_durably
 from app.off_loop import off_loop
 
 __all__ = ["MIGRATIONS", "Database", "open_read_only", "quick_check", "schema_version"]
@@ -439,7 +440,7 @@ class Database:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir_durably(path.parent)
         self.path = path
         self._lock = threading.Lock()
         self._loop_thread: int | None = None  # see guard_event_loop

@@ -21,11 +21,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from app.durable_dirs import fsync_dir, make_dir_durably
 from app.errors import InsufficientStorage
 from app.hashing import sha256_file
 from app.off_loop import off_loop
 
-__all__ = ["SHARDS", "Spool", "SpoolWriter", "fsync_dir", "make_dir_durably"]
+__all__ = ["SHARDS", "Spool", "SpoolWriter"]
 
 # Received data is handed to the disk every MiB (a photo is a few) while the rest arrives, so the
 # fsync that seals a file has little left to write: the disk works during the transfer,
@@ -48,33 +49,6 @@ def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 _sync_file_range = _find_sync_file_range()
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or link in `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def make_dir_durably(path: Path) -> bool:
-    """Create `path` (and missing parents), each new entry fsynced in its parent; True if new.
-
-    A new folder is only durable once its parent is fsynced: without that a power cut can
-    drop the folder, and every file fsynced in it, although each file's fsync returned.
-    """
-    if path.is_dir():
-        return False
-    if path.parent != path:
-        make_dir_durably(path.parent)
-    try:
-        path.mkdir()
-    except FileExistsError:
-        return False  # made meanwhile by another upload or process, which fsyncs it
-    fsync_dir(path.parent)
-    return True
 
 
 def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview], size: int) -> None:

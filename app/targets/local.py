@@ -13,11 +13,11 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from app.durable_dirs import fsync_dir, make_dir_durably
 from app.errors import ConfigurationError, NameTaken, TargetFull, VerificationFailed
 from app.hashing import CHUNK_SIZE, sha256_file
 from app.off_loop import off_loop
 from app.progress import report_sent
-from app.store.spool import fsync_dir, make_dir_durably
 from app.targets.base import Verification
 
 __all__ = ["TEMP_PREFIX", "LocalTarget"]
