@@ -75,6 +75,8 @@ def remove_orphans(spool: Spool, state: State) -> int:
     cutoff = time.time() - ORPHAN_AGE_SECONDS
     for bucket in spool.objects_dir.iterdir():
         names = [p.name for p in bucket.iterdir()]
+        if not names:
+            continue  # most of the 256 shard folders, in a young spool
         known = state.check(names)
         for name in names:
             path = bucket / name
