@@ -35,6 +35,8 @@ def make_dir_durably(path: Path) -> bool:
     try:
         path.mkdir()
     except FileExistsError:
+        if not path.is_dir():
+            raise  # a file is in the way
         return False  # made meanwhile by another upload or process, which fsyncs it
     fsync_dir(path.parent)
     return True

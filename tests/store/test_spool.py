@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.durable_dirs import make_dir_durably
 from app.store.spool import SHARDS, Spool
 from tests.conftest import Service
 from tests.support import samples
@@ -85,3 +86,12 @@ def test_a_shard_folder_removed_by_hand_is_made_again_durably_by_the_next_upload
     # The file, the new folder's entry in objects/, then the link in the new folder.
     assert fsynced[-2:] == [spool.objects_dir, shard]
     assert list(spool.tmp_dir.iterdir()) == []  # the temp name is gone
+
+
+def test_a_file_where_a_folder_belongs_is_an_error_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "2024").write_bytes(b"the owner's own file")
+    with pytest.raises(FileExistsError):
+        make_dir_durably(tmp_path / "2024")
+    with pytest.raises(FileExistsError):
+        make_dir_durably(tmp_path / "2024" / "07")
+    assert (tmp_path / "2024").read_bytes() == b"the owner's own file"
