@@ -344,16 +344,8 @@ class Ingest:
         fallback_stem = sha256[:8]
         original = meta.name or f"{fallback_stem}.{info.extension or 'bin'}"
         name = safe_name(original, fallback_stem=fallback_stem, extension=info.extension)
-        planned = remote_path(
-            self.settings.path_template,
-            captured_local=local,
-            name=name,
-            sha256=sha256,
-            kind=info.kind,
-            device=device.name if device else "import",
-        )
 
-        def path_for(template: str) -> str:  # a destination with its own path template
+        def path_for(template: str) -> str:  # also for a destination with its own template
             return remote_path(
                 template,
                 captured_local=local,
@@ -372,7 +364,7 @@ class Ingest:
             captured_local=local.isoformat(),
             captured_source=source,
             captured_note=note,
-            planned_path=planned,
+            planned_path=path_for(self.settings.path_template),
             device=device,
             path_for=path_for,
         )

@@ -21,6 +21,7 @@ from app.store.db import Database
 
 __all__ = [
     "DEFAULT_DESTINATION",
+    "RELAY_COLUMNS",
     "Delivery",
     "DeliveryProof",
     "delivery_proofs",
@@ -46,7 +47,9 @@ _RANK = {
     ItemState.VERIFIED: 5,
 }
 
-_RELAY_COLUMNS = (
+# A delivery's relay columns, which an item's row mirrors from its furthest-behind
+# delivery; also the fields of a `DeliveryReceipt`.
+RELAY_COLUMNS = (
     "state",
     "planned_path",
     "remote_path",
@@ -88,11 +91,11 @@ def refresh_item(conn: sqlite3.Connection, sha256: str) -> None:
     if not rows:
         return
     worst = min(rows, key=lambda r: (_RANK.get(r["state"], 0), r["destination_id"]))
-    values = {column: worst[column] for column in _RELAY_COLUMNS}
+    values = {column: worst[column] for column in RELAY_COLUMNS}
     if worst["state"] == ItemState.VERIFIED:
         # Verified when the last of them was: the retention period counts from then.
         values["verified_at"] = max(r["verified_at"] or "" for r in rows) or None
-    sets = ", ".join(f"{column} = ?" for column in _RELAY_COLUMNS)
+    sets = ", ".join(f"{column} = ?" for column in RELAY_COLUMNS)
     conn.execute(f"UPDATE items SET {sets} WHERE sha256 = ?", (*values.values(), sha256))
 
 

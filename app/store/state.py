@@ -30,7 +30,7 @@ from app.receipts import (
     Sender,
 )
 from app.store.db import Database
-from app.store.deliveries import DEFAULT_DESTINATION, refresh_item
+from app.store.deliveries import DEFAULT_DESTINATION, RELAY_COLUMNS, refresh_item
 from app.store.journal import write_journal
 from app.store.people import DEFAULT_PERSON, person_destinations
 
@@ -60,18 +60,6 @@ STATES: tuple[ItemState, ...] = tuple(ItemState)
 # What the relay may claim: new items, and retries whose time has come.
 CLAIMABLE = (ItemState.RECEIVED, ItemState.RETRY)
 
-_DELIVERY_COLUMNS = (
-    "state",
-    "planned_path",
-    "remote_path",
-    "attempts",
-    "next_attempt_at",
-    "last_error",
-    "verified_at",
-    "verified_by",
-    "remote_etag",
-    "remote_file_id",
-)
 
 _RECEIPT_SQL = """
     SELECT items.*, devices.name AS device_name
@@ -181,7 +169,7 @@ def _one_receipt(conn: sqlite3.Connection, sha256: str) -> Receipt | None:
         )
     ]
     deliveries = [
-        DeliveryReceipt(destination=r["destination_id"], **{c: r[c] for c in _DELIVERY_COLUMNS})
+        DeliveryReceipt(destination=r["destination_id"], **{c: r[c] for c in RELAY_COLUMNS})
         for r in conn.execute(
             "SELECT * FROM deliveries WHERE sha256 = ? ORDER BY destination_id", (sha256,)
         )
@@ -198,7 +186,7 @@ def _delivery_receipt(conn: sqlite3.Connection, sha256: str, destination: int) -
         (sha256, destination),
     ).fetchone()
     assert receipt is not None and row is not None
-    return receipt.model_copy(update={c: row[c] for c in _DELIVERY_COLUMNS})
+    return receipt.model_copy(update={c: row[c] for c in RELAY_COLUMNS})
 
 
 def _update_delivery(
