@@ -235,3 +235,32 @@ def test_a_new_library_folder_is_made_durable_before_a_copy_is_put_in_it(
     asyncio.run(LocalTarget(library).ensure_folder("2024/07"))
     assert (library / "2024/07").is_dir()
     assert fsynced == [library, library / "2024"]
+
+
+def test_the_local_copy_is_whole_and_verified_whether_or_not_blocks_can_be_shared(
+    tmp_path: Path,
+) -> None:
+    """On btrfs or XFS the copy shares the spool file's blocks; elsewhere the bytes are
+    copied. Either way the library holds the same bytes, with the capture time as mtime,
+    and no temp file is left (run with --basetemp on such a file system to take the
+    other way: `python3 run.py test -k blocks_can_be_shared --basetemp /mnt/xfs/t`)."""
+    library, spool = tmp_path / "library", tmp_path / "spool"
+    library.mkdir()
+    spool.mkdir()
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    source = spool / sha256_hex(data)
+    source.write_bytes(data)
+    target = LocalTarget(library)
+    captured = datetime(2024, 7, 14, 10, 0).astimezone()
+    asyncio.run(target.ensure_folder("2024/07"))
+    put = target.put_new(
+        "2024/07/IMG_0003.JPG", source, size=len(data), sha256=sha256_hex(data), captured=captured
+    )
+    verification = asyncio.run(put)
+    copy = library / "2024/07/IMG_0003.JPG"
+    assert verification is not None and verification.method == "sha256-reread"
+    assert copy.read_bytes() == data
+    assert copy.stat().st_mtime == captured.timestamp()
+    assert library_temp_files(library) == []
+    source.write_bytes(b"changed")  # a shared block is copied on write: the copy keeps its bytes
+    assert copy.read_bytes() == data
