@@ -7,6 +7,7 @@ target and the data folder use these two, so that what photo-relay calls safe is
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -35,8 +36,8 @@ def make_dir_durably(path: Path) -> bool:
     try:
         path.mkdir()
     except FileExistsError:
-        if not path.is_dir():
-            raise  # a file is in the way
+        if not path.is_dir():  # a file is in the way, as the message says
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)) from None
         return False  # made meanwhile by another upload or process, which fsyncs it
     fsync_dir(path.parent)
     return True

@@ -89,9 +89,10 @@ def test_a_shard_folder_removed_by_hand_is_made_again_durably_by_the_next_upload
 
 
 def test_a_file_where_a_folder_belongs_is_an_error_not_a_folder(tmp_path: Path) -> None:
+    """As `mkdir -p` says it: "Not a directory" (the relay's message shows it)."""
     (tmp_path / "2024").write_bytes(b"the owner's own file")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(NotADirectoryError, match="Not a directory"):
         make_dir_durably(tmp_path / "2024")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(NotADirectoryError, match="Not a directory"):
         make_dir_durably(tmp_path / "2024" / "07")
     assert (tmp_path / "2024").read_bytes() == b"the owner's own file"
