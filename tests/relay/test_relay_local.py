@@ -223,7 +223,6 @@ def test_failed_items_are_put_back_by_the_admin_retry(
     assert (service.library / "2024/07/IMG_0011.JPG").read_bytes() == data
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd")
 def test_a_new_library_folder_is_made_durable_before_a_copy_is_put_in_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -51,7 +51,6 @@ def test_start_up_removes_crash_leftovers_but_never_a_recorded_file(
         restarted.stop()
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd")
 def test_a_new_spool_has_every_shard_folder_durable_before_the_first_upload(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,7 +67,6 @@ def test_a_new_spool_has_every_shard_folder_durable_before_the_first_upload(
     assert fsynced == []
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fd")
 def test_a_shard_folder_removed_by_hand_is_made_again_durably_by_the_next_upload(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
