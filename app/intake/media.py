@@ -81,7 +81,12 @@ class MediaInfo:
 
 def probe(path: Path) -> MediaInfo:
     """Kind and capture time of the file at `path`; unknown parts are None."""
-    guess = filetype.guess(str(path))
+    with path.open("rb") as stream:
+        return _probe_stream(stream, path.name)
+
+
+def _probe_stream(stream: BinaryIO, name: str) -> MediaInfo:
+    guess = filetype.guess(stream)  # reads the signature, then seeks back to the start
     mime = guess.mime if guess else None
     extension = (_EXTENSION_BY_MIME.get(mime) or guess.extension) if guess and mime else None
     kind: Kind = "other"
@@ -93,17 +98,16 @@ def probe(path: Path) -> MediaInfo:
     source: Literal["exif", "quicktime"] | None = None
     problem: str | None = None
     try:
-        with path.open("rb") as stream:
-            if kind == "photo" and mime in _EXIF_READERS:
-                captured, source = _exif_capture_time(_EXIF_READERS[mime](stream, Budget())), "exif"
-            elif kind == "video":
-                captured, source = quicktime_created(stream, Budget()), "quicktime"
+        if kind == "photo" and mime in _EXIF_READERS:
+            captured, source = _exif_capture_time(_EXIF_READERS[mime](stream, Budget())), "exif"
+        elif kind == "video":
+            captured, source = quicktime_created(stream, Budget()), "quicktime"
     except OverBudget as exc:
         problem = f"its metadata could not be read within the limits ({exc})"
     except Exception as exc:  # a damaged header must never cost the user the upload
         problem = f"its metadata is damaged ({type(exc).__name__}: {str(exc)[:200]})"
     if problem is not None:
-        log.warning("media.metadata_unreadable path=%s reason=%s", path.name, problem)
+        log.warning("media.metadata_unreadable path=%s reason=%s", name, problem)
     return MediaInfo(kind, mime, extension, captured, source if captured else None, problem)
 
 
