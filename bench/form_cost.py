@@ -91,8 +91,8 @@ def boundary_scan(size: int, rounds: int, repeat: int = 20) -> None:
 
 def interleaved(workdir: Path, photo_bytes: int, batches: int, per_batch: int) -> None:
     folder = workdir / f"photos-{photo_bytes}"
-    photos = 10 + batches * per_batch
-    data = make_dataset(folder, big_bytes=MiB, photos=photos, photo_bytes=photo_bytes)
+    count = 10 + batches * per_batch
+    data = make_dataset(folder, big_bytes=MiB, photos=count, photo_bytes=photo_bytes)
     warm_page_cache(workdir)
     service = RelayService(workdir)
     service.start()
@@ -124,8 +124,10 @@ def interleaved(workdir: Path, photo_bytes: int, batches: int, per_batch: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the boundary scan")
-    parser.add_argument("--batches", type=int, default=12, help="batches per photo size")
+    parser.add_argument("--batches", type=int, default=12, help="batches per photo size (even)")
     args = parser.parse_args()
+    if args.batches < 2 or args.batches % 2:
+        parser.error("--batches must be even: each PUT batch is paired with a form batch")
     boundary_scan(4 * MiB, args.rounds)
     workdir = Path(tempfile.mkdtemp(prefix="photo-relay-form-cost-"))
     try:
